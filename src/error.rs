@@ -1,0 +1,171 @@
+//! The error policy.
+//!
+//! - Leaf code returns specific errors (`FieldError` from parsing, transport
+//!   errors from HTTP clients) and never logs them itself.
+//! - Subscribers turn what went wrong into a [`DeliveryError`] that decides
+//!   what happens next: *transient* is retried, *permanent* is given up on
+//!   (and will be dead-lettered once the journal exists), *fatal* stops the
+//!   subscriber's actor so its supervisor restarts it. The subscriber actor
+//!   logs it once, naming the subscriber and the event.
+//! - HTTP handlers answer with an [`ApiError`]: one JSON body shape,
+//!   `{"error": kind, "message": text, "field": name?}`, with the status
+//!   mapping in one place below. 5xx bodies are opaque; details go to the log.
+//!
+//! No error message ever carries a secret: errors describe the call
+//! (subscriber, host, status), never the URL of a webhook or a token.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::event::FieldError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Authorization: Bearer <token> is required")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    InvalidEvent(FieldError),
+    #[error("the event could not be accepted right now; try again")]
+    Unavailable,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound => "not_found",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::InvalidEvent(_) => "invalid_event",
+            ApiError::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let field = match self {
+            ApiError::InvalidEvent(error) => Some(error.field.as_str()),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Unauthorized = self {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::Unavailable = self {
+            response.insert_header(("Retry-After", "1"));
+        }
+        response.json(ErrorBody {
+            error: self.kind(),
+            message: self.to_string(),
+            field,
+        })
+    }
+}
+
+/// What went wrong delivering one event to one integration, and so what
+/// happens next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth trying again later (network error, timeout, 5xx, 429).
+    #[error("{reason}")]
+    Transient {
+        reason: String,
+        /// The destination said when to come back (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// Trying again will not help (4xx, Slack `ok:false` such as
+    /// `channel_not_found`).
+    #[error("{0}")]
+    Permanent(String),
+    /// The subscriber itself is broken; its actor is restarted.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl DeliveryError {
+    pub fn transient(reason: impl Into<String>) -> Self {
+        DeliveryError::Transient {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        DeliveryError::Permanent(reason.into())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeliveryError::Transient { .. } => "transient",
+            DeliveryError::Permanent(_) => "permanent",
+            DeliveryError::Fatal(_) => "fatal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn body_of(error: ApiError) -> (u16, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status().as_u16();
+        let bytes = to_bytes(response.into_body()).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn invalid_event_names_the_field() {
+        let error = ApiError::InvalidEvent(FieldError {
+            field: "cluster".into(),
+            problem: "is required".into(),
+        });
+        let (status, body) = body_of(error).await;
+        assert_eq!(status, 422);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "invalid_event", "message": "cluster: is required", "field": "cluster"})
+        );
+    }
+
+    #[actix_web::test]
+    async fn other_errors_have_no_field() {
+        let (status, body) = body_of(ApiError::PayloadTooLarge { limit: 10 }).await;
+        assert_eq!(status, 413);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "payload_too_large", "message": "the body is larger than the limit of 10 bytes"})
+        );
+    }
+}

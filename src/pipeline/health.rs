@@ -1,0 +1,190 @@
+//! What each actor reports about itself: state, counters, last error.
+//!
+//! Actors update their own [`ActorHealth`] with atomics (no message round
+//! trip on the hot path); the health route reads a [`HealthBoard`] snapshot.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// What an actor is doing, as an operator reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActorState {
+    Running,
+    Restarting,
+    Disabled,
+    Unconfigured,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastError {
+    pub message: String,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+}
+
+/// One actor's live report. Counters only go up.
+#[derive(Debug)]
+pub struct ActorHealth {
+    pub id: String,
+    pub role: &'static str,
+    /// Whether the actor is between a stop and its restart.
+    restarting: AtomicBool,
+    /// Set by the registry: an admin or `DISABLED_SUBSCRIBERS` turned it off.
+    enabled: AtomicBool,
+    /// A subscriber without its configuration has no actor at all.
+    configured: AtomicBool,
+    pub restarts: AtomicU64,
+    pub received: AtomicU64,
+    pub delivered: AtomicU64,
+    pub skipped: AtomicU64,
+    pub failed: AtomicU64,
+    pub retried: AtomicU64,
+    /// Events refused because the actor's queue was full.
+    pub dropped: AtomicU64,
+    pub queued: AtomicU64,
+    pub in_flight: AtomicU64,
+    last_error: Mutex<Option<LastError>>,
+    last_restart_cause: Mutex<Option<String>>,
+}
+
+impl ActorHealth {
+    pub fn new(id: impl Into<String>, role: &'static str) -> Arc<Self> {
+        Arc::new(ActorHealth {
+            id: id.into(),
+            role,
+            restarting: AtomicBool::new(false),
+            enabled: AtomicBool::new(true),
+            configured: AtomicBool::new(true),
+            restarts: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            last_restart_cause: Mutex::new(None),
+        })
+    }
+
+    pub fn state(&self) -> ActorState {
+        if !self.configured.load(Ordering::Relaxed) {
+            ActorState::Unconfigured
+        } else if !self.enabled.load(Ordering::Relaxed) {
+            ActorState::Disabled
+        } else if self.restarting.load(Ordering::Relaxed) {
+            ActorState::Restarting
+        } else {
+            ActorState::Running
+        }
+    }
+
+    pub fn set_restarting(&self, restarting: bool) {
+        self.restarting.store(restarting, Ordering::Relaxed);
+    }
+
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    pub fn set_configured(&self, configured: bool) {
+        self.configured.store(configured, Ordering::Relaxed);
+    }
+
+    pub fn set_gauge(gauge: &AtomicU64, value: usize) {
+        gauge.store(value as u64, Ordering::Relaxed);
+    }
+
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_error(&self, message: impl Into<String>) {
+        let entry = LastError {
+            message: message.into(),
+            at_ms: now_ms(),
+        };
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(entry);
+        }
+    }
+
+    pub fn record_restart(&self, cause: impl Into<String>) {
+        Self::count(&self.restarts);
+        if let Ok(mut last) = self.last_restart_cause.lock() {
+            *last = Some(cause.into());
+        }
+    }
+
+    pub fn snapshot(&self) -> ActorReport {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        ActorReport {
+            id: self.id.clone(),
+            role: self.role,
+            state: self.state(),
+            restarts: load(&self.restarts),
+            last_restart_cause: self.last_restart_cause.lock().ok().and_then(|c| c.clone()),
+            received: load(&self.received),
+            delivered: load(&self.delivered),
+            skipped: load(&self.skipped),
+            failed: load(&self.failed),
+            retried: load(&self.retried),
+            dropped: load(&self.dropped),
+            queued: load(&self.queued),
+            in_flight: load(&self.in_flight),
+            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorReport {
+    pub id: String,
+    pub role: &'static str,
+    pub state: ActorState,
+    pub restarts: u64,
+    pub last_restart_cause: Option<String>,
+    pub received: u64,
+    pub delivered: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub queued: u64,
+    pub in_flight: u64,
+    pub last_error: Option<LastError>,
+}
+
+/// Every actor's health, in pipeline order.
+#[derive(Debug, Clone, Default)]
+pub struct HealthBoard {
+    actors: Vec<Arc<ActorHealth>>,
+}
+
+impl HealthBoard {
+    pub fn add(&mut self, health: Arc<ActorHealth>) {
+        self.actors.push(health);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<ActorHealth>> {
+        self.actors.iter().find(|a| a.id == id)
+    }
+
+    pub fn snapshot(&self) -> Vec<ActorReport> {
+        self.actors.iter().map(|a| a.snapshot()).collect()
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

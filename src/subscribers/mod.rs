@@ -1,0 +1,171 @@
+//! Subscribers: one per integration, each run by its own supervised actor.
+//!
+//! A subscriber implements [`Subscriber`] (its id, the event kinds it takes,
+//! how it reads its configuration, how it delivers one event) and is added
+//! to [`registrations`], the one alphabetised list. Everything else — the
+//! actor, its queue, concurrency, retries, panics and restarts, health — is
+//! shared, in [`actor`].
+
+pub mod actor;
+pub mod application_endpoint;
+pub mod slack;
+pub mod slack_deployment;
+pub mod slack_error;
+pub mod slack_recommendation;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Arbiter, Recipient, Supervisor};
+
+use crate::config::{ConfigError, Settings};
+use crate::domain::event::EventKind;
+use crate::error::DeliveryError;
+use crate::pipeline::health::ActorHealth;
+use crate::pipeline::messages::{Deliver, PublishedEvent};
+use actor::{ActorLimits, SubscriberActor};
+
+/// Every subscriber this build knows, alphabetised by id.
+pub fn registrations() -> Vec<Registration> {
+    vec![
+        Registration::of::<application_endpoint::ApplicationEndpoint>(),
+        Registration::of::<slack_deployment::SlackDeployment>(),
+        Registration::of::<slack_error::SlackError>(),
+        Registration::of::<slack_recommendation::SlackRecommendation>(),
+    ]
+}
+
+/// One integration.
+pub trait Subscriber: Send + Sized + 'static {
+    /// Stable id, used in configuration, logs, health and admin routes.
+    const ID: &'static str;
+    /// The Python service's module name, still accepted in
+    /// `DISABLED_SUBSCRIBERS`.
+    const LEGACY_NAME: &'static str;
+    /// The event kinds this subscriber takes; it never sees the others.
+    const KINDS: &'static [EventKind];
+
+    /// Reads this subscriber's variables. `Ok(None)` means "not
+    /// configured": the subscriber is listed as `unconfigured` and skips.
+    fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError>;
+
+    /// Delivers one event. Runs on the subscriber's own actor thread, so the
+    /// future need not be `Send`. Steps already recorded in `progress` (by
+    /// an earlier attempt) are not repeated.
+    fn deliver(
+        &self,
+        context: &DeliveryContext,
+        event: &PublishedEvent,
+        progress: &Progress,
+    ) -> impl Future<Output = Result<DeliveryOutcome, DeliveryError>>;
+}
+
+/// What a finished delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Sent; the text says what, for the log ("2 Slack messages").
+    Delivered(String),
+    /// Nothing to do for this event; the text says why.
+    Skipped(String),
+}
+
+/// What a subscriber's deliveries share: the actor's HTTP client (awc's
+/// client is not `Send`, so each actor makes its own) and the call timeout.
+pub struct DeliveryContext {
+    pub http: awc::Client,
+    pub timeout: Duration,
+}
+
+impl DeliveryContext {
+    pub fn new(timeout: Duration) -> Self {
+        let http = awc::Client::builder()
+            .timeout(timeout)
+            .add_default_header(("User-Agent", concat!("alvares/", env!("CARGO_PKG_VERSION"))))
+            .finish();
+        DeliveryContext { http, timeout }
+    }
+}
+
+/// The steps of one delivery that already succeeded (for example the Slack
+/// channels already posted to), so that a retry repeats none of them.
+#[derive(Debug, Default)]
+pub struct Progress(RefCell<BTreeSet<String>>);
+
+impl Progress {
+    pub fn is_done(&self, step: &str) -> bool {
+        self.0.borrow().contains(step)
+    }
+
+    pub fn mark_done(&self, step: &str) {
+        self.0.borrow_mut().insert(step.to_owned());
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+}
+
+/// A subscriber's entry in the registration list.
+pub struct Registration {
+    pub id: &'static str,
+    pub legacy_name: &'static str,
+    pub kinds: &'static [EventKind],
+    start: StartFn,
+}
+
+type StartFn =
+    fn(&Settings, ActorLimits, Arc<ActorHealth>) -> Result<Option<StartedActor>, ConfigError>;
+
+/// A subscriber actor running on its own thread.
+pub struct StartedActor {
+    pub recipient: Recipient<Deliver>,
+    pub arbiter: Arbiter,
+}
+
+impl Registration {
+    pub fn of<S: Subscriber>() -> Self {
+        Registration {
+            id: S::ID,
+            legacy_name: S::LEGACY_NAME,
+            kinds: S::KINDS,
+            start: start_actor::<S>,
+        }
+    }
+
+    /// Reads the subscriber's configuration and, when it is configured,
+    /// starts its supervised actor on a thread of its own (a subscriber that
+    /// blocks or panics cannot stall the others).
+    pub fn start(
+        &self,
+        settings: &Settings,
+        limits: ActorLimits,
+        health: Arc<ActorHealth>,
+    ) -> Result<Option<StartedActor>, ConfigError> {
+        (self.start)(settings, limits, health)
+    }
+}
+
+fn start_actor<S: Subscriber>(
+    settings: &Settings,
+    limits: ActorLimits,
+    health: Arc<ActorHealth>,
+) -> Result<Option<StartedActor>, ConfigError> {
+    let Some(subscriber) = S::from_settings(settings)? else {
+        return Ok(None);
+    };
+    let arbiter = Arbiter::new();
+    let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+        SubscriberActor::new(subscriber, limits, health)
+    });
+    Ok(Some(StartedActor {
+        recipient: addr.recipient(),
+        arbiter,
+    }))
+}

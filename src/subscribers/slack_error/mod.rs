@@ -1,0 +1,45 @@
+//! `slack-error`: posts a failed pipeline step, with its stack trace.
+
+pub mod payload;
+
+use super::slack::SlackSender;
+use super::{DeliveryContext, DeliveryOutcome, Progress, Subscriber};
+use crate::config::{ConfigError, Settings};
+use crate::domain::event::{Event, EventKind};
+use crate::error::DeliveryError;
+use crate::pipeline::messages::PublishedEvent;
+
+pub struct SlackError {
+    slack: SlackSender,
+}
+
+impl Subscriber for SlackError {
+    const ID: &'static str = "slack-error";
+    const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_error";
+    const KINDS: &'static [EventKind] = &[EventKind::Error];
+
+    fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
+        Ok(SlackSender::from_settings(settings)?.map(|slack| SlackError { slack }))
+    }
+
+    async fn deliver(
+        &self,
+        context: &DeliveryContext,
+        event: &PublishedEvent,
+        progress: &Progress,
+    ) -> Result<DeliveryOutcome, DeliveryError> {
+        let Event::Error(error) = &event.event else {
+            return Ok(DeliveryOutcome::Skipped("not an error".into()));
+        };
+        // The error's own channels (any name, not only `#…`), else the
+        // configured ones.
+        let chosen = if error.slack_channels.is_empty() {
+            self.slack.configured_channels().to_vec()
+        } else {
+            error.slack_channels.clone()
+        };
+        let channels = self.slack.channels(chosen);
+        let messages = payload::messages(&channels, error);
+        self.slack.post_all(context, progress, &messages).await
+    }
+}
