@@ -40,7 +40,10 @@ pub fn enrich_json(settings: &Settings, input: &str) -> Result<String, String> {
         if error.field.is_empty() {
             format!("invalid deployment: {}", error.problem)
         } else {
-            format!("invalid deployment: field {}: {}", error.field, error.problem)
+            format!(
+                "invalid deployment: field {}: {}",
+                error.field, error.problem
+            )
         }
     })?;
     let enriched = enrich(deployment, &settings.enrichment);
@@ -60,7 +63,10 @@ mod tests {
         )
         .unwrap();
         let value: serde_json::Value = serde_json::from_str(&output).unwrap();
-        assert_eq!(value["monitorUrl"], "https://app-r.referens.sys.kth.se/app/_monitor");
+        assert_eq!(
+            value["monitorUrl"],
+            "https://app-r.referens.sys.kth.se/app/_monitor"
+        );
         assert_eq!(value["monitorPattern"], "ALIVE");
         assert_eq!(value["x-extra"], 1);
     }
@@ -72,6 +78,10 @@ mod tests {
             enrich_json(&settings, r#"{"applicationName":"app"}"#).unwrap_err(),
             "invalid deployment: field cluster: is required"
         );
-        assert!(enrich_json(&settings, "{").unwrap_err().starts_with("not valid JSON"));
+        assert!(
+            enrich_json(&settings, "{")
+                .unwrap_err()
+                .starts_with("not valid JSON")
+        );
     }
 }

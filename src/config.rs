@@ -171,7 +171,10 @@ impl FromStr for DebugFlag {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let value = s.trim().to_ascii_lowercase();
-        Ok(DebugFlag(matches!(value.as_str(), "true" | "yes" | "debug")))
+        Ok(DebugFlag(matches!(
+            value.as_str(),
+            "true" | "yes" | "debug"
+        )))
     }
 }
 
@@ -415,7 +418,10 @@ mod tests {
             settings.enrichment.integral.api,
             "https://integral.everest.sys.kth.se/"
         );
-        assert_eq!(settings.enrichment.monitor_keyword, "APPLICATION_STATUS: OK");
+        assert_eq!(
+            settings.enrichment.monitor_keyword,
+            "APPLICATION_STATUS: OK"
+        );
         assert_eq!(settings.enrichment.team_markers.len(), 7);
     }
 

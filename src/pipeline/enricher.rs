@@ -48,9 +48,7 @@ impl Handler<Enrich> for EnricherActor {
         ActorHealth::count(&self.health.received);
         let Enrich(accepted) = message;
         let event = match accepted.event {
-            Event::Deployment(deployment) => {
-                Event::Deployment(enrich(deployment, &self.settings))
-            }
+            Event::Deployment(deployment) => Event::Deployment(enrich(deployment, &self.settings)),
             other => other,
         };
         let id = accepted.id;

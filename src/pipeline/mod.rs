@@ -28,10 +28,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts every actor. Must run inside the actix system.
-    pub fn start(
-        settings: &Settings,
-        registrations: &[Registration],
-    ) -> Result<Self, ConfigError> {
+    pub fn start(settings: &Settings, registrations: &[Registration]) -> Result<Self, ConfigError> {
         let mut health = HealthBoard::default();
         let intake_health = ActorHealth::new("intake", "intake");
         let enricher_health = ActorHealth::new("enricher", "enricher");

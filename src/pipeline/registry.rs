@@ -168,7 +168,11 @@ impl Handler<SetEnabled> for RegistryActor {
         log::info!(
             "{}: {}",
             entry.id,
-            if message.enabled { "enabled" } else { "disabled" }
+            if message.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
         );
         Ok(())
     }

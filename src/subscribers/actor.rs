@@ -80,14 +80,19 @@ impl<S: Subscriber> SubscriberActor<S> {
     }
 
     fn update_gauges(&self) {
-        ActorHealth::set_gauge(&self.health.queued, self.waiting.len() + self.retrying.len());
+        ActorHealth::set_gauge(
+            &self.health.queued,
+            self.waiting.len() + self.retrying.len(),
+        );
         ActorHealth::set_gauge(&self.health.in_flight, self.running.len());
     }
 
     /// Starts waiting jobs while there is room.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while self.running.len() < self.limits.concurrency {
-            let Some(job) = self.waiting.pop_front() else { break };
+            let Some(job) = self.waiting.pop_front() else {
+                break;
+            };
             self.start(job, ctx);
         }
         self.update_gauges();
@@ -101,12 +106,19 @@ impl<S: Subscriber> SubscriberActor<S> {
         let event = job.event.clone();
         let progress = job.progress.clone();
         self.running.insert(key, job);
+        let deadline = subscriber.delivery_deadline(self.limits.timeout);
         let delivery = async move {
             // A panic inside one integration is caught here, at the actor
             // boundary, and becomes a restart instead of killing the thread.
-            AssertUnwindSafe(subscriber.deliver(&context, &event, &progress))
-                .catch_unwind()
-                .await
+            let attempt =
+                AssertUnwindSafe(subscriber.deliver(&context, &event, &progress)).catch_unwind();
+            match actix_rt::time::timeout(deadline, attempt).await {
+                Ok(result) => result,
+                Err(_) => Ok(Err(DeliveryError::transient(format!(
+                    "the delivery did not finish within {}s",
+                    deadline.as_secs()
+                )))),
+            }
         };
         ctx.spawn(
             delivery
@@ -121,7 +133,9 @@ impl<S: Subscriber> SubscriberActor<S> {
         result: std::thread::Result<Result<DeliveryOutcome, DeliveryError>>,
         ctx: &mut Context<Self>,
     ) {
-        let Some(mut job) = self.running.remove(&key) else { return };
+        let Some(mut job) = self.running.remove(&key) else {
+            return;
+        };
         job.attempts += 1;
         let id = S::ID;
         let event_id = job.event.id;
@@ -206,7 +220,8 @@ impl<S: Subscriber> SubscriberActor<S> {
     ) {
         let id = S::ID;
         ActorHealth::count(&self.health.failed);
-        self.health.record_error(format!("event {event_id}: {cause}"));
+        self.health
+            .record_error(format!("event {event_id}: {cause}"));
         log::error!("{id}: event {event_id} {cause}; restarting the subscriber");
         self.stop_cause = Some(cause);
         ctx.stop();
@@ -263,7 +278,9 @@ impl<S: Subscriber> Supervised for SubscriberActor<S> {
         log::warn!(
             "{}: restarted ({} restarts so far)",
             S::ID,
-            self.health.restarts.load(std::sync::atomic::Ordering::Relaxed)
+            self.health
+                .restarts
+                .load(std::sync::atomic::Ordering::Relaxed)
         );
     }
 }

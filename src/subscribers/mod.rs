@@ -61,6 +61,13 @@ pub trait Subscriber: Send + Sized + 'static {
         event: &PublishedEvent,
         progress: &Progress,
     ) -> impl Future<Output = Result<DeliveryOutcome, DeliveryError>>;
+
+    /// How long one whole delivery may take (several calls, rate-limit
+    /// pauses) before it is abandoned and retried. Each call has its own,
+    /// shorter timeout.
+    fn delivery_deadline(&self, call_timeout: Duration) -> Duration {
+        call_timeout * 12
+    }
 }
 
 /// What a finished delivery did.

@@ -23,10 +23,12 @@ impl Subscriber for ApplicationEndpoint {
     const KINDS: &'static [EventKind] = &[EventKind::Deployment];
 
     fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
-        Ok(SlackSender::from_settings(settings)?.map(|slack| ApplicationEndpoint {
-            slack,
-            hosts: settings.enrichment.clone(),
-        }))
+        Ok(
+            SlackSender::from_settings(settings)?.map(|slack| ApplicationEndpoint {
+                slack,
+                hosts: settings.enrichment.clone(),
+            }),
+        )
     }
 
     async fn deliver(

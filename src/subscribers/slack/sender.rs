@@ -106,7 +106,9 @@ impl SlackSender {
         messages: &[SlackMessage],
     ) -> Result<DeliveryOutcome, DeliveryError> {
         if messages.is_empty() {
-            return Ok(DeliveryOutcome::Skipped("no Slack channel to post to".into()));
+            return Ok(DeliveryOutcome::Skipped(
+                "no Slack channel to post to".into(),
+            ));
         }
         let mut transient: Option<DeliveryError> = None;
         let mut permanent: Vec<String> = Vec::new();

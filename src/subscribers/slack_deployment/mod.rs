@@ -25,10 +25,12 @@ impl Subscriber for SlackDeployment {
 
     fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
         let config: SlackDeploymentConfig = settings.env.load()?;
-        Ok(SlackSender::from_settings(settings)?.map(|slack| SlackDeployment {
-            slack,
-            graylog_host: config.graylog_host.as_str().to_owned(),
-        }))
+        Ok(
+            SlackSender::from_settings(settings)?.map(|slack| SlackDeployment {
+                slack,
+                graylog_host: config.graylog_host.as_str().to_owned(),
+            }),
+        )
     }
 
     async fn deliver(

@@ -30,8 +30,12 @@ impl Subscriber for SlackRecommendation {
             return Ok(DeliveryOutcome::Skipped("not a recommendation".into()));
         };
         let channels = self.slack.channels(recommendation.slack_channels.clone());
-        let messages =
-            SlackMessage::to_each(&channels, &recommendation.message, "Alvares", ":female_student:");
+        let messages = SlackMessage::to_each(
+            &channels,
+            &recommendation.message,
+            "Alvares",
+            ":female_student:",
+        );
         self.slack.post_all(context, progress, &messages).await
     }
 }

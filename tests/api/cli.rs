@@ -1,0 +1,114 @@
+//! The `alvares` binary's commands.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::FIXTURES;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
+
+fn run(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn enrich_prints_the_enriched_fixture() {
+    let input = std::fs::read_to_string(format!("{FIXTURES}/deployment.json")).unwrap();
+    let (code, stdout, stderr) = run(&["enrich"], &[], &input);
+    assert_eq!(code, 0, "{stderr}");
+    let enriched: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        enriched["applicationUrl"],
+        "https://app.kth.se/kth-azure-app"
+    );
+    assert_eq!(
+        enriched["monitorUrl"],
+        "https://app.kth.se/kth-azure-app/_monitor"
+    );
+    assert_eq!(
+        enriched["aboutUrl"],
+        "https://app.kth.se/kth-azure-app/_about"
+    );
+    assert_eq!(enriched["friendlyName"], "Monitor application");
+    assert_eq!(enriched["monitorPattern"], "APPLICATION_STATUS: OK");
+    assert_eq!(enriched["importance"], "high");
+    assert_eq!(enriched["team"], "team-studadm");
+}
+
+#[test]
+fn enrich_uses_the_same_configuration_as_the_service() {
+    let input = r#"{"applicationName": "a", "cluster": "active", "applicationPath": "/a"}"#;
+    let (code, stdout, _) = run(
+        &["enrich"],
+        &[
+            ("ACTIVE_APP_HOST", "https://apps.example.org/"),
+            ("UTR_KEYWORD", "UP"),
+        ],
+        input,
+    );
+    assert_eq!(code, 0);
+    let enriched: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        enriched["monitorUrl"],
+        "https://apps.example.org/a/_monitor"
+    );
+    assert_eq!(enriched["monitorPattern"], "UP");
+}
+
+#[test]
+fn enrich_names_the_bad_field() {
+    let (code, stdout, stderr) = run(&["enrich"], &[], r#"{"applicationName": "a"}"#);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        "alvares enrich: invalid deployment: field cluster: is required\n"
+    );
+}
+
+#[test]
+fn help_explains_both_commands() {
+    let (code, stdout, _) = run(&["--help"], &[], "");
+    assert_eq!(code, 0);
+    assert!(stdout.contains("serve"), "{stdout}");
+    assert!(stdout.contains("enrich"), "{stdout}");
+    assert!(stdout.contains("PORT (default 3010)"), "{stdout}");
+}
+
+#[test]
+fn a_bad_value_stops_start_up_naming_the_variable() {
+    let (code, _, stderr) = run(&[], &[("PORT", "not-a-port")], "");
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "alvares: configuration error: PORT has an invalid value: expected a port number (1-65535)\n"
+    );
+    let (code, _, stderr) = run(&["serve"], &[("SLACK_API_BASE_URL", "slack.com/api")], "");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("SLACK_API_BASE_URL has an invalid value: expected an http(s) URL"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,172 @@
+//! `spawn_app` and what tests share: one application per test on port 0,
+//! a mock Slack per test, and polling with a deadline instead of sleeps.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use alvares::config::Settings;
+use alvares::pipeline::health::{ActorReport, HealthBoard};
+use alvares::startup::Application;
+use alvares::subscribers::{Registration, registrations};
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+
+pub fn fixture(name: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{name}"))
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub health: HealthBoard,
+    pub http: awc::Client,
+}
+
+/// The application with every registered subscriber and the given
+/// variables (never the process environment).
+pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_with(vars, registrations()).await
+}
+
+pub async fn spawn_app_with(vars: &[(&str, &str)], subscribers: Vec<Registration>) -> TestApp {
+    let mut map: HashMap<String, String> = HashMap::from([("HTTP_WORKERS".into(), "1".into())]);
+    for (key, value) in vars {
+        map.insert((*key).into(), (*value).into());
+    }
+    let settings = Settings::from_map(map).expect("test settings are valid");
+    let application = Application::build_with(settings, subscribers, "127.0.0.1:0")
+        .await
+        .expect("the application starts");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let health = application.health().clone();
+    actix_web::rt::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        health,
+        http: awc::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .finish(),
+    }
+}
+
+impl TestApp {
+    /// PUTs a JSON body to an intake route; answers status and JSON body.
+    pub async fn put_event(&self, kind: &str, body: &Value) -> (u16, Value) {
+        self.send("PUT", kind, "application/json", body.to_string(), None)
+            .await
+    }
+
+    pub async fn send(
+        &self,
+        method_name: &str,
+        kind: &str,
+        content_type: &str,
+        body: String,
+        bearer: Option<&str>,
+    ) -> (u16, Value) {
+        let url = format!("{}/api/v1/{kind}", self.address);
+        let method = awc::http::Method::from_bytes(method_name.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, url)
+            .insert_header(("Content-Type", content_type));
+        if let Some(token) = bearer {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        let mut response = request.send_body(body).await.expect("request sent");
+        let status = response.status().as_u16();
+        let bytes = response.body().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub fn actor(&self, id: &str) -> ActorReport {
+        self.health
+            .get(id)
+            .unwrap_or_else(|| panic!("no actor {id}"))
+            .snapshot()
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test at the deadline.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A mock Slack: webhook at `/hook`, Web API at `/api/chat.postMessage`,
+/// both answering success unless a test mounts something else first.
+pub async fn mock_slack() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The JSON bodies Slack received so far, in arrival order.
+pub async fn slack_bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|request| serde_json::from_slice(&request.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// Waits until Slack has received exactly `count` messages (and no more
+/// arrive for a short while), then returns them.
+pub async fn wait_for_slack(server: &MockServer, count: usize) -> Vec<Value> {
+    let bodies = eventually(
+        &format!("{count} Slack messages"),
+        Duration::from_secs(10),
+        || async {
+            let bodies = slack_bodies(server).await;
+            (bodies.len() >= count).then_some(bodies)
+        },
+    )
+    .await;
+    // Give a stray extra message the chance to show up before asserting.
+    actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+    let settled = slack_bodies(server).await;
+    assert_eq!(
+        settled.len(),
+        bodies.len(),
+        "more Slack messages than expected: {settled:#?}"
+    );
+    settled
+}
+
+/// The webhook URL of a mock Slack.
+pub fn hook(server: &MockServer) -> String {
+    format!("{}/hook", server.uri())
+}

@@ -1,0 +1,141 @@
+//! No secret ever reaches the log: the real binary runs with known secrets
+//! in its configuration, through failures that get logged, with DEBUG on.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{eventually, fixture};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Stops the child and returns everything it logged.
+fn stop_and_read_log(mut child: Child) -> String {
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    log + &out
+}
+
+async fn run_with_secrets(env: &[(&str, &str)], slack: &MockServer, secrets: &[&str]) {
+    let port = free_port();
+    let child = Command::new(BINARY)
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("DEBUG", "true")
+        .env("INGEST_TOKEN", "ingest-secret-4711")
+        .env("DB_PASSWORD", "db-secret-0815")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = awc::Client::default();
+    let url = format!("http://127.0.0.1:{port}/api/v1/deployment");
+    let accepted = eventually("the service to start", Duration::from_secs(10), || async {
+        let response = client
+            .put(&url)
+            .insert_header(("Authorization", "Bearer ingest-secret-4711"))
+            .send_json(&fixture("deployment.json"))
+            .await;
+        let mut response = response.ok()?;
+        (response.status().as_u16() == 202).then_some(())?;
+        response.json::<serde_json::Value>().await.ok()
+    })
+    .await;
+    // A refused attempt with a wrong token is logged too.
+    let refused = client
+        .put(&url)
+        .insert_header(("Authorization", "Bearer wrong-token"))
+        .send_json(&fixture("deployment.json"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    // Slack refuses every message: the failures get logged.
+    eventually("Slack to be called", Duration::from_secs(10), || async {
+        (slack.received_requests().await.unwrap_or_default().len() >= 4).then_some(())
+    })
+    .await;
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let log = stop_and_read_log(child);
+    let id = accepted["id"].as_str().unwrap();
+    assert!(
+        log.contains(&format!("event {id}")),
+        "the log names the event:\n{log}"
+    );
+    assert!(log.contains("failed permanently"), "{log}");
+    for secret in secrets
+        .iter()
+        .chain(&["ingest-secret-4711", "db-secret-0815", "wrong-token"])
+    {
+        assert!(
+            !log.contains(secret),
+            "{secret} leaked into the log:\n{log}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn webhook_url_ingest_token_and_password_never_reach_the_log() {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/T000/B000/hook-secret-9f8e7d"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
+        .mount(&slack)
+        .await;
+    let hook = format!("{}/services/T000/B000/hook-secret-9f8e7d", slack.uri());
+    run_with_secrets(
+        &[("SLACK_WEB_HOOK", &hook)],
+        &slack,
+        &["hook-secret-9f8e7d"],
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn slack_token_never_reaches_the_log() {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "invalid_auth"})),
+        )
+        .mount(&slack)
+        .await;
+    let api = format!("{}/api", slack.uri());
+    run_with_secrets(
+        &[
+            ("SLACK_TOKEN", "xoxb-token-secret-1234"),
+            ("SLACK_API_BASE_URL", &api),
+        ],
+        &slack,
+        &["xoxb-token-secret-1234"],
+    )
+    .await;
+}

@@ -1,0 +1,189 @@
+//! The actors: a subscriber that panics or fails fatally is restarted and
+//! counted, and neither intake nor any other subscriber notices; a slow
+//! subscriber delays no one else.
+
+use std::time::Duration;
+
+use alvares::config::{ConfigError, Settings};
+use alvares::domain::event::{Event, EventKind};
+use alvares::error::DeliveryError;
+use alvares::pipeline::messages::PublishedEvent;
+use alvares::subscribers::{
+    DeliveryContext, DeliveryOutcome, Progress, Registration, Subscriber, registrations,
+};
+use serde_json::json;
+
+use crate::helpers::{eventually, hook, mock_slack, spawn_app_with, wait_for_slack};
+
+fn application_name(event: &PublishedEvent) -> &str {
+    match &event.event {
+        Event::Deployment(deployment) => &deployment.application_name,
+        _ => "",
+    }
+}
+
+/// Panics on the deployment of `boom`, fails fatally on `fatal`, takes
+/// 400 ms over `slow`, and delivers everything else.
+struct Fragile;
+
+impl Subscriber for Fragile {
+    const ID: &'static str = "test-fragile";
+    const LEGACY_NAME: &'static str = "tests.fragile";
+    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+
+    fn from_settings(_settings: &Settings) -> Result<Option<Self>, ConfigError> {
+        Ok(Some(Fragile))
+    }
+
+    async fn deliver(
+        &self,
+        _context: &DeliveryContext,
+        event: &PublishedEvent,
+        _progress: &Progress,
+    ) -> Result<DeliveryOutcome, DeliveryError> {
+        match application_name(event) {
+            "boom" => panic!("test subscriber told to panic"),
+            "fatal" => Err(DeliveryError::Fatal("test subscriber is broken".into())),
+            "slow" => {
+                actix_web::rt::time::sleep(Duration::from_millis(400)).await;
+                Ok(DeliveryOutcome::Delivered("slowly".into()))
+            }
+            _ => Ok(DeliveryOutcome::Delivered("done".into())),
+        }
+    }
+}
+
+/// Never finishes a delivery.
+struct Hanging;
+
+impl Subscriber for Hanging {
+    const ID: &'static str = "test-hanging";
+    const LEGACY_NAME: &'static str = "tests.hanging";
+    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+
+    fn from_settings(_settings: &Settings) -> Result<Option<Self>, ConfigError> {
+        Ok(Some(Hanging))
+    }
+
+    async fn deliver(
+        &self,
+        _context: &DeliveryContext,
+        _event: &PublishedEvent,
+        _progress: &Progress,
+    ) -> Result<DeliveryOutcome, DeliveryError> {
+        std::future::pending().await
+    }
+}
+
+fn deployment(name: &str) -> serde_json::Value {
+    json!({"applicationName": name, "cluster": "active", "slackChannels": "#dev"})
+}
+
+fn with<S: Subscriber>() -> Vec<Registration> {
+    let mut list = registrations();
+    list.push(Registration::of::<S>());
+    list
+}
+
+#[actix_web::test]
+async fn a_panicking_subscriber_is_restarted_and_the_others_keep_delivering() {
+    let slack = mock_slack().await;
+    let app = spawn_app_with(
+        &[
+            ("SLACK_WEB_HOOK", &hook(&slack)),
+            ("DISABLED_SUBSCRIBERS", "application-endpoint"),
+        ],
+        with::<Fragile>(),
+    )
+    .await;
+    for name in ["before", "boom", "after"] {
+        let (status, _) = app.put_event("deployment", &deployment(name)).await;
+        assert_eq!(status, 202, "{name}");
+    }
+    // Slack got all three deployments, the panicking one included.
+    let received = wait_for_slack(&slack, 3).await;
+    let texts: Vec<&str> = received
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "*before* deployed in *active*",
+            "*boom* deployed in *active*",
+            "*after* deployed in *active*"
+        ]
+    );
+    let fragile = eventually("the restart", Duration::from_secs(5), || async {
+        let report = app.actor("test-fragile");
+        (report.restarts == 1 && report.delivered == 2).then_some(report)
+    })
+    .await;
+    assert_eq!(fragile.failed, 1);
+    assert_eq!(
+        fragile.last_restart_cause.as_deref(),
+        Some("panicked: test subscriber told to panic")
+    );
+    assert_eq!(app.actor("slack-deployment").restarts, 0);
+    assert_eq!(app.actor("slack-deployment").delivered, 3);
+    // Intake never noticed.
+    let (status, _) = app.put_event("deployment", &deployment("later")).await;
+    assert_eq!(status, 202);
+    eventually(
+        "delivery after the restart",
+        Duration::from_secs(5),
+        || async { (app.actor("test-fragile").delivered == 3).then_some(()) },
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_fatal_error_restarts_the_subscriber_and_interrupted_work_is_redone() {
+    let app = spawn_app_with(&[], with::<Fragile>()).await;
+    // `slow` is still running when `fatal` stops the actor.
+    app.put_event("deployment", &deployment("slow")).await;
+    app.put_event("deployment", &deployment("fatal")).await;
+    let report = eventually(
+        "the restart and the redone delivery",
+        Duration::from_secs(5),
+        || async {
+            let report = app.actor("test-fragile");
+            (report.restarts == 1 && report.delivered == 1).then_some(report)
+        },
+    )
+    .await;
+    assert_eq!(report.failed, 1);
+    assert_eq!(
+        report.last_restart_cause.as_deref(),
+        Some("fatal error: test subscriber is broken")
+    );
+    assert_eq!(report.state, alvares::pipeline::health::ActorState::Running);
+}
+
+#[actix_web::test]
+async fn a_hanging_subscriber_does_not_delay_the_others() {
+    let slack = mock_slack().await;
+    let app = spawn_app_with(
+        &[
+            ("SLACK_WEB_HOOK", &hook(&slack)),
+            ("DISABLED_SUBSCRIBERS", "application-endpoint"),
+        ],
+        with::<Hanging>(),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    for i in 0..5 {
+        let (status, _) = app
+            .put_event("deployment", &deployment(&format!("app-{i}")))
+            .await;
+        assert_eq!(status, 202);
+    }
+    wait_for_slack(&slack, 5).await;
+    // All five Slack messages went out while every hanging delivery waits.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.actor("test-hanging").in_flight, 5);
+}
