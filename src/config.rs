@@ -56,6 +56,8 @@ fn expected_format(name: &str) -> &'static str {
         "expected an http(s) URL"
     } else if name == "PORT" {
         "expected a port number (1-65535)"
+    } else if name == "SQLITE_SYNCHRONOUS" {
+        "expected normal or full"
     } else {
         "expected a whole number"
     }
@@ -271,6 +273,37 @@ pub struct StoreConfig {
     /// The PostgreSQL password, kept out of `DB_URL` as the original did.
     #[envconfig(from = "DB_PASSWORD")]
     pub password: Option<Secret<String>>,
+    /// Connections for reads (queries, health); the journal writer holds one.
+    #[envconfig(from = "DB_POOL_SIZE", default = "8")]
+    pub pool_size: u32,
+    /// `full` fsyncs every SQLite commit (survives power loss); `normal`
+    /// survives a killed process, which is what intake promises.
+    #[envconfig(from = "SQLITE_SYNCHRONOUS", default = "normal")]
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// Delivered journal entries are pruned after this many days.
+    #[envconfig(from = "JOURNAL_RETENTION_DAYS", default = "14")]
+    pub retention_days: u32,
+    /// How long a claimed delivery stays with its process before another
+    /// may take it over (also how soon a crashed replica's work resumes).
+    #[envconfig(from = "LEASE_SECONDS", default = "30")]
+    pub lease_seconds: u64,
+}
+
+/// `SQLITE_SYNCHRONOUS`: normal or full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteSynchronous {
+    pub full: bool,
+}
+
+impl FromStr for SqliteSynchronous {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(SqliteSynchronous { full: false }),
+            "full" => Ok(SqliteSynchronous { full: true }),
+            other => Err(format!("unknown mode {other}")),
+        }
+    }
 }
 
 /// The test suite's switch for checking the fixtures against an external
@@ -329,6 +362,18 @@ impl Settings {
         }
         let store: StoreConfig = env.load()?;
         validate_db_url(&store)?;
+        if store.pool_size < 2 {
+            return Err(ConfigError::invalid(
+                "DB_POOL_SIZE",
+                "expected at least 2 (the journal writer holds one connection)",
+            ));
+        }
+        if store.lease_seconds < 3 {
+            return Err(ConfigError::invalid(
+                "LEASE_SECONDS",
+                "expected at least 3 seconds",
+            ));
+        }
         let enrichment = enrichment_settings(env.load()?)?;
         Ok(Settings {
             server,

@@ -35,8 +35,14 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     InvalidEvent(FieldError),
+    #[error("{0}")]
+    InvalidQuery(FieldError),
     #[error("the event could not be accepted right now; try again")]
     Unavailable,
+    #[error("storage is unavailable; try again")]
+    StorageUnavailable,
+    #[error("internal error")]
+    Internal,
 }
 
 #[derive(Serialize)]
@@ -55,7 +61,9 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::InvalidEvent(_) => "invalid_event",
-            ApiError::Unavailable => "unavailable",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::Unavailable | ApiError::StorageUnavailable => "unavailable",
+            ApiError::Internal => "internal",
         }
     }
 }
@@ -68,20 +76,24 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let field = match self {
-            ApiError::InvalidEvent(error) => Some(error.field.as_str()),
+            ApiError::InvalidEvent(error) | ApiError::InvalidQuery(error) => {
+                Some(error.field.as_str())
+            }
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
         if let ApiError::Unauthorized = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let ApiError::Unavailable = self {
+        if let ApiError::Unavailable | ApiError::StorageUnavailable = self {
             response.insert_header(("Retry-After", "1"));
         }
         response.json(ErrorBody {

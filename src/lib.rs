@@ -13,4 +13,5 @@ pub mod logging;
 pub mod pipeline;
 pub mod routes;
 pub mod startup;
+pub mod store;
 pub mod subscribers;

@@ -2,14 +2,18 @@
 //! bound listener (port 0 in tests, so each test gets its own).
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::{ConfigError, Settings};
 use crate::pipeline::Pipeline;
+use crate::pipeline::health::ActorHealth;
 use crate::routes;
 use crate::routes::intake::IntakeRoute;
+use crate::store::journal::{Journal, JournalSettings};
+use crate::store::{Store, StoreError};
 use crate::subscribers::{Registration, registrations};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,12 +22,15 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("could not listen: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 pub struct Application {
     port: u16,
     server: Server,
     pipeline: Pipeline,
+    store: Store,
 }
 
 impl Application {
@@ -45,7 +52,19 @@ impl Application {
         if settings.intake.ingest_token.is_none() {
             log::warn!("INGEST_TOKEN is not set: intake accepts events without credentials");
         }
-        let pipeline = Pipeline::start(&settings, &registrations)?;
+        let store = Store::open(&settings.store)?;
+        let journal_health = ActorHealth::new("journal-writer", "journal");
+        let (journal, _writer) = Journal::start(
+            store.pool.clone(),
+            store.backend,
+            JournalSettings {
+                lease: Duration::from_secs(settings.store.lease_seconds),
+                retention: Duration::from_secs(u64::from(settings.store.retention_days) * 86_400),
+                prune_every: Duration::from_secs(60 * 60),
+            },
+            journal_health.clone(),
+        )?;
+        let pipeline = Pipeline::start(&settings, journal, journal_health, &registrations)?;
         let listener = TcpListener::bind(address)?;
         let port = listener.local_addr()?.port();
         let intake_route = web::Data::new(IntakeRoute {
@@ -54,10 +73,14 @@ impl Application {
             max_body_bytes: settings.intake.max_body_bytes,
         });
         let health = web::Data::new(pipeline.health.clone());
+        let pool = web::Data::new(store.pool.clone());
+        let enrichment = web::Data::new(settings.enrichment.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(intake_route.clone())
                 .app_data(health.clone())
+                .app_data(pool.clone())
+                .app_data(enrichment.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
@@ -70,11 +93,17 @@ impl Application {
             port,
             server: server.run(),
             pipeline,
+            store,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Stops the server from elsewhere (tests, signal handling).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn health(&self) -> &crate::pipeline::health::HealthBoard {
@@ -85,13 +114,22 @@ impl Application {
         &self.pipeline
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Serves until the server stops (SIGINT/SIGTERM).
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let Application {
-            server, pipeline, ..
+            server,
+            pipeline,
+            store,
+            ..
         } = self;
         let result = server.await;
+        pipeline.stop();
         drop(pipeline);
+        drop(store);
         Ok(result?)
     }
 }

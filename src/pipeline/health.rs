@@ -23,7 +23,7 @@ pub enum ActorState {
 pub struct LastError {
     pub message: String,
     /// Unix time in milliseconds.
-    pub at_ms: u64,
+    pub at_ms: i64,
 }
 
 /// One actor's live report. Counters only go up.
@@ -182,9 +182,10 @@ impl HealthBoard {
     }
 }
 
-pub fn now_ms() -> u64 {
+/// Unix time in milliseconds, the journal's clock.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }

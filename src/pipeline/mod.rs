@@ -1,67 +1,175 @@
-//! The actors an event passes through: intake → enricher → registry →
-//! one supervised actor per subscriber.
+//! The actors an event passes through: intake (record, answer 202) →
+//! enricher → registry → one supervised actor per subscriber. The sweeper
+//! feeds the same path with deliveries read back from the journal
+//! (retries, recovery after a restart, and whatever did not fit in memory).
 
 pub mod enricher;
 pub mod health;
 pub mod intake;
 pub mod messages;
 pub mod registry;
+pub mod retry;
+pub mod slots;
+pub mod sweeper;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix::{Actor, Addr};
 
 use crate::config::{ConfigError, Settings};
+use crate::store::journal::{Journal, Ticket};
 use crate::subscribers::Registration;
 use enricher::EnricherActor;
-use health::{ActorHealth, HealthBoard};
+use health::{ActorHealth, HealthBoard, now_ms};
 use intake::IntakeActor;
-use registry::RegistryActor;
+use registry::{RegistryActor, WatchTargets};
+use slots::Slots;
+use sweeper::SweeperActor;
 
-/// The running pipeline: the intake address routes send to, and every
-/// actor's health.
+/// The running pipeline: the intake address routes send to, the registry
+/// admin routes talk to, and every actor's health.
 pub struct Pipeline {
     pub intake: Addr<IntakeActor>,
     pub registry: Addr<RegistryActor>,
+    enricher: Addr<EnricherActor>,
+    sweeper: Addr<SweeperActor>,
     pub health: HealthBoard,
     // Kept so the subscribers' threads stop with the pipeline.
-    _subscriber_arbiters: Vec<actix::Arbiter>,
+    subscriber_arbiters: Vec<actix::Arbiter>,
 }
 
 impl Pipeline {
     /// Starts every actor. Must run inside the actix system.
-    pub fn start(settings: &Settings, registrations: &[Registration]) -> Result<Self, ConfigError> {
+    pub fn start(
+        settings: &Settings,
+        journal: Journal,
+        journal_health: Arc<ActorHealth>,
+        registrations: &[Registration],
+    ) -> Result<Self, ConfigError> {
         let mut health = HealthBoard::default();
         let intake_health = ActorHealth::new("intake", "intake");
         let enricher_health = ActorHealth::new("enricher", "enricher");
         let registry_health = ActorHealth::new("registry", "registry");
-        health.add(intake_health.clone());
-        health.add(enricher_health.clone());
-        health.add(registry_health.clone());
+        let sweeper_health = ActorHealth::new("sweeper", "sweeper");
+        for actor in [
+            &intake_health,
+            &enricher_health,
+            &registry_health,
+            &sweeper_health,
+            &journal_health,
+        ] {
+            health.add(actor.clone());
+        }
 
-        let started = registry::start_subscribers(settings, registrations)?;
+        let started = registry::start_subscribers(settings, &journal, registrations)?;
         for subscriber in &started.entries {
             health.add(subscriber.health.clone());
         }
-        let registry = RegistryActor::new(started.entries, registry_health).start();
+        let handback = Handback::new(journal.clone(), &started.entries);
+        let targets = registry::targets(&started.entries);
+        let swept = started
+            .entries
+            .iter()
+            .filter(|entry| entry.target.is_some())
+            .map(|entry| (entry.id, entry.slots.clone()))
+            .collect();
+        let registry =
+            RegistryActor::new(started.entries, handback.clone(), registry_health).start();
         let enricher = EnricherActor::new(
             settings.enrichment.clone(),
             registry.clone(),
+            handback.clone(),
             enricher_health,
         )
         .start();
-        let intake = IntakeActor::new(enricher, intake_health).start();
+        let sweeper =
+            SweeperActor::new(journal.clone(), enricher.clone(), swept, sweeper_health).start();
+        let intake =
+            IntakeActor::new(journal, enricher.clone(), handback, targets, intake_health).start();
+        registry.do_send(WatchTargets(intake.clone().recipient()));
         Ok(Pipeline {
             intake,
             registry,
+            enricher,
+            sweeper,
             health,
-            _subscriber_arbiters: started.arbiters,
+            subscriber_arbiters: started.arbiters,
         })
     }
 }
 
+impl Pipeline {
+    /// Stops the core actors (the sweeper first, so nothing new is claimed)
+    /// and the subscribers; the journal writer ends when the last handle is
+    /// gone. What was not finished stays in the journal for the next start.
+    pub fn stop(&self) {
+        self.sweeper.do_send(Stop);
+        self.intake.do_send(Stop);
+        self.enricher.do_send(Stop);
+        self.registry.do_send(Stop);
+    }
+}
+
+/// Stops a core actor.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+macro_rules! stoppable {
+    ($($actor:ty),*) => {
+        $(
+            impl actix::Handler<Stop> for $actor {
+                type Result = ();
+                fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
+                    actix::ActorContext::stop(ctx);
+                }
+            }
+        )*
+    };
+}
+
+stoppable!(IntakeActor, EnricherActor, RegistryActor, SweeperActor);
+
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        for arbiter in &self._subscriber_arbiters {
+        for arbiter in &self.subscriber_arbiters {
             arbiter.stop();
+        }
+    }
+}
+
+/// Gives deliveries that could not be handed on back to the journal (due
+/// now, no attempt charged) and frees their slots.
+#[derive(Clone)]
+pub struct Handback {
+    journal: Journal,
+    slots: Arc<HashMap<&'static str, Arc<Slots>>>,
+}
+
+impl Handback {
+    fn new(journal: Journal, entries: &[registry::SubscriberEntry]) -> Self {
+        Handback {
+            journal,
+            slots: Arc::new(entries.iter().map(|e| (e.id, e.slots.clone())).collect()),
+        }
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn give_back(&self, tickets: &[Ticket]) {
+        let now = now_ms();
+        for ticket in tickets {
+            self.journal.release(ticket, now);
+            self.free_slot(ticket.subscriber);
+        }
+    }
+
+    pub fn free_slot(&self, subscriber: &str) {
+        if let Some(slots) = self.slots.get(subscriber) {
+            slots.give_back(1);
         }
     }
 }

@@ -1,18 +1,23 @@
-//! The registry actor: holds one entry per subscriber and publishes each
-//! event to the enabled, configured subscribers that take its kind.
+//! The registry actor: one entry per subscriber. It hands each delivery of
+//! a published event to its subscriber's actor, records a skip for
+//! subscribers that are switched off, and owns the on/off switch.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Arbiter, Context, Handler, Recipient};
+use actix::{Actor, Arbiter, Context, Handler, Message, Recipient};
 
+use super::Handback;
 use super::health::ActorHealth;
 use super::messages::{Deliver, Publish, SetEnabled, UnknownSubscriber};
+use super::slots::Slots;
 use crate::config::{ConfigError, Settings};
 use crate::domain::event::EventKind;
-use crate::subscribers::Registration;
+use crate::store::journal::{Journal, Ticket};
+use crate::store::models::deliveries::{DeliveryState, OutcomeWrite};
 use crate::subscribers::actor::ActorLimits;
+use crate::subscribers::{Registration, Setup};
 
 const MAILBOX_CAPACITY: usize = 65_536;
 
@@ -23,6 +28,7 @@ pub struct SubscriberEntry {
     pub target: Option<Recipient<Deliver>>,
     pub enabled: bool,
     pub health: Arc<ActorHealth>,
+    pub slots: Arc<Slots>,
 }
 
 pub struct StartedSubscribers {
@@ -30,27 +36,74 @@ pub struct StartedSubscribers {
     pub arbiters: Vec<Arbiter>,
 }
 
+/// What intake needs to know of a subscriber to plan an event's deliveries.
+#[derive(Clone)]
+pub struct Target {
+    pub id: &'static str,
+    pub kinds: &'static [EventKind],
+    pub status: TargetStatus,
+    pub slots: Arc<Slots>,
+    /// Where intake counts the events it records as skipped.
+    pub health: Arc<ActorHealth>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetStatus {
+    Enabled,
+    Disabled,
+    Unconfigured,
+}
+
+/// Registry → intake: the subscribers' switches changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TargetsChanged(pub Vec<Target>);
+
+/// Pipeline start → registry: where to announce switch changes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchTargets(pub Recipient<TargetsChanged>);
+
+pub fn targets(entries: &[SubscriberEntry]) -> Vec<Target> {
+    entries
+        .iter()
+        .map(|entry| Target {
+            id: entry.id,
+            kinds: entry.kinds,
+            status: match (&entry.target, entry.enabled) {
+                (None, _) => TargetStatus::Unconfigured,
+                (Some(_), false) => TargetStatus::Disabled,
+                (Some(_), true) => TargetStatus::Enabled,
+            },
+            slots: entry.slots.clone(),
+            health: entry.health.clone(),
+        })
+        .collect()
+}
+
 /// Resolves `DISABLED_SUBSCRIBERS` and starts an actor for every configured
 /// subscriber (disabled ones too, so that they can be switched on).
 pub fn start_subscribers(
     settings: &Settings,
+    journal: &Journal,
     registrations: &[Registration],
 ) -> Result<StartedSubscribers, ConfigError> {
     let disabled = disabled_ids(&settings.subscribers.disabled.0, registrations)?;
     let limits = ActorLimits {
         concurrency: settings.subscribers.concurrency,
-        queue_capacity: settings.subscribers.queue_capacity,
         timeout: Duration::from_secs(settings.subscribers.timeout_seconds),
     };
+    let setup = Setup { settings, journal };
     let mut started = StartedSubscribers {
         entries: Vec::new(),
         arbiters: Vec::new(),
     };
     for registration in registrations {
         let health = ActorHealth::new(registration.id, "subscriber");
+        let slots = Arc::new(Slots::new(settings.subscribers.queue_capacity));
         let enabled = !disabled.contains(registration.id);
         health.set_enabled(enabled);
-        let actor = registration.start(settings, limits, health.clone())?;
+        let actor = registration.start(&setup, limits, health.clone(), slots.clone())?;
         health.set_configured(actor.is_some());
         let state = match (&actor, enabled) {
             (None, _) => "unconfigured: it skips every event",
@@ -68,6 +121,7 @@ pub fn start_subscribers(
             target,
             enabled,
             health,
+            slots,
         });
     }
     Ok(started)
@@ -104,12 +158,40 @@ fn disabled_ids(
 
 pub struct RegistryActor {
     entries: Vec<SubscriberEntry>,
+    handback: Handback,
     health: Arc<ActorHealth>,
+    watchers: Vec<Recipient<TargetsChanged>>,
 }
 
 impl RegistryActor {
-    pub fn new(entries: Vec<SubscriberEntry>, health: Arc<ActorHealth>) -> Self {
-        RegistryActor { entries, health }
+    pub fn new(
+        entries: Vec<SubscriberEntry>,
+        handback: Handback,
+        health: Arc<ActorHealth>,
+    ) -> Self {
+        RegistryActor {
+            entries,
+            handback,
+            health,
+            watchers: Vec::new(),
+        }
+    }
+
+    /// A delivery that will not be made: recorded as skipped, slot freed.
+    fn skip(&self, ticket: Ticket, entry: &SubscriberEntry, reason: &str, event_id: &str) {
+        ActorHealth::count(&entry.health.skipped);
+        log::debug!("{}: event {event_id} skipped: {reason}", entry.id);
+        self.handback.journal().record_outcome(OutcomeWrite {
+            id: ticket.delivery_id,
+            lease_epoch: ticket.lease_epoch,
+            state: DeliveryState::Skipped,
+            attempts: ticket.attempts,
+            due_at: 0,
+            progress: ticket.progress,
+            outcome: Some(reason.to_owned()),
+            last_error: None,
+        });
+        entry.slots.give_back(1);
     }
 }
 
@@ -126,28 +208,32 @@ impl Handler<Publish> for RegistryActor {
 
     fn handle(&mut self, message: Publish, _ctx: &mut Self::Context) {
         ActorHealth::count(&self.health.received);
-        let event = message.0;
-        let kind = event.kind();
-        for entry in self.entries.iter().filter(|e| e.kinds.contains(&kind)) {
-            let id = entry.id;
+        let Publish { event, tickets } = message;
+        let event_id = event.id.to_string();
+        for ticket in tickets {
+            let Some(entry) = self.entries.iter().find(|e| e.id == ticket.subscriber) else {
+                log::error!("event {event_id}: no subscriber {}", ticket.subscriber);
+                continue;
+            };
             let Some(target) = entry.target.as_ref() else {
-                ActorHealth::count(&entry.health.skipped);
-                log::debug!("{id}: event {} skipped: not configured", event.id);
+                self.skip(ticket, entry, "not configured", &event_id);
                 continue;
             };
             if !entry.enabled {
-                ActorHealth::count(&entry.health.skipped);
-                log::debug!("{id}: event {} skipped: disabled", event.id);
+                self.skip(ticket, entry, "disabled", &event_id);
                 continue;
             }
-            // try_send: a subscriber whose mailbox is full loses this event
-            // (counted and logged) rather than holding up the others.
-            if target.try_send(Deliver(event.clone())).is_err() {
-                ActorHealth::count(&entry.health.dropped);
-                entry
-                    .health
-                    .record_error(format!("event {}: dropped, mailbox full", event.id));
-                log::error!("{id}: event {} dropped, its mailbox is full", event.id);
+            let deliver = Deliver {
+                ticket,
+                event: event.clone(),
+            };
+            if let Err(error) = target.try_send(deliver) {
+                let deliver = error.into_inner();
+                log::warn!(
+                    "{}: event {event_id} not handed over (mailbox full); it waits in the journal",
+                    entry.id
+                );
+                self.handback.give_back(&[deliver.ticket]);
             }
         }
         ActorHealth::count(&self.health.delivered);
@@ -174,7 +260,19 @@ impl Handler<SetEnabled> for RegistryActor {
                 "disabled"
             }
         );
+        let targets = targets(&self.entries);
+        for watcher in &self.watchers {
+            watcher.do_send(TargetsChanged(targets.clone()));
+        }
         Ok(())
+    }
+}
+
+impl Handler<WatchTargets> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, message: WatchTargets, _ctx: &mut Self::Context) {
+        self.watchers.push(message.0);
     }
 }
 
@@ -203,7 +301,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "DISABLED_SUBSCRIBERS names unknown subscriber(s) slack-eror; valid ids: \
-             application-endpoint, slack-deployment, slack-error, slack-recommendation"
+             application-endpoint, database, slack-deployment, slack-error, slack-recommendation"
         );
     }
 }

@@ -1,19 +1,24 @@
 //! `PUT|POST /api/v1/{deployment,error,recommendation}`: the pipeline's
 //! events come in here. Raw bytes become a validated [`Event`] at this
-//! edge; the intake actor's answer becomes `202 Accepted`.
+//! edge; the intake actor answers once the event is recorded, and that
+//! answer becomes `202 Accepted`.
 
 use actix::Addr;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::Secret;
-use crate::domain::event::{Event, EventKind};
+use crate::domain::event::{Event, EventKind, FieldError};
 use crate::error::ApiError;
 use crate::pipeline::intake::IntakeActor;
-use crate::pipeline::messages::Accept;
+use crate::pipeline::messages::{Accept, IdempotencyKey, IntakeError};
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_KEY_LENGTH: usize = 255;
 
 /// What the intake route needs from the application.
 pub struct IntakeRoute {
@@ -22,31 +27,61 @@ pub struct IntakeRoute {
     pub max_body_bytes: usize,
 }
 
-pub async fn accept(
+pub async fn accept_deployment(
     request: HttpRequest,
-    path: web::Path<String>,
     payload: web::Payload,
     route: web::Data<IntakeRoute>,
 ) -> Result<HttpResponse, ApiError> {
-    let kind = match path.as_str() {
-        "deployment" => EventKind::Deployment,
-        "error" => EventKind::Error,
-        "recommendation" => EventKind::Recommendation,
-        _ => return Err(ApiError::NotFound),
-    };
+    accept(EventKind::Deployment, request, payload, route).await
+}
+
+pub async fn accept_error(
+    request: HttpRequest,
+    payload: web::Payload,
+    route: web::Data<IntakeRoute>,
+) -> Result<HttpResponse, ApiError> {
+    accept(EventKind::Error, request, payload, route).await
+}
+
+pub async fn accept_recommendation(
+    request: HttpRequest,
+    payload: web::Payload,
+    route: web::Data<IntakeRoute>,
+) -> Result<HttpResponse, ApiError> {
+    accept(EventKind::Recommendation, request, payload, route).await
+}
+
+async fn accept(
+    kind: EventKind,
+    request: HttpRequest,
+    payload: web::Payload,
+    route: web::Data<IntakeRoute>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&request, route.token.as_ref())?;
     require_json_content_type(&request)?;
     let body = read_body(&request, payload, route.max_body_bytes).await?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
     let event = Event::parse(kind, value).map_err(ApiError::InvalidEvent)?;
-    let id = route
+    let idempotency = idempotency_key(&request, &body)?;
+    let accepted = route
         .intake
-        .send(Accept(event))
+        .send(Accept { event, idempotency })
         .await
         .map_err(|_| ApiError::Unavailable)?
-        .map_err(|_| ApiError::Unavailable)?;
-    Ok(HttpResponse::Accepted().json(json!({ "id": id, "kind": kind.as_str() })))
+        .map_err(|error| match error {
+            IntakeError::Overloaded => ApiError::Unavailable,
+            IntakeError::Storage(_) => ApiError::StorageUnavailable,
+            IntakeError::KeyReused => ApiError::InvalidEvent(FieldError::new(
+                "Idempotency-Key",
+                "was already used for a different body in the last 24 hours",
+            )),
+        })?;
+    let mut answer = json!({ "id": accepted.id, "kind": kind.as_str() });
+    if accepted.repeated {
+        answer["repeated"] = json!(true);
+    }
+    Ok(HttpResponse::Accepted().json(answer))
 }
 
 /// With `INGEST_TOKEN` set, a matching bearer token is required. The
@@ -87,6 +122,28 @@ fn require_json_content_type(request: &HttpRequest) -> Result<(), ApiError> {
             "Content-Type must be application/json".into(),
         ))
     }
+}
+
+/// `Idempotency-Key`, with a hash of the body to tell a repeat from reuse.
+fn idempotency_key(request: &HttpRequest, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = request.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > MAX_KEY_LENGTH {
+        return Err(ApiError::InvalidEvent(FieldError::new(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"),
+        )));
+    }
+    let body_hash = Sha256::digest(body)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        body_hash,
+    }))
 }
 
 /// Reads the body, refusing it as soon as it passes the limit.

@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod intake;
+pub mod store;
 
 use actix_web::{HttpResponse, web};
 
@@ -11,11 +12,30 @@ use crate::error::ApiError;
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
-            web::resource("/api/v1/{kind}")
-                .route(web::put().to(intake::accept))
-                .route(web::post().to(intake::accept))
+            web::resource("/api/v1/deployment")
+                .route(web::put().to(intake::accept_deployment))
+                .route(web::post().to(intake::accept_deployment))
                 .default_service(web::to(method_not_allowed)),
         )
+        .service(
+            web::resource("/api/v1/error")
+                .route(web::put().to(intake::accept_error))
+                .route(web::post().to(intake::accept_error))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/recommendation")
+                .route(web::put().to(intake::accept_recommendation))
+                .route(web::post().to(intake::accept_recommendation))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .route("/api/v1/deployments", web::get().to(store::deployments))
+        .route("/api/v1/deployments/{id}", web::get().to(store::deployment))
+        .route(
+            "/api/v1/clusters/{cluster}/latest",
+            web::get().to(store::latest_in_cluster),
+        )
+        .route("/api/v1/events/{id}", web::get().to(store::event))
         .route("/healthz", web::get().to(health::healthz));
 }
 

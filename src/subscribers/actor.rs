@@ -1,18 +1,19 @@
 //! The one actor type that runs every subscriber.
 //!
 //! Each subscriber gets its own `SubscriberActor<S>` on its own thread,
-//! under an actix `Supervisor`. The actor keeps a bounded queue, runs up to
-//! `concurrency` deliveries at once (so one slow call does not hold up the
-//! next event), retries transient failures, and turns a panic or a fatal
-//! error into a stop, which the supervisor answers with a restart. Work that
-//! was in flight when the actor stopped is queued again on restart, except
-//! the delivery that caused the stop.
+//! under an actix `Supervisor`. It receives deliveries this process has
+//! leased in the journal (at most its slots' worth), runs up to
+//! `concurrency` at once (one slow call does not hold up the next event),
+//! and records each attempt's outcome in the journal: delivered, skipped,
+//! retrying at a later time, or failed. A panic or a fatal error stops the
+//! actor and the supervisor restarts it; deliveries that were interrupted
+//! are queued again, except the one that caused the stop.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Supervised, WrapFuture,
@@ -21,69 +22,66 @@ use futures_util::FutureExt;
 
 use super::{DeliveryContext, DeliveryOutcome, Progress, Subscriber};
 use crate::error::DeliveryError;
-use crate::pipeline::health::ActorHealth;
+use crate::pipeline::health::{ActorHealth, now_ms};
 use crate::pipeline::messages::{Deliver, PublishedEvent};
-
-/// Waits before the 2nd, 3rd and 4th attempt of a transiently failed
-/// delivery. (The durable journal will keep a longer schedule.)
-pub const RETRY_DELAYS: [Duration; 3] = [
-    Duration::from_secs(1),
-    Duration::from_secs(5),
-    Duration::from_secs(30),
-];
+use crate::pipeline::retry;
+use crate::pipeline::slots::Slots;
+use crate::store::journal::{Journal, Ticket};
+use crate::store::models::deliveries::{DeliveryState, OutcomeWrite};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ActorLimits {
     pub concurrency: usize,
-    pub queue_capacity: usize,
     pub timeout: Duration,
 }
 
-/// One event on its way to this subscriber.
+/// One leased delivery held by this actor.
 struct Job {
+    ticket: Ticket,
     event: Arc<PublishedEvent>,
-    /// Attempts already made.
-    attempts: u32,
     progress: Rc<Progress>,
 }
+
+type AttemptResult = std::thread::Result<Result<DeliveryOutcome, DeliveryError>>;
 
 pub struct SubscriberActor<S: Subscriber> {
     subscriber: Rc<S>,
     limits: ActorLimits,
     health: Arc<ActorHealth>,
+    journal: Journal,
+    slots: Arc<Slots>,
     context: Rc<DeliveryContext>,
     waiting: VecDeque<Job>,
     running: HashMap<u64, Job>,
-    retrying: HashMap<u64, (Job, Instant)>,
     next_job: u64,
     /// Why the actor last stopped, reported with the restart.
     stop_cause: Option<String>,
 }
 
 impl<S: Subscriber> SubscriberActor<S> {
-    pub fn new(subscriber: S, limits: ActorLimits, health: Arc<ActorHealth>) -> Self {
+    pub fn new(
+        subscriber: S,
+        limits: ActorLimits,
+        health: Arc<ActorHealth>,
+        journal: Journal,
+        slots: Arc<Slots>,
+    ) -> Self {
         SubscriberActor {
             subscriber: Rc::new(subscriber),
             limits,
             health,
+            journal,
+            slots,
             context: Rc::new(DeliveryContext::new(limits.timeout)),
             waiting: VecDeque::new(),
             running: HashMap::new(),
-            retrying: HashMap::new(),
             next_job: 0,
             stop_cause: None,
         }
     }
 
-    fn held(&self) -> usize {
-        self.waiting.len() + self.running.len() + self.retrying.len()
-    }
-
     fn update_gauges(&self) {
-        ActorHealth::set_gauge(
-            &self.health.queued,
-            self.waiting.len() + self.retrying.len(),
-        );
+        ActorHealth::set_gauge(&self.health.queued, self.waiting.len());
         ActorHealth::set_gauge(&self.health.in_flight, self.running.len());
     }
 
@@ -107,7 +105,7 @@ impl<S: Subscriber> SubscriberActor<S> {
         let progress = job.progress.clone();
         self.running.insert(key, job);
         let deadline = subscriber.delivery_deadline(self.limits.timeout);
-        let delivery = async move {
+        let attempt = async move {
             // A panic inside one integration is caught here, at the actor
             // boundary, and becomes a restart instead of killing the thread.
             let attempt =
@@ -121,110 +119,112 @@ impl<S: Subscriber> SubscriberActor<S> {
             }
         };
         ctx.spawn(
-            delivery
+            attempt
                 .into_actor(self)
                 .map(move |result, actor, ctx| actor.finish(key, result, ctx)),
         );
     }
 
-    fn finish(
-        &mut self,
-        key: u64,
-        result: std::thread::Result<Result<DeliveryOutcome, DeliveryError>>,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(mut job) = self.running.remove(&key) else {
+    fn finish(&mut self, key: u64, result: AttemptResult, ctx: &mut Context<Self>) {
+        let Some(job) = self.running.remove(&key) else {
             return;
         };
-        job.attempts += 1;
         let id = S::ID;
         let event_id = job.event.id;
+        let attempts = job.ticket.attempts + 1;
+        let mut write = OutcomeWrite {
+            id: job.ticket.delivery_id,
+            lease_epoch: job.ticket.lease_epoch,
+            state: DeliveryState::Delivered,
+            attempts,
+            due_at: now_ms(),
+            progress: job.progress.to_text(),
+            outcome: None,
+            last_error: None,
+        };
+        let mut restart_cause = None;
         match result {
             Ok(Ok(DeliveryOutcome::Delivered(what))) => {
                 ActorHealth::count(&self.health.delivered);
                 log::info!("{id}: event {event_id} delivered: {what}");
+                write.outcome = Some(what);
             }
             Ok(Ok(DeliveryOutcome::Skipped(why))) => {
                 ActorHealth::count(&self.health.skipped);
                 log::info!("{id}: event {event_id} skipped: {why}");
+                write.state = DeliveryState::Skipped;
+                write.outcome = Some(why);
             }
             Ok(Err(DeliveryError::Transient {
                 reason,
                 retry_after,
-            })) => self.retry_or_give_up(job, reason, retry_after, ctx),
+            })) => self.retry_or_fail(&mut write, reason, retry_after, event_id),
             Ok(Err(DeliveryError::Permanent(reason))) => {
                 ActorHealth::count(&self.health.failed);
                 self.health
                     .record_error(format!("event {event_id}: {reason}"));
                 log::error!("{id}: event {event_id} failed permanently: {reason}");
+                write.state = DeliveryState::Failed;
+                write.last_error = Some(reason);
             }
             Ok(Err(DeliveryError::Fatal(reason))) => {
-                self.fail_and_restart(event_id, format!("fatal error: {reason}"), ctx);
+                // The subscriber is broken, not the event: try it again.
+                let cause = format!("fatal error: {reason}");
+                self.retry_or_fail(&mut write, cause.clone(), None, event_id);
+                restart_cause = Some(cause);
             }
             Err(panic) => {
-                let message = panic_message(panic.as_ref());
-                self.fail_and_restart(event_id, format!("panicked: {message}"), ctx);
+                // A panic is a bug that the same event would hit again.
+                let cause = format!("panicked: {}", panic_message(panic.as_ref()));
+                ActorHealth::count(&self.health.failed);
+                self.health
+                    .record_error(format!("event {event_id}: {cause}"));
+                write.state = DeliveryState::Failed;
+                write.last_error = Some(cause.clone());
+                restart_cause = Some(cause);
             }
         }
-        if self.stop_cause.is_none() {
+        self.journal.record_outcome(write);
+        self.slots.give_back(1);
+        if let Some(cause) = restart_cause {
+            log::error!("{id}: event {event_id} {cause}; restarting the subscriber");
+            self.stop_cause = Some(cause);
+            ctx.stop();
+        } else {
             self.pump(ctx);
         }
     }
 
-    fn retry_or_give_up(
+    /// Schedules the next attempt, or gives up when the schedule is used up.
+    fn retry_or_fail(
         &mut self,
-        job: Job,
+        write: &mut OutcomeWrite,
         reason: String,
         retry_after: Option<Duration>,
-        ctx: &mut Context<Self>,
+        event_id: crate::pipeline::messages::EventId,
     ) {
         let id = S::ID;
-        let event_id = job.event.id;
-        let attempts = job.attempts;
-        let Some(delay) = RETRY_DELAYS.get(attempts as usize - 1) else {
-            ActorHealth::count(&self.health.failed);
-            self.health.record_error(format!(
-                "event {event_id}: gave up after {attempts} attempts: {reason}"
-            ));
-            log::error!("{id}: event {event_id} failed after {attempts} attempts: {reason}");
-            return;
-        };
-        let delay = retry_after.map_or(*delay, |after| after.max(*delay));
-        ActorHealth::count(&self.health.retried);
+        let attempts = write.attempts;
         self.health
             .record_error(format!("event {event_id}: {reason}"));
-        log::warn!(
-            "{id}: event {event_id} attempt {attempts} failed ({reason}); retrying in {}s",
-            delay.as_secs_f64()
-        );
-        let key = self.next_job;
-        self.next_job += 1;
-        self.retrying.insert(key, (job, Instant::now() + delay));
-        self.schedule_retry(key, delay, ctx);
-    }
-
-    fn schedule_retry(&mut self, key: u64, delay: Duration, ctx: &mut Context<Self>) {
-        ctx.run_later(delay, move |actor, ctx| {
-            if let Some((job, _)) = actor.retrying.remove(&key) {
-                actor.waiting.push_back(job);
-                actor.pump(ctx);
+        match retry::next_wait(attempts as u32, retry_after) {
+            Some(wait) => {
+                ActorHealth::count(&self.health.retried);
+                log::warn!(
+                    "{id}: event {event_id} attempt {attempts} failed ({reason}); next attempt in {:.1}s",
+                    wait.as_secs_f64()
+                );
+                write.state = DeliveryState::Retrying;
+                write.due_at = now_ms() + wait.as_millis() as i64;
+                write.last_error = Some(reason);
             }
-        });
-    }
-
-    fn fail_and_restart(
-        &mut self,
-        event_id: crate::pipeline::messages::EventId,
-        cause: String,
-        ctx: &mut Context<Self>,
-    ) {
-        let id = S::ID;
-        ActorHealth::count(&self.health.failed);
-        self.health
-            .record_error(format!("event {event_id}: {cause}"));
-        log::error!("{id}: event {event_id} {cause}; restarting the subscriber");
-        self.stop_cause = Some(cause);
-        ctx.stop();
+            None => {
+                ActorHealth::count(&self.health.failed);
+                log::error!("{id}: event {event_id} failed after {attempts} attempts: {reason}");
+                write.state = DeliveryState::Failed;
+                write.last_error = Some(format!("gave up after {attempts} attempts: {reason}"));
+            }
+        }
     }
 }
 
@@ -242,18 +242,10 @@ impl<S: Subscriber> Actor for SubscriberActor<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.limits.queue_capacity.max(16));
+        // Deliveries arrive only with a slot, so the mailbox never needs
+        // more room than the slots.
+        ctx.set_mailbox_capacity(self.slots.capacity().max(16));
         self.health.set_restarting(false);
-        // Timers do not survive a restart: set the pending retries again.
-        let now = Instant::now();
-        let due: Vec<(u64, Duration)> = self
-            .retrying
-            .iter()
-            .map(|(key, (_, at))| (*key, at.saturating_duration_since(now)))
-            .collect();
-        for (key, delay) in due {
-            self.schedule_retry(key, delay, ctx);
-        }
         self.pump(ctx);
     }
 }
@@ -267,7 +259,7 @@ impl<S: Subscriber> Supervised for SubscriberActor<S> {
         self.health.set_restarting(true);
         self.health.record_restart(cause);
         // The deliveries that were running were dropped with the old
-        // context; queue them again, ahead of newer work.
+        // context; they are still leased to us, so queue them again first.
         let mut interrupted: Vec<(u64, Job)> = self.running.drain().collect();
         interrupted.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
         for (_, job) in interrupted {
@@ -290,24 +282,11 @@ impl<S: Subscriber> Handler<Deliver> for SubscriberActor<S> {
 
     fn handle(&mut self, message: Deliver, ctx: &mut Self::Context) {
         ActorHealth::count(&self.health.received);
-        let event_id = message.0.id;
-        if self.held() >= self.limits.queue_capacity {
-            ActorHealth::count(&self.health.dropped);
-            self.health.record_error(format!(
-                "event {event_id}: dropped, the queue of {} is full",
-                self.limits.queue_capacity
-            ));
-            log::error!(
-                "{}: event {event_id} dropped, the queue of {} is full",
-                S::ID,
-                self.limits.queue_capacity
-            );
-            return;
-        }
+        let progress = Rc::new(Progress::from_text(&message.ticket.progress));
         self.waiting.push_back(Job {
-            event: message.0,
-            attempts: 0,
-            progress: Rc::new(Progress::default()),
+            ticket: message.ticket,
+            event: message.event,
+            progress,
         });
         self.pump(ctx);
     }

@@ -8,6 +8,7 @@
 
 pub mod actor;
 pub mod application_endpoint;
+pub mod database;
 pub mod slack;
 pub mod slack_deployment;
 pub mod slack_error;
@@ -26,12 +27,15 @@ use crate::domain::event::EventKind;
 use crate::error::DeliveryError;
 use crate::pipeline::health::ActorHealth;
 use crate::pipeline::messages::{Deliver, PublishedEvent};
+use crate::pipeline::slots::Slots;
+use crate::store::journal::Journal;
 use actor::{ActorLimits, SubscriberActor};
 
 /// Every subscriber this build knows, alphabetised by id.
 pub fn registrations() -> Vec<Registration> {
     vec![
         Registration::of::<application_endpoint::ApplicationEndpoint>(),
+        Registration::of::<database::Database>(),
         Registration::of::<slack_deployment::SlackDeployment>(),
         Registration::of::<slack_error::SlackError>(),
         Registration::of::<slack_recommendation::SlackRecommendation>(),
@@ -50,7 +54,7 @@ pub trait Subscriber: Send + Sized + 'static {
 
     /// Reads this subscriber's variables. `Ok(None)` means "not
     /// configured": the subscriber is listed as `unconfigured` and skips.
-    fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError>;
+    fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError>;
 
     /// Delivers one event. Runs on the subscriber's own actor thread, so the
     /// future need not be `Send`. Steps already recorded in `progress` (by
@@ -68,6 +72,13 @@ pub trait Subscriber: Send + Sized + 'static {
     fn delivery_deadline(&self, call_timeout: Duration) -> Duration {
         call_timeout * 12
     }
+}
+
+/// What a subscriber may use when it is created.
+pub struct Setup<'a> {
+    pub settings: &'a Settings,
+    /// For subscribers that write to the database (through the one writer).
+    pub journal: &'a Journal,
 }
 
 /// What a finished delivery did.
@@ -102,6 +113,25 @@ impl DeliveryContext {
 pub struct Progress(RefCell<BTreeSet<String>>);
 
 impl Progress {
+    /// Progress as the journal stores it: one step a line.
+    pub fn from_text(text: &str) -> Self {
+        Progress(RefCell::new(
+            text.lines()
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ))
+    }
+
+    pub fn to_text(&self) -> String {
+        self.0
+            .borrow()
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn is_done(&self, step: &str) -> bool {
         self.0.borrow().contains(step)
     }
@@ -127,8 +157,12 @@ pub struct Registration {
     start: StartFn,
 }
 
-type StartFn =
-    fn(&Settings, ActorLimits, Arc<ActorHealth>) -> Result<Option<StartedActor>, ConfigError>;
+type StartFn = fn(
+    &Setup<'_>,
+    ActorLimits,
+    Arc<ActorHealth>,
+    Arc<Slots>,
+) -> Result<Option<StartedActor>, ConfigError>;
 
 /// A subscriber actor running on its own thread.
 pub struct StartedActor {
@@ -151,25 +185,28 @@ impl Registration {
     /// blocks or panics cannot stall the others).
     pub fn start(
         &self,
-        settings: &Settings,
+        setup: &Setup<'_>,
         limits: ActorLimits,
         health: Arc<ActorHealth>,
+        slots: Arc<Slots>,
     ) -> Result<Option<StartedActor>, ConfigError> {
-        (self.start)(settings, limits, health)
+        (self.start)(setup, limits, health, slots)
     }
 }
 
 fn start_actor<S: Subscriber>(
-    settings: &Settings,
+    setup: &Setup<'_>,
     limits: ActorLimits,
     health: Arc<ActorHealth>,
+    slots: Arc<Slots>,
 ) -> Result<Option<StartedActor>, ConfigError> {
-    let Some(subscriber) = S::from_settings(settings)? else {
+    let Some(subscriber) = S::from_config(setup)? else {
         return Ok(None);
     };
+    let journal = setup.journal.clone();
     let arbiter = Arbiter::new();
     let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-        SubscriberActor::new(subscriber, limits, health)
+        SubscriberActor::new(subscriber, limits, health, journal, slots)
     });
     Ok(Some(StartedActor {
         recipient: addr.recipient(),

@@ -1,5 +1,7 @@
-//! `spawn_app` and what tests share: one application per test on port 0,
-//! a mock Slack per test, and polling with a deadline instead of sleeps.
+//! `spawn_app` and what tests share: one application per test on port 0
+//! with its own database (a temporary SQLite file, or a PostgreSQL database
+//! created for the test and dropped afterwards), a mock Slack per test, and
+//! polling with a deadline instead of sleeps.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,6 +11,7 @@ use alvares::config::Settings;
 use alvares::pipeline::health::{ActorReport, HealthBoard};
 use alvares::startup::Application;
 use alvares::subscribers::{Registration, registrations};
+use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -21,20 +24,96 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Where a test's data lives.
+pub enum TestDatabase {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        TestDatabase::Sqlite(tempfile::tempdir().expect("a temporary folder"))
+    }
+
+    /// A fresh PostgreSQL database, when `TEST_DATABASE_URL` is set; `None`
+    /// (the test says it was skipped) when it is not. A set but unreachable
+    /// URL fails the test.
+    pub fn postgres() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("skipped: TEST_DATABASE_URL is not set, so this PostgreSQL test did not run");
+            return None;
+        };
+        let name = format!("alvares_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unreachable: {e}"));
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create the test database");
+        Some(TestDatabase::Postgres { admin_url, name })
+    }
+
+    /// The `DB_URL` the application gets.
+    pub fn url(&self) -> String {
+        match self {
+            TestDatabase::Sqlite(dir) => dir.path().join("alvares.db").display().to_string(),
+            TestDatabase::Postgres { admin_url, name } => {
+                let mut url = url::Url::parse(admin_url).unwrap();
+                url.set_path(name);
+                url.to_string()
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, TestDatabase::Postgres { .. })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub health: HealthBoard,
     pub http: awc::Client,
+    pub server: actix_web::dev::ServerHandle,
+    pub database: std::sync::Arc<TestDatabase>,
 }
 
-/// The application with every registered subscriber and the given
-/// variables (never the process environment).
+/// The application with every registered subscriber, the given variables
+/// (never the process environment) and a SQLite database of its own.
 pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
     spawn_app_with(vars, registrations()).await
 }
 
 pub async fn spawn_app_with(vars: &[(&str, &str)], subscribers: Vec<Registration>) -> TestApp {
-    let mut map: HashMap<String, String> = HashMap::from([("HTTP_WORKERS".into(), "1".into())]);
+    spawn_app_on(
+        std::sync::Arc::new(TestDatabase::sqlite()),
+        vars,
+        subscribers,
+    )
+    .await
+}
+
+/// The application on a given database (several apps may use one in turn).
+pub async fn spawn_app_on(
+    database: std::sync::Arc<TestDatabase>,
+    vars: &[(&str, &str)],
+    subscribers: Vec<Registration>,
+) -> TestApp {
+    let mut map: HashMap<String, String> = HashMap::from([
+        ("HTTP_WORKERS".into(), "1".into()),
+        ("DB_POOL_SIZE".into(), "3".into()),
+        ("DB_URL".into(), database.url()),
+    ]);
     for (key, value) in vars {
         map.insert((*key).into(), (*value).into());
     }
@@ -44,6 +123,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)], subscribers: Vec<Registration
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", application.port());
     let health = application.health().clone();
+    let server = application.server_handle();
     actix_web::rt::spawn(application.run_until_stopped());
     TestApp {
         address,
@@ -51,6 +131,8 @@ pub async fn spawn_app_with(vars: &[(&str, &str)], subscribers: Vec<Registration
         http: awc::Client::builder()
             .timeout(Duration::from_secs(10))
             .finish(),
+        server,
+        database,
     }
 }
 
@@ -87,11 +169,55 @@ impl TestApp {
         )
     }
 
+    /// GETs a path; answers status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let mut response = self
+            .http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let bytes = response
+            .body()
+            .limit(16 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     pub fn actor(&self, id: &str) -> ActorReport {
         self.health
             .get(id)
             .unwrap_or_else(|| panic!("no actor {id}"))
             .snapshot()
+    }
+
+    /// Stops the HTTP server and the pipeline (for restart tests).
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+    }
+
+    /// Waits until every delivery of the event has finished, and answers
+    /// the event view.
+    pub async fn finished_event(&self, id: &str) -> Value {
+        eventually(
+            &format!("event {id} to finish"),
+            Duration::from_secs(15),
+            || async {
+                let (status, body) = self.get(&format!("/api/v1/events/{id}")).await;
+                let done = status == 200
+                    && body["deliveries"].as_array()?.iter().all(|d| {
+                        ["delivered", "skipped", "failed"]
+                            .contains(&d["state"].as_str().unwrap_or(""))
+                    });
+                done.then_some(body)
+            },
+        )
+        .await
     }
 }
 
@@ -169,4 +295,27 @@ pub async fn wait_for_slack(server: &MockServer, count: usize) -> Vec<Value> {
 /// The webhook URL of a mock Slack.
 pub fn hook(server: &MockServer) -> String {
     format!("{}/hook", server.uri())
+}
+
+/// Runs a storage test on SQLite and, when `TEST_DATABASE_URL` is set, on
+/// PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name(std::sync::Arc::new($crate::helpers::TestDatabase::sqlite())).await;
+                }
+
+                #[actix_web::test]
+                async fn postgres() {
+                    if let Some(database) = $crate::helpers::TestDatabase::postgres() {
+                        super::$name(std::sync::Arc::new(database)).await;
+                    }
+                }
+            }
+        )*
+    };
 }

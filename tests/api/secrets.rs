@@ -45,9 +45,11 @@ fn stop_and_read_log(mut child: Child) -> String {
 
 async fn run_with_secrets(env: &[(&str, &str)], slack: &MockServer, secrets: &[&str]) {
     let port = free_port();
+    let database = tempfile::tempdir().unwrap();
     let child = Command::new(BINARY)
         .env_clear()
         .env("PORT", port.to_string())
+        .env("DB_URL", database.path().join("alvares.db"))
         .env("DEBUG", "true")
         .env("INGEST_TOKEN", "ingest-secret-4711")
         .env("DB_PASSWORD", "db-secret-0815")

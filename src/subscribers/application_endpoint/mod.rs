@@ -4,8 +4,8 @@
 pub mod payload;
 
 use super::slack::SlackSender;
-use super::{DeliveryContext, DeliveryOutcome, Progress, Subscriber};
-use crate::config::{ConfigError, Settings};
+use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
+use crate::config::ConfigError;
 use crate::domain::enrichment::EnrichmentSettings;
 use crate::domain::event::{Event, EventKind};
 use crate::error::DeliveryError;
@@ -22,11 +22,11 @@ impl Subscriber for ApplicationEndpoint {
         "modules.subscribers.application_endpoint.application_endpoint";
     const KINDS: &'static [EventKind] = &[EventKind::Deployment];
 
-    fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
+    fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         Ok(
-            SlackSender::from_settings(settings)?.map(|slack| ApplicationEndpoint {
+            SlackSender::from_settings(setup.settings)?.map(|slack| ApplicationEndpoint {
                 slack,
-                hosts: settings.enrichment.clone(),
+                hosts: setup.settings.enrichment.clone(),
             }),
         )
     }

@@ -6,8 +6,8 @@ pub mod config;
 pub mod payload;
 
 use super::slack::SlackSender;
-use super::{DeliveryContext, DeliveryOutcome, Progress, Subscriber};
-use crate::config::{ConfigError, Settings};
+use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
+use crate::config::ConfigError;
 use crate::domain::event::{Event, EventKind};
 use crate::error::DeliveryError;
 use crate::pipeline::messages::PublishedEvent;
@@ -23,10 +23,10 @@ impl Subscriber for SlackDeployment {
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_deployment";
     const KINDS: &'static [EventKind] = &[EventKind::Deployment];
 
-    fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
-        let config: SlackDeploymentConfig = settings.env.load()?;
+    fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
+        let config: SlackDeploymentConfig = setup.settings.env.load()?;
         Ok(
-            SlackSender::from_settings(settings)?.map(|slack| SlackDeployment {
+            SlackSender::from_settings(setup.settings)?.map(|slack| SlackDeployment {
                 slack,
                 graylog_host: config.graylog_host.as_str().to_owned(),
             }),

@@ -3,8 +3,8 @@
 pub mod payload;
 
 use super::slack::SlackSender;
-use super::{DeliveryContext, DeliveryOutcome, Progress, Subscriber};
-use crate::config::{ConfigError, Settings};
+use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
+use crate::config::ConfigError;
 use crate::domain::event::{Event, EventKind};
 use crate::error::DeliveryError;
 use crate::pipeline::messages::PublishedEvent;
@@ -18,8 +18,8 @@ impl Subscriber for SlackError {
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_error";
     const KINDS: &'static [EventKind] = &[EventKind::Error];
 
-    fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
-        Ok(SlackSender::from_settings(settings)?.map(|slack| SlackError { slack }))
+    fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
+        Ok(SlackSender::from_settings(setup.settings)?.map(|slack| SlackError { slack }))
     }
 
     async fn deliver(

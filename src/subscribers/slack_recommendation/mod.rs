@@ -1,8 +1,8 @@
 //! `slack-recommendation`: passes advice on to the application's team.
 
 use super::slack::{SlackMessage, SlackSender};
-use super::{DeliveryContext, DeliveryOutcome, Progress, Subscriber};
-use crate::config::{ConfigError, Settings};
+use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
+use crate::config::ConfigError;
 use crate::domain::event::{Event, EventKind};
 use crate::error::DeliveryError;
 use crate::pipeline::messages::PublishedEvent;
@@ -16,8 +16,8 @@ impl Subscriber for SlackRecommendation {
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_recommendation";
     const KINDS: &'static [EventKind] = &[EventKind::Recommendation];
 
-    fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
-        Ok(SlackSender::from_settings(settings)?.map(|slack| SlackRecommendation { slack }))
+    fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
+        Ok(SlackSender::from_settings(setup.settings)?.map(|slack| SlackRecommendation { slack }))
     }
 
     async fn deliver(

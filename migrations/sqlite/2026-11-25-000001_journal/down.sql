@@ -1,0 +1,3 @@
+DROP TABLE deployments;
+DROP TABLE deliveries;
+DROP TABLE events;

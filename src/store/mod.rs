@@ -1,0 +1,240 @@
+//! Storage through diesel + r2d2, one code path for two backends: embedded
+//! SQLite by default (`DB_URL` unset or a file path) and PostgreSQL
+//! (`DB_URL=postgres://…`, password from `DB_PASSWORD`).
+//!
+//! Queries are written once with diesel's DSL and compiled for each backend
+//! through [`with_connection!`]; only the few statements whose SQL differs
+//! (claiming with `SKIP LOCKED`) are spelled out per backend.
+
+pub mod journal;
+pub mod models;
+pub mod schema;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::StoreConfig;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// The default database: a file beside the working directory.
+pub const DEFAULT_SQLITE_PATH: &str = "./alvares.db";
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Runs `$body` with `$conn` bound to the concrete backend connection, so
+/// one piece of diesel code serves both backends.
+#[macro_export]
+macro_rules! with_connection {
+    ($any:expr, |$conn:ident| $body:expr) => {
+        match $any {
+            $crate::store::AnyConnection::Postgresql($conn) => $body,
+            $crate::store::AnyConnection::Sqlite($conn) => $body,
+        }
+    };
+}
+
+pub type DbPool = Pool<ConnectionManager<AnyConnection>>;
+pub type DbConnection = PooledConnection<ConnectionManager<AnyConnection>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not open the database: {0}")]
+    Open(String),
+    #[error("could not migrate the database: {0}")]
+    Migrate(String),
+    #[error(
+        "another Alvares is already using the SQLite database {0}; SQLite is single-node \
+         (use DB_URL=postgres://… to run several replicas)"
+    )]
+    SqliteInUse(String),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+}
+
+/// Where the data lives, resolved from `DB_URL` and `DB_PASSWORD`.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    url: String,
+    /// For log lines: the URL without its password.
+    pub display: String,
+}
+
+impl DatabaseUrl {
+    pub fn from_config(config: &StoreConfig) -> Result<Self, StoreError> {
+        let raw = config
+            .url
+            .as_ref()
+            .map(|u| u.expose().clone())
+            .unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned());
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            let mut url = url::Url::parse(&raw)
+                .map_err(|_| StoreError::Open("DB_URL is not a valid postgres:// URL".into()))?;
+            if let Some(password) = &config.password {
+                url.set_password(Some(password.expose()))
+                    .map_err(|_| StoreError::Open("DB_URL cannot take a password".into()))?;
+            }
+            let mut display = url.clone();
+            if display.password().is_some() {
+                let _ = display.set_password(Some("****"));
+            }
+            Ok(DatabaseUrl {
+                backend: Backend::Postgres,
+                url: url.to_string(),
+                display: display.to_string(),
+            })
+        } else {
+            let path = raw.strip_prefix("sqlite://").unwrap_or(&raw).to_owned();
+            Ok(DatabaseUrl {
+                backend: Backend::Sqlite,
+                display: format!("SQLite file {path}"),
+                url: path,
+            })
+        }
+    }
+
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| PathBuf::from(&self.url))
+    }
+}
+
+/// The open database: a pool for reads (and a connection for the journal
+/// writer), migrated, and on SQLite locked to this process.
+pub struct Store {
+    pub pool: DbPool,
+    pub backend: Backend,
+    // Held for the life of the process: a second Alvares on the same SQLite
+    // file is refused.
+    _sqlite_lock: Option<File>,
+}
+
+/// SQLite settings every pooled connection gets.
+#[derive(Debug, Clone, Copy)]
+struct SqliteSettings {
+    synchronous_full: bool,
+}
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteSettings {
+    fn on_acquire(&self, connection: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(sqlite) = connection {
+            let synchronous = if self.synchronous_full {
+                "FULL"
+            } else {
+                "NORMAL"
+            };
+            sqlite
+                .batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        let url = DatabaseUrl::from_config(config)?;
+        let lock = match url.sqlite_path() {
+            Some(path) => Some(lock_sqlite(&path)?),
+            None => None,
+        };
+        let manager = ConnectionManager::<AnyConnection>::new(url.url.clone());
+        let pool = Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .connection_customizer(Box::new(SqliteSettings {
+                synchronous_full: config.sqlite_synchronous.full,
+            }))
+            .build(manager)
+            .map_err(|error| StoreError::Open(describe_open_error(&error.to_string(), &url)))?;
+        let store = Store {
+            pool,
+            backend: url.backend,
+            _sqlite_lock: lock,
+        };
+        store.migrate()?;
+        log::info!("storage: {}", url.display);
+        Ok(store)
+    }
+
+    /// Runs the embedded migrations for this backend. On PostgreSQL an
+    /// advisory lock keeps replicas starting together from racing.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut connection = self.pool.get()?;
+        let result = match &mut *connection {
+            AnyConnection::Postgresql(pg) => {
+                pg.batch_execute("SELECT pg_advisory_lock(727174)")?;
+                let result = pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+                pg.batch_execute("SELECT pg_advisory_unlock(727174)")?;
+                result
+            }
+            AnyConnection::Sqlite(sqlite) => {
+                sqlite.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ())
+            }
+        };
+        result.map_err(|error| StoreError::Migrate(error.to_string()))
+    }
+
+    /// Whether the database answers (for readiness).
+    pub fn ping(&self) -> bool {
+        self.pool
+            .get()
+            .ok()
+            .is_some_and(|mut c| c.batch_execute("SELECT 1").is_ok())
+    }
+}
+
+/// Opening errors can quote the URL; keep only what does not.
+fn describe_open_error(message: &str, url: &DatabaseUrl) -> String {
+    let message = message.replace(&url.url, &url.display);
+    format!("{} ({message})", url.display)
+}
+
+fn lock_sqlite(path: &Path) -> Result<File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|error| {
+            StoreError::Open(format!(
+                "cannot create {}: {error}",
+                PathBuf::from(&lock_path).display()
+            ))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::SqliteInUse(path.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(error)) => Err(StoreError::Open(format!(
+            "cannot lock {}: {error}",
+            PathBuf::from(&lock_path).display()
+        ))),
+    }
+}

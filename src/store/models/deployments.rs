@@ -1,0 +1,153 @@
+//! `deployments`: the history dashboards read, one row per enriched
+//! deployment, kept when the journal is pruned.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::domain::event::Deployment;
+use crate::store::AnyConnection;
+use crate::store::schema::deployments;
+use crate::with_connection;
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = deployments)]
+pub struct DeploymentRow {
+    pub id: String,
+    pub received_at: i64,
+    pub application: String,
+    pub cluster: String,
+    pub version: String,
+    pub image: String,
+    pub team: String,
+    pub importance: String,
+    pub application_url: String,
+    pub monitor_url: String,
+    pub about_url: String,
+    pub friendly_name: String,
+    pub body: String,
+}
+
+impl DeploymentRow {
+    /// The columns dashboards filter on, plus the whole enriched JSON.
+    pub fn from_enriched(event_id: &str, received_at: i64, deployment: &Deployment) -> Self {
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        DeploymentRow {
+            id: event_id.to_owned(),
+            received_at,
+            application: deployment.application_name.clone(),
+            cluster: deployment.cluster.clone(),
+            version: text(&deployment.version),
+            image: text(&deployment.image_name),
+            team: text(&deployment.team),
+            importance: text(&deployment.importance),
+            application_url: text(&deployment.application_url),
+            monitor_url: text(&deployment.monitor_url),
+            about_url: text(&deployment.about_url),
+            friendly_name: text(&deployment.friendly_name),
+            body: deployment.to_json().to_string(),
+        }
+    }
+
+    pub fn to_view(&self) -> DeploymentView {
+        DeploymentView {
+            id: self.id.clone(),
+            received_at: self.received_at,
+            deployment: serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A stored deployment as the query routes show it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentView {
+    pub id: String,
+    /// Unix milliseconds.
+    pub received_at: i64,
+    pub deployment: serde_json::Value,
+}
+
+/// Inserts, ignoring rows already stored (a redelivery stores nothing new).
+pub fn insert_all(conn: &mut AnyConnection, rows: &[DeploymentRow]) -> QueryResult<usize> {
+    with_connection!(conn, |c| {
+        let mut inserted = 0;
+        for row in rows {
+            inserted += diesel::insert_into(deployments::table)
+                .values(row)
+                .on_conflict(deployments::id)
+                .do_nothing()
+                .execute(c)?;
+        }
+        Ok(inserted)
+    })
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeploymentFilter {
+    pub cluster: Option<String>,
+    pub application: Option<String>,
+    pub team: Option<String>,
+    /// Unix milliseconds: received at or after.
+    pub since: Option<i64>,
+    /// An id from an earlier page: only older rows.
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// Newest first.
+pub fn search(
+    conn: &mut AnyConnection,
+    filter: &DeploymentFilter,
+) -> QueryResult<Vec<DeploymentRow>> {
+    with_connection!(conn, |c| {
+        let mut query = deployments::table
+            .select(DeploymentRow::as_select())
+            .order(deployments::id.desc())
+            .limit(filter.limit)
+            .into_boxed();
+        if let Some(cluster) = &filter.cluster {
+            query = query.filter(deployments::cluster.eq(cluster.clone()));
+        }
+        if let Some(application) = &filter.application {
+            query = query.filter(deployments::application.eq(application.clone()));
+        }
+        if let Some(team) = &filter.team {
+            query = query.filter(deployments::team.eq(team.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(deployments::received_at.ge(since));
+        }
+        if let Some(before) = &filter.before {
+            query = query.filter(deployments::id.lt(before.clone()));
+        }
+        query.load(c)
+    })
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<DeploymentRow>> {
+    with_connection!(conn, |c| deployments::table
+        .find(id)
+        .select(DeploymentRow::as_select())
+        .first(c)
+        .optional())
+}
+
+/// The latest deployment of each application in a cluster, by name.
+pub fn latest_in_cluster(
+    conn: &mut AnyConnection,
+    cluster: &str,
+) -> QueryResult<Vec<DeploymentRow>> {
+    with_connection!(conn, |c| {
+        let latest_ids: Vec<Option<String>> = deployments::table
+            .filter(deployments::cluster.eq(cluster))
+            .group_by(deployments::application)
+            .select(diesel::dsl::max(deployments::id))
+            .load(c)?;
+        let ids: Vec<String> = latest_ids.into_iter().flatten().collect();
+        deployments::table
+            .filter(deployments::id.eq_any(&ids))
+            .order(deployments::application.asc())
+            .select(DeploymentRow::as_select())
+            .load(c)
+    })
+}

@@ -1,0 +1,125 @@
+//! `events`: every accepted event, as received (validated, not enriched).
+
+use diesel::prelude::*;
+
+use crate::store::AnyConnection;
+use crate::store::schema::events;
+use crate::with_connection;
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = events)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewEvent {
+    pub id: String,
+    pub kind: String,
+    pub received_at: i64,
+    pub body: String,
+    pub skipped: String,
+    pub idempotency_key: Option<String>,
+    pub body_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: String,
+    pub kind: String,
+    pub received_at: i64,
+    pub body: String,
+    pub skipped: String,
+}
+
+/// An earlier event that used the same idempotency key.
+#[derive(Debug, Clone, Queryable)]
+pub struct KeyedEvent {
+    pub id: String,
+    pub received_at: i64,
+    pub idempotency_key: Option<String>,
+    pub body_hash: Option<String>,
+}
+
+pub fn insert_all(conn: &mut AnyConnection, rows: &[NewEvent]) -> QueryResult<usize> {
+    with_connection!(conn, |c| {
+        let mut inserted = 0;
+        for chunk in rows.chunks(500) {
+            inserted += diesel::insert_into(events::table)
+                .values(chunk)
+                .execute(c)?;
+        }
+        Ok(inserted)
+    })
+}
+
+pub fn find_by_keys(conn: &mut AnyConnection, keys: &[String]) -> QueryResult<Vec<KeyedEvent>> {
+    with_connection!(conn, |c| events::table
+        .filter(events::idempotency_key.eq_any(keys))
+        .select((
+            events::id,
+            events::received_at,
+            events::idempotency_key,
+            events::body_hash
+        ))
+        .load(c))
+}
+
+/// Frees keys older than the idempotency window, so they can be used again.
+pub fn forget_keys_before(conn: &mut AnyConnection, before_ms: i64) -> QueryResult<usize> {
+    with_connection!(conn, |c| diesel::update(
+        events::table
+            .filter(events::idempotency_key.is_not_null())
+            .filter(events::received_at.lt(before_ms))
+    )
+    .set(events::idempotency_key.eq(None::<String>))
+    .execute(c))
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<EventRow>> {
+    with_connection!(conn, |c| events::table
+        .find(id)
+        .select(EventRow::as_select())
+        .first(c)
+        .optional())
+}
+
+pub fn find_many(conn: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<EventRow>> {
+    with_connection!(conn, |c| events::table
+        .filter(events::id.eq_any(ids))
+        .select(EventRow::as_select())
+        .load(c))
+}
+
+/// Newest first, older than `before` (an event id) when given.
+pub fn recent(
+    conn: &mut AnyConnection,
+    before: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    with_connection!(conn, |c| {
+        let mut query = events::table
+            .select(EventRow::as_select())
+            .order(events::id.desc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(before) = before {
+            query = query.filter(events::id.lt(before.to_owned()));
+        }
+        query.load(c)
+    })
+}
+
+/// Deletes up to `batch` events received before `before_ms` that have no
+/// delivery left (their finished deliveries were pruned first).
+pub fn prune_finished(conn: &mut AnyConnection, before_ms: i64, batch: i64) -> QueryResult<usize> {
+    use crate::store::schema::deliveries;
+    with_connection!(conn, |c| {
+        let ids: Vec<String> = events::table
+            .filter(events::received_at.lt(before_ms))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                deliveries::table.filter(deliveries::event_id.eq(events::id)),
+            )))
+            .select(events::id)
+            .limit(batch)
+            .load(c)?;
+        diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(c)
+    })
+}

@@ -1,0 +1,52 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    deliveries (id) {
+        id -> Int8,
+        event_id -> Text,
+        subscriber -> Text,
+        state -> Int2,
+        attempts -> Int4,
+        lease_epoch -> Int8,
+        lease_owner -> Nullable<Text>,
+        due_at -> Int8,
+        progress -> Text,
+        outcome -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        updated_at -> Int8,
+    }
+}
+
+diesel::table! {
+    deployments (id) {
+        id -> Text,
+        received_at -> Int8,
+        application -> Text,
+        cluster -> Text,
+        version -> Text,
+        image -> Text,
+        team -> Text,
+        importance -> Text,
+        application_url -> Text,
+        monitor_url -> Text,
+        about_url -> Text,
+        friendly_name -> Text,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        kind -> Text,
+        received_at -> Int8,
+        body -> Text,
+        skipped -> Text,
+        idempotency_key -> Nullable<Text>,
+        body_hash -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(deliveries -> events (event_id));
+
+diesel::allow_tables_to_appear_in_same_query!(deliveries, deployments, events,);
