@@ -102,20 +102,25 @@ pub struct Claimed {
     pub event: Arc<EventRow>,
 }
 
+/// Where the writer answers a request.
+type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
+
+struct ClaimRequest {
+    subscriber: &'static str,
+    limit: usize,
+    reply: Reply<Vec<Claimed>>,
+}
+
 enum Request {
-    Append(Append, oneshot::Sender<Result<AppendOutcome, JournalError>>),
-    StoreDeployment(DeploymentRow, oneshot::Sender<Result<(), JournalError>>),
+    Append(Append, Reply<AppendOutcome>),
+    StoreDeployment(DeploymentRow, Reply<()>),
     Outcome(OutcomeWrite),
     Release {
         id: i64,
         lease_epoch: i64,
         due_at: i64,
     },
-    Claim {
-        subscriber: &'static str,
-        limit: usize,
-        reply: oneshot::Sender<Result<Vec<Claimed>, JournalError>>,
-    },
+    Claim(ClaimRequest),
 }
 
 /// The handle every part of the pipeline writes through. Cheap to clone.
@@ -221,11 +226,11 @@ impl Journal {
         limit: usize,
     ) -> Result<Vec<Claimed>, JournalError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Request::Claim {
+        self.submit(Request::Claim(ClaimRequest {
             subscriber,
             limit,
             reply,
-        })?;
+        }))?;
         answer.await.map_err(|_| JournalError::Stopped)?
     }
 
@@ -279,15 +284,11 @@ struct Writer {
 /// One batch's requests, sorted by kind.
 #[derive(Default)]
 struct Batch {
-    appends: Vec<(Append, oneshot::Sender<Result<AppendOutcome, JournalError>>)>,
-    deployments: Vec<(DeploymentRow, oneshot::Sender<Result<(), JournalError>>)>,
+    appends: Vec<(Append, Reply<AppendOutcome>)>,
+    deployments: Vec<(DeploymentRow, Reply<()>)>,
     outcomes: Vec<OutcomeWrite>,
     releases: Vec<(i64, i64, i64)>,
-    claims: Vec<(
-        &'static str,
-        usize,
-        oneshot::Sender<Result<Vec<Claimed>, JournalError>>,
-    )>,
+    claims: Vec<ClaimRequest>,
 }
 
 impl Batch {
@@ -301,11 +302,7 @@ impl Batch {
                 lease_epoch,
                 due_at,
             } => self.releases.push((id, lease_epoch, due_at)),
-            Request::Claim {
-                subscriber,
-                limit,
-                reply,
-            } => self.claims.push((subscriber, limit, reply)),
+            Request::Claim(claim) => self.claims.push(claim),
         }
     }
 
@@ -398,8 +395,8 @@ impl Writer {
                 for (_, reply) in deployments {
                     let _ = reply.send(Ok(()));
                 }
-                for ((_, _, reply), claimed) in claims.into_iter().zip(answers.claims) {
-                    let _ = reply.send(Ok(claimed));
+                for (claim, claimed) in claims.into_iter().zip(answers.claims) {
+                    let _ = claim.reply.send(Ok(claimed));
                 }
                 log::trace!("journal: batch written in {:?}", started.elapsed());
             }
@@ -415,8 +412,8 @@ impl Writer {
                 for (_, reply) in deployments {
                     let _ = reply.send(Err(error.clone()));
                 }
-                for (_, _, reply) in claims {
-                    let _ = reply.send(Err(error.clone()));
+                for claim in claims {
+                    let _ = claim.reply.send(Err(error.clone()));
                 }
                 self.unwritten_outcomes = outcomes;
             }
@@ -511,15 +508,11 @@ fn write_batch(
     connection: &mut AnyConnection,
     owner: &str,
     lease: Duration,
-    appends: &[(Append, oneshot::Sender<Result<AppendOutcome, JournalError>>)],
-    deployments_to_store: &[(DeploymentRow, oneshot::Sender<Result<(), JournalError>>)],
+    appends: &[(Append, Reply<AppendOutcome>)],
+    deployments_to_store: &[(DeploymentRow, Reply<()>)],
     outcomes: &[OutcomeWrite],
     releases: &[(i64, i64, i64)],
-    claims: &[(
-        &'static str,
-        usize,
-        oneshot::Sender<Result<Vec<Claimed>, JournalError>>,
-    )],
+    claims: &[ClaimRequest],
 ) -> diesel::QueryResult<Answers> {
     let now = now_ms();
     let lease_until = now + lease.as_millis() as i64;
@@ -544,14 +537,14 @@ fn write_batch(
         deliveries::release(connection, *id, *lease_epoch, *due_at, now)?;
     }
     let mut claimed = Vec::with_capacity(claims.len());
-    for (subscriber, limit, _) in claims {
+    for request in claims {
         claimed.push(claim(
             connection,
-            subscriber,
+            request.subscriber,
             owner,
             now,
             lease_until,
-            *limit,
+            request.limit,
         )?);
     }
     Ok(Answers {
@@ -567,7 +560,7 @@ fn append_events(
     owner: &str,
     now: i64,
     lease_until: i64,
-    appends: &[(Append, oneshot::Sender<Result<AppendOutcome, JournalError>>)],
+    appends: &[(Append, Reply<AppendOutcome>)],
 ) -> diesel::QueryResult<Vec<AppendOutcome>> {
     // Keys seen before (within the window), and in this batch.
     let keys: Vec<String> = appends

@@ -67,15 +67,37 @@ impl TestDatabase {
     pub fn is_postgres(&self) -> bool {
         matches!(self, TestDatabase::Postgres { .. })
     }
+
+    /// PostgreSQL only: refuses new connections and closes the open ones
+    /// (storage "goes away"), or lets connections in again.
+    pub fn set_reachable(&self, reachable: bool) {
+        let TestDatabase::Postgres { admin_url, name } = self else {
+            panic!("only a PostgreSQL test database can be taken away");
+        };
+        let mut admin = PgConnection::establish(admin_url).expect("admin connection");
+        diesel::sql_query(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}"
+        ))
+        .execute(&mut admin)
+        .expect("alter database");
+        if !reachable {
+            diesel::sql_query(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ))
+            .execute(&mut admin)
+            .expect("terminate connections");
+        }
+    }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let TestDatabase::Postgres { admin_url, name } = self {
-            if let Ok(mut admin) = PgConnection::establish(admin_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin);
-            }
+        if let TestDatabase::Postgres { admin_url, name } = self
+            && let Ok(mut admin) = PgConnection::establish(admin_url)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
         }
     }
 }
@@ -85,7 +107,8 @@ pub struct TestApp {
     pub health: HealthBoard,
     pub http: awc::Client,
     pub server: actix_web::dev::ServerHandle,
-    pub database: std::sync::Arc<TestDatabase>,
+    /// Kept so the database outlives the application.
+    _database: std::sync::Arc<TestDatabase>,
 }
 
 /// The application with every registered subscriber, the given variables
@@ -132,7 +155,7 @@ pub async fn spawn_app_on(
             .timeout(Duration::from_secs(10))
             .finish(),
         server,
-        database,
+        _database: database,
     }
 }
 

@@ -1,8 +1,10 @@
 //! The one integration-test binary: each file is an area.
 
 mod cli;
+mod crash;
 mod helpers;
 mod intake;
+mod journal;
 mod schema_validation;
 mod secrets;
 mod slack;
