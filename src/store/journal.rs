@@ -19,6 +19,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use tokio::sync::oneshot;
 
@@ -466,41 +467,66 @@ impl Writer {
 
     /// Deletes finished entries past their retention, in small batches.
     fn prune(&mut self) {
-        let now = now_ms();
-        let before = now - self.settings.retention.as_millis() as i64;
-        let key_before = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
-        let mut pruned = (0, 0);
-        loop {
-            let result = self.in_transaction(|connection, _, _| {
-                let deliveries = deliveries::prune_finished(connection, before, PRUNE_BATCH)?;
-                let events = events::prune_finished(connection, before, PRUNE_BATCH)?;
-                Ok((deliveries, events))
-            });
-            match result {
-                Ok((0, 0)) => break,
-                Ok((deliveries, events)) => {
-                    pruned.0 += deliveries;
-                    pruned.1 += events;
-                }
-                Err(error) => {
-                    log::warn!("journal: pruning failed: {error}");
-                    self.connection = None;
-                    return;
-                }
+        let retention = self.settings.retention;
+        let result = match self.connection() {
+            Ok(connection) => prune_finished(connection, now_ms(), retention),
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(pruned) if pruned != Pruned::default() => log::info!(
+                "journal: pruned {} deliveries and {} events older than {} days; forgot {} idempotency keys",
+                pruned.deliveries,
+                pruned.events,
+                retention.as_secs() / 86_400,
+                pruned.keys
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                log::warn!("journal: pruning failed: {error}");
+                self.connection = None;
             }
         }
-        let forgotten = self
-            .in_transaction(|connection, _, _| events::forget_keys_before(connection, key_before))
-            .unwrap_or(0);
-        if pruned != (0, 0) || forgotten > 0 {
-            log::info!(
-                "journal: pruned {} deliveries and {} events older than {} days; forgot {forgotten} idempotency keys",
-                pruned.0,
-                pruned.1,
-                self.settings.retention.as_secs() / 86_400
-            );
+    }
+}
+
+/// What one pruning pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub deliveries: usize,
+    pub events: usize,
+    pub keys: usize,
+}
+
+/// Deletes delivered and skipped deliveries, and events left without any,
+/// older than `retention`; forgets idempotency keys older than a day.
+/// Failed deliveries (and so their events) are kept for replay; the
+/// deployment history is never pruned. Each batch is its own transaction.
+pub fn prune_finished(
+    connection: &mut AnyConnection,
+    now: i64,
+    retention: Duration,
+) -> Result<Pruned, JournalError> {
+    let storage = |error: diesel::result::Error| JournalError::Storage(error.to_string());
+    let before = now - retention.as_millis() as i64;
+    let mut pruned = Pruned::default();
+    loop {
+        let (deliveries, events) = connection
+            .transaction(|c| {
+                let deliveries = deliveries::prune_finished(c, before, PRUNE_BATCH)?;
+                let events = events::prune_finished(c, before, PRUNE_BATCH)?;
+                Ok::<_, diesel::result::Error>((deliveries, events))
+            })
+            .map_err(storage)?;
+        pruned.deliveries += deliveries;
+        pruned.events += events;
+        if deliveries == 0 && events == 0 {
+            break;
         }
     }
+    pruned.keys =
+        events::forget_keys_before(connection, now - IDEMPOTENCY_WINDOW.as_millis() as i64)
+            .map_err(storage)?;
+    Ok(pruned)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -524,13 +550,16 @@ fn write_batch(
             .collect();
         deployments::insert_all(connection, &rows)?;
     }
-    for write in outcomes {
-        if !deliveries::write_outcome(connection, write, now)? {
-            log::warn!(
-                "journal: stale outcome for delivery {} (lease {} lost); ignored",
-                write.id,
-                write.lease_epoch
-            );
+    if !outcomes.is_empty() {
+        let written = deliveries::write_outcomes(connection, outcomes, now)?;
+        if written.len() < outcomes.len() {
+            for write in outcomes.iter().filter(|w| !written.contains(&w.id)) {
+                log::warn!(
+                    "journal: stale outcome for delivery {} (lease {} was lost); ignored",
+                    write.id,
+                    write.lease_epoch
+                );
+            }
         }
     }
     for (id, lease_epoch, due_at) in releases {

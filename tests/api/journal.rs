@@ -322,7 +322,11 @@ async fn a_restart_finishes_pending_deliveries_and_keeps_the_history(database: A
     assert_eq!(received[0]["text"], "survive");
     let view = second.finished_event(&id).await;
     assert_eq!(view["deliveries"][0]["state"], "delivered");
-    assert_eq!(view["deliveries"][0]["attempts"], 2);
+    // One or two failed attempts in the first run, then the successful one.
+    assert!(
+        view["deliveries"][0]["attempts"].as_i64().unwrap() >= 2,
+        "{view}"
+    );
     let (status, kept) = second
         .get(&format!("/api/v1/deployments/{stored_id}"))
         .await;
@@ -368,4 +372,79 @@ async fn intake_answers_503_when_storage_is_unreachable() {
     })
     .await;
     assert_eq!(page["deployments"].as_array().unwrap().len(), 1);
+}
+
+on_both_backends!(retention_prunes_finished_entries_and_keeps_history_and_failures);
+
+async fn retention_prunes_finished_entries_and_keeps_history_and_failures(
+    database: Arc<TestDatabase>,
+) {
+    use alvares::store::AnyConnection;
+    use alvares::store::journal::{Pruned, prune_finished};
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl};
+
+    let slack = mock_slack().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"channel": "#broken"}),
+        ))
+        .respond_with(ResponseTemplate::new(404).set_body_string("channel_not_found"))
+        .with_priority(1)
+        .mount(&slack)
+        .await;
+    let app = spawn_app_on(
+        database.clone(),
+        &[("SLACK_WEB_HOOK", &hook(&slack))],
+        registrations(),
+    )
+    .await;
+    let (_, delivered) = app
+        .put_event("deployment", &deployment("old-app", "active", "#ok"))
+        .await;
+    let delivered = delivered["id"].as_str().unwrap().to_owned();
+    let (_, failed) = app
+        .put_event(
+            "recommendation",
+            &json!({"message": "m", "slackChannels": "#broken"}),
+        )
+        .await;
+    let failed = failed["id"].as_str().unwrap().to_owned();
+    app.finished_event(&delivered).await;
+    app.finished_event(&failed).await;
+
+    // Make everything a month old, then prune with 14 days' retention.
+    let mut connection = AnyConnection::establish(&database.url()).unwrap();
+    if let AnyConnection::Sqlite(sqlite) = &mut connection {
+        sqlite.batch_execute("PRAGMA busy_timeout = 10000").unwrap();
+    }
+    diesel::sql_query("UPDATE deliveries SET updated_at = 1000")
+        .execute(&mut connection)
+        .unwrap();
+    diesel::sql_query("UPDATE events SET received_at = 1000")
+        .execute(&mut connection)
+        .unwrap();
+    let now = 40 * 86_400_000;
+    let pruned = prune_finished(&mut connection, now, Duration::from_secs(14 * 86_400)).unwrap();
+    // slack-deployment, application-endpoint and database for the deployment.
+    assert_eq!(
+        pruned,
+        Pruned {
+            deliveries: 3,
+            events: 1,
+            keys: 0
+        }
+    );
+
+    let (status, _) = app.get(&format!("/api/v1/events/{delivered}")).await;
+    assert_eq!(status, 404, "the delivered event is pruned");
+    let (status, view) = app.get(&format!("/api/v1/events/{failed}")).await;
+    assert_eq!(status, 200, "the failed delivery is kept for replay");
+    assert_eq!(view["deliveries"][0]["state"], "failed");
+    let (status, _) = app.get(&format!("/api/v1/deployments/{delivered}")).await;
+    assert_eq!(status, 200, "the deployment history is kept");
+    // A second pass finds nothing more.
+    let again = prune_finished(&mut connection, now, Duration::from_secs(14 * 86_400)).unwrap();
+    assert_eq!(again, Pruned::default());
 }

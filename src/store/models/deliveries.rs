@@ -144,34 +144,117 @@ pub fn insert_all_returning_ids(
     })
 }
 
-/// Writes one outcome; `false` when the lease was lost (a stale attempt).
-pub fn write_outcome(
+/// Writes outcomes, each only if its lease still holds (same epoch, still
+/// in flight), in one statement per few hundred rows. Answers the ids that
+/// were written; the others were stale attempts.
+pub fn write_outcomes(
     conn: &mut AnyConnection,
-    write: &OutcomeWrite,
+    writes: &[OutcomeWrite],
     now: i64,
-) -> QueryResult<bool> {
-    use deliveries::dsl as d;
-    let lease_owner: Option<String> = None;
-    with_connection!(conn, |c| {
-        let updated = diesel::update(
-            d::deliveries
-                .filter(d::id.eq(write.id))
-                .filter(d::lease_epoch.eq(write.lease_epoch))
-                .filter(d::state.eq(DeliveryState::InFlight as i16)),
+) -> QueryResult<Vec<i64>> {
+    let mut written = Vec::with_capacity(writes.len());
+    for chunk in writes.chunks(400) {
+        let ids: Vec<WrittenId> = match conn {
+            AnyConnection::Postgresql(c) => bind_outcomes(
+                diesel::sql_query(outcome_sql(chunk.len(), true)).into_boxed(),
+                chunk,
+                now,
+            )
+            .load(c)?,
+            AnyConnection::Sqlite(c) => bind_outcomes(
+                diesel::sql_query(outcome_sql(chunk.len(), false)).into_boxed(),
+                chunk,
+                now,
+            )
+            .load(c)?,
+        };
+        written.extend(ids.into_iter().map(|row| row.id));
+    }
+    Ok(written)
+}
+
+#[derive(QueryableByName)]
+struct WrittenId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// `UPDATE … FROM (VALUES …)`: PostgreSQL names the columns in the alias
+/// and needs typed placeholders; SQLite calls them column1, column2, ….
+fn outcome_sql(rows: usize, postgres: bool) -> String {
+    let mut values = Vec::with_capacity(rows);
+    let mut n = 1;
+    for _ in 0..rows {
+        if postgres {
+            let types = [
+                "int8", "int8", "int2", "int4", "int8", "text", "text", "text",
+            ];
+            let row: Vec<String> = types
+                .iter()
+                .map(|t| {
+                    n += 1;
+                    format!("${n}::{t}")
+                })
+                .collect();
+            values.push(format!("({})", row.join(", ")));
+        } else {
+            values.push("(?, ?, ?, ?, ?, ?, ?, ?)".to_owned());
+        }
+    }
+    let values = values.join(", ");
+    if postgres {
+        format!(
+            "UPDATE deliveries AS d SET state = v.state, attempts = v.attempts, due_at = v.due_at, \
+             progress = v.progress, outcome = v.outcome, last_error = v.last_error, \
+             lease_owner = NULL, updated_at = $1 \
+             FROM (VALUES {values}) AS v(id, lease_epoch, state, attempts, due_at, progress, outcome, last_error) \
+             WHERE d.id = v.id AND d.lease_epoch = v.lease_epoch AND d.state = 1 \
+             RETURNING d.id"
         )
-        .set((
-            d::state.eq(write.state as i16),
-            d::attempts.eq(write.attempts),
-            d::due_at.eq(write.due_at),
-            d::progress.eq(&write.progress),
-            d::outcome.eq(&write.outcome),
-            d::last_error.eq(&write.last_error),
-            d::lease_owner.eq(&lease_owner),
-            d::updated_at.eq(now),
-        ))
-        .execute(c)?;
-        Ok(updated == 1)
-    })
+    } else {
+        format!(
+            "UPDATE deliveries SET state = v.column3, attempts = v.column4, due_at = v.column5, \
+             progress = v.column6, outcome = v.column7, last_error = v.column8, \
+             lease_owner = NULL, updated_at = ?1 \
+             FROM (SELECT * FROM (VALUES {values})) AS v \
+             WHERE deliveries.id = v.column1 AND deliveries.lease_epoch = v.column2 \
+             AND deliveries.state = 1 \
+             RETURNING deliveries.id"
+        )
+    }
+}
+
+fn bind_outcomes<'a, DB>(
+    mut query: diesel::query_builder::BoxedSqlQuery<'a, DB, diesel::query_builder::SqlQuery>,
+    writes: &'a [OutcomeWrite],
+    now: i64,
+) -> diesel::query_builder::BoxedSqlQuery<'a, DB, diesel::query_builder::SqlQuery>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::SmallInt>
+        + diesel::sql_types::HasSqlType<Integer>
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Nullable<Text>>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    i16: diesel::serialize::ToSql<diesel::sql_types::SmallInt, DB>,
+    i32: diesel::serialize::ToSql<Integer, DB>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    Option<String>: diesel::serialize::ToSql<diesel::sql_types::Nullable<Text>, DB>,
+{
+    query = query.bind::<BigInt, _>(now);
+    for write in writes {
+        query = query
+            .bind::<BigInt, _>(write.id)
+            .bind::<BigInt, _>(write.lease_epoch)
+            .bind::<diesel::sql_types::SmallInt, _>(write.state as i16)
+            .bind::<Integer, _>(write.attempts)
+            .bind::<BigInt, _>(write.due_at)
+            .bind::<Text, _>(write.progress.clone())
+            .bind::<diesel::sql_types::Nullable<Text>, _>(write.outcome.clone())
+            .bind::<diesel::sql_types::Nullable<Text>, _>(write.last_error.clone());
+    }
+    query
 }
 
 /// Claims up to `limit` due deliveries of one subscriber for `owner`.

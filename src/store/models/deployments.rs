@@ -11,6 +11,7 @@ use crate::with_connection;
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
 #[diesel(table_name = deployments)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct DeploymentRow {
     pub id: String,
     pub received_at: i64,
@@ -71,9 +72,10 @@ pub struct DeploymentView {
 pub fn insert_all(conn: &mut AnyConnection, rows: &[DeploymentRow]) -> QueryResult<usize> {
     with_connection!(conn, |c| {
         let mut inserted = 0;
-        for row in rows {
+        // 13 columns a row: stays under every backend's bind limit.
+        for chunk in rows.chunks(500) {
             inserted += diesel::insert_into(deployments::table)
-                .values(row)
+                .values(chunk)
                 .on_conflict(deployments::id)
                 .do_nothing()
                 .execute(c)?;
