@@ -17,6 +17,7 @@ use envconfig::Envconfig;
 
 use crate::domain::enrichment::{ClusterHosts, EnrichmentSettings, TeamMarker};
 use crate::domain::text::split_list;
+use crate::subscribers::rate_limit::RateLimits;
 
 /// A start-up configuration problem, always naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,8 @@ fn expected_format(name: &str) -> &'static str {
         "expected a port number (1-65535)"
     } else if name == "SQLITE_SYNCHRONOUS" {
         "expected normal or full"
+    } else if name == "RATE_LIMITS" {
+        "expected name=<count>/<s|m|h>[:burst=N] or name=none items, comma-separated"
     } else {
         "expected a whole number"
     }
@@ -263,6 +266,15 @@ pub struct SubscribersConfig {
     /// Deliveries a subscriber runs at the same time.
     #[envconfig(from = "SUBSCRIBER_CONCURRENCY", default = "16")]
     pub concurrency: usize,
+    /// Per-subscriber paces, e.g. `slack=1/s:burst=3,uptimerobot=10/m`.
+    #[envconfig(from = "RATE_LIMITS", default = "")]
+    pub rate_limits: RateLimits,
+    /// Transient failures in a row that open a subscriber's circuit.
+    #[envconfig(from = "CIRCUIT_FAILURES", default = "5")]
+    pub circuit_failures: u32,
+    /// How long an open circuit waits before its first probe.
+    #[envconfig(from = "CIRCUIT_COOLDOWN_SECONDS", default = "30")]
+    pub circuit_cooldown_seconds: u64,
 }
 
 #[derive(Envconfig, Debug)]

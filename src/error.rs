@@ -122,6 +122,10 @@ pub enum DeliveryError {
     /// The subscriber itself is broken; its actor is restarted.
     #[error("{0}")]
     Fatal(String),
+    /// Not this delivery's turn yet (rate limit, a destination's pause):
+    /// tried again after `wait`, no attempt charged.
+    #[error("{reason}")]
+    RateLimited { reason: String, wait: Duration },
 }
 
 impl DeliveryError {
@@ -141,6 +145,7 @@ impl DeliveryError {
             DeliveryError::Transient { .. } => "transient",
             DeliveryError::Permanent(_) => "permanent",
             DeliveryError::Fatal(_) => "fatal",
+            DeliveryError::RateLimited { .. } => "rate_limited",
         }
     }
 }

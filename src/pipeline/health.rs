@@ -3,11 +3,14 @@
 //! Actors update their own [`ActorHealth`] with atomics (no message round
 //! trip on the hot path); the health route reads a [`HealthBoard`] snapshot.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+
+use crate::subscribers::circuit::CircuitState;
+use crate::subscribers::rate_limit::{Limiter, LimiterReport};
 
 /// What an actor is doing, as an operator reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,6 +20,7 @@ pub enum ActorState {
     Restarting,
     Disabled,
     Unconfigured,
+    CircuitOpen,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +49,12 @@ pub struct ActorHealth {
     pub retried: AtomicU64,
     /// Events refused because the actor's queue was full.
     pub dropped: AtomicU64,
+    /// Deliveries given back to wait for their turn (rate limit, circuit).
+    pub deferred: AtomicU64,
+    /// Unix ms until which the subscriber's circuit is open (0: closed).
+    pub circuit_open_until: AtomicI64,
+    circuit: Mutex<CircuitReport>,
+    limiter: OnceLock<Arc<Limiter>>,
     pub queued: AtomicU64,
     pub in_flight: AtomicU64,
     last_error: Mutex<Option<LastError>>,
@@ -66,6 +76,14 @@ impl ActorHealth {
             failed: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
+            circuit_open_until: AtomicI64::new(0),
+            circuit: Mutex::new(CircuitReport {
+                state: CircuitState::Closed,
+                failures: 0,
+                open_until_ms: None,
+            }),
+            limiter: OnceLock::new(),
             queued: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -80,6 +98,8 @@ impl ActorHealth {
             ActorState::Disabled
         } else if self.restarting.load(Ordering::Relaxed) {
             ActorState::Restarting
+        } else if self.circuit_open_until.load(Ordering::Relaxed) > now_ms() {
+            ActorState::CircuitOpen
         } else {
             ActorState::Running
         }
@@ -95,6 +115,26 @@ impl ActorHealth {
 
     pub fn set_configured(&self, configured: bool) {
         self.configured.store(configured, Ordering::Relaxed);
+    }
+
+    pub fn attach_limiter(&self, limiter: Arc<Limiter>) {
+        let _ = self.limiter.set(limiter);
+    }
+
+    pub fn set_circuit(&self, report: CircuitReport) {
+        let open_until = match report.state {
+            CircuitState::Closed => 0,
+            _ => report.open_until_ms.unwrap_or(0),
+        };
+        self.circuit_open_until.store(open_until, Ordering::Relaxed);
+        if let Ok(mut circuit) = self.circuit.lock() {
+            *circuit = report;
+        }
+    }
+
+    /// Whether the sweeper should leave this subscriber's backlog alone.
+    pub fn circuit_is_open(&self) -> bool {
+        self.circuit_open_until.load(Ordering::Relaxed) > now_ms()
     }
 
     pub fn set_gauge(gauge: &AtomicU64, value: usize) {
@@ -136,9 +176,14 @@ impl ActorHealth {
             failed: load(&self.failed),
             retried: load(&self.retried),
             dropped: load(&self.dropped),
+            deferred: load(&self.deferred),
             queued: load(&self.queued),
             in_flight: load(&self.in_flight),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+            circuit: (self.role == "subscriber")
+                .then(|| self.circuit.lock().ok().map(|c| c.clone()))
+                .flatten(),
+            rate_limit: self.limiter.get().map(|l| l.report()),
         }
     }
 }
@@ -157,9 +202,25 @@ pub struct ActorReport {
     pub failed: u64,
     pub retried: u64,
     pub dropped: u64,
+    pub deferred: u64,
     pub queued: u64,
     pub in_flight: u64,
     pub last_error: Option<LastError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<CircuitReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<LimiterReport>,
+}
+
+/// A subscriber's circuit breaker, as health shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CircuitReport {
+    pub state: CircuitState,
+    /// Transient failures in a row.
+    pub failures: u32,
+    /// Unix ms when an open circuit lets a probe through.
+    pub open_until_ms: Option<i64>,
 }
 
 /// Every actor's health, in pipeline order.

@@ -99,6 +99,10 @@ impl Handler<Accept> for IntakeActor {
             .filter(|p| p.push)
             .map(|p| p.subscriber)
             .collect();
+        let deployment = match &message.event {
+            crate::domain::event::Event::Deployment(deployment) => Some(deployment),
+            _ => None,
+        };
         let append = Append {
             event: NewEvent {
                 id: id.to_string(),
@@ -108,6 +112,8 @@ impl Handler<Accept> for IntakeActor {
                 skipped: serde_json::Value::Object(skipped).to_string(),
                 idempotency_key: message.idempotency.as_ref().map(|k| k.key.clone()),
                 body_hash: message.idempotency.as_ref().map(|k| k.body_hash.clone()),
+                application: deployment.map(|d| d.application_name.clone()),
+                cluster: deployment.map(|d| d.cluster.clone()),
             },
             deliveries: planned,
         };

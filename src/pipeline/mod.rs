@@ -25,7 +25,7 @@ use health::{ActorHealth, HealthBoard, now_ms};
 use intake::IntakeActor;
 use registry::{RegistryActor, WatchTargets};
 use slots::Slots;
-use sweeper::SweeperActor;
+use sweeper::{SweeperActor, SweptSubscriber};
 
 /// The running pipeline: the intake address routes send to, the registry
 /// admin routes talk to, and every actor's health.
@@ -72,7 +72,11 @@ impl Pipeline {
             .entries
             .iter()
             .filter(|entry| entry.target.is_some())
-            .map(|entry| (entry.id, entry.slots.clone()))
+            .map(|entry| SweptSubscriber {
+                id: entry.id,
+                slots: entry.slots.clone(),
+                health: entry.health.clone(),
+            })
             .collect();
         let registry =
             RegistryActor::new(started.entries, handback.clone(), registry_health).start();

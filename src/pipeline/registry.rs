@@ -17,6 +17,7 @@ use crate::domain::event::EventKind;
 use crate::store::journal::{Journal, Ticket};
 use crate::store::models::deliveries::{DeliveryState, OutcomeWrite};
 use crate::subscribers::actor::ActorLimits;
+use crate::subscribers::rate_limit::Limiter;
 use crate::subscribers::{Registration, Setup};
 
 const MAILBOX_CAPACITY: usize = 65_536;
@@ -92,6 +93,8 @@ pub fn start_subscribers(
     let limits = ActorLimits {
         concurrency: settings.subscribers.concurrency,
         timeout: Duration::from_secs(settings.subscribers.timeout_seconds),
+        circuit_failures: settings.subscribers.circuit_failures,
+        circuit_cooldown: Duration::from_secs(settings.subscribers.circuit_cooldown_seconds),
     };
     let setup = Setup { settings, journal };
     let mut started = StartedSubscribers {
@@ -103,7 +106,13 @@ pub fn start_subscribers(
         let slots = Arc::new(Slots::new(settings.subscribers.queue_capacity));
         let enabled = !disabled.contains(registration.id);
         health.set_enabled(enabled);
-        let actor = registration.start(&setup, limits, health.clone(), slots.clone())?;
+        let limiter = Arc::new(Limiter::new(settings.subscribers.rate_limits.resolve(
+            registration.id,
+            registration.rate_group,
+            registration.default_rate_limit,
+        )));
+        health.attach_limiter(limiter.clone());
+        let actor = registration.start(&setup, limits, health.clone(), slots.clone(), limiter)?;
         health.set_configured(actor.is_some());
         let state = match (&actor, enabled) {
             (None, _) => "unconfigured: it skips every event",

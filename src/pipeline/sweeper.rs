@@ -22,10 +22,18 @@ pub const SWEEP_EVERY: Duration = Duration::from_millis(200);
 /// Deliveries claimed for one subscriber in one go at most.
 const MOST_PER_CLAIM: usize = 128;
 
+/// A subscriber whose backlog the sweeper claims.
+#[derive(Clone)]
+pub struct SweptSubscriber {
+    pub id: &'static str,
+    pub slots: Arc<Slots>,
+    pub health: Arc<ActorHealth>,
+}
+
 pub struct SweeperActor {
     journal: Journal,
     enricher: Addr<EnricherActor>,
-    subscribers: Vec<(&'static str, Arc<Slots>)>,
+    subscribers: Vec<SweptSubscriber>,
     claiming: HashSet<&'static str>,
     health: Arc<ActorHealth>,
 }
@@ -34,7 +42,7 @@ impl SweeperActor {
     pub fn new(
         journal: Journal,
         enricher: Addr<EnricherActor>,
-        subscribers: Vec<(&'static str, Arc<Slots>)>,
+        subscribers: Vec<SweptSubscriber>,
         health: Arc<ActorHealth>,
     ) -> Self {
         SweeperActor {
@@ -47,8 +55,10 @@ impl SweeperActor {
     }
 
     fn sweep(&mut self, ctx: &mut Context<Self>) {
-        for (subscriber, slots) in self.subscribers.clone() {
-            if self.claiming.contains(subscriber) {
+        for swept in self.subscribers.clone() {
+            let (subscriber, slots) = (swept.id, swept.slots);
+            // An open circuit's backlog waits for the probe's verdict.
+            if self.claiming.contains(subscriber) || swept.health.circuit_is_open() {
                 continue;
             }
             let taken = slots.take_up_to(MOST_PER_CLAIM);

@@ -44,9 +44,20 @@ diesel::table! {
         skipped -> Text,
         idempotency_key -> Nullable<Text>,
         body_hash -> Nullable<Text>,
+        application -> Nullable<Text>,
+        cluster -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    subscriber_settings (subscriber) {
+        subscriber -> Text,
+        enabled -> Int2,
+        changed_at -> Int8,
+        changed_by -> Text,
     }
 }
 
 diesel::joinable!(deliveries -> events (event_id));
 
-diesel::allow_tables_to_appear_in_same_query!(deliveries, deployments, events,);
+diesel::allow_tables_to_appear_in_same_query!(deliveries, deployments, events, subscriber_settings,);

@@ -14,14 +14,18 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Supervised, WrapFuture,
 };
 use futures_util::FutureExt;
 
+use super::circuit::{Admission, Circuit};
+use super::rate_limit::Limiter;
 use super::{DeliveryContext, DeliveryOutcome, Progress, Subscriber};
 use crate::error::DeliveryError;
+use crate::pipeline::health::CircuitReport;
 use crate::pipeline::health::{ActorHealth, now_ms};
 use crate::pipeline::messages::{Deliver, PublishedEvent};
 use crate::pipeline::retry;
@@ -33,7 +37,14 @@ use crate::store::models::deliveries::{DeliveryState, OutcomeWrite};
 pub struct ActorLimits {
     pub concurrency: usize,
     pub timeout: Duration,
+    pub circuit_failures: u32,
+    pub circuit_cooldown: Duration,
 }
+
+/// Restarts closer together than this count as "in a row" for the backoff.
+const RESTART_WINDOW: Duration = Duration::from_secs(300);
+/// The longest pause before a subscriber that keeps failing resumes work.
+const LONGEST_RESTART_BACKOFF: Duration = Duration::from_secs(60);
 
 /// One leased delivery held by this actor.
 struct Job {
@@ -50,12 +61,18 @@ pub struct SubscriberActor<S: Subscriber> {
     health: Arc<ActorHealth>,
     journal: Journal,
     slots: Arc<Slots>,
+    limiter: Arc<Limiter>,
     context: Rc<DeliveryContext>,
+    circuit: Circuit,
     waiting: VecDeque<Job>,
     running: HashMap<u64, Job>,
     next_job: u64,
     /// Why the actor last stopped, reported with the restart.
     stop_cause: Option<String>,
+    /// Recent restarts, for the restart backoff.
+    restarts: VecDeque<Instant>,
+    /// No work starts before this (restart backoff).
+    resume_at: Option<Instant>,
 }
 
 impl<S: Subscriber> SubscriberActor<S> {
@@ -65,6 +82,7 @@ impl<S: Subscriber> SubscriberActor<S> {
         health: Arc<ActorHealth>,
         journal: Journal,
         slots: Arc<Slots>,
+        limiter: Arc<Limiter>,
     ) -> Self {
         SubscriberActor {
             subscriber: Rc::new(subscriber),
@@ -72,12 +90,51 @@ impl<S: Subscriber> SubscriberActor<S> {
             health,
             journal,
             slots,
-            context: Rc::new(DeliveryContext::new(limits.timeout)),
+            context: Rc::new(DeliveryContext::new(limits.timeout, limiter.clone())),
+            limiter,
+            circuit: Circuit::new(limits.circuit_failures, limits.circuit_cooldown),
             waiting: VecDeque::new(),
             running: HashMap::new(),
             next_job: 0,
             stop_cause: None,
+            restarts: VecDeque::new(),
+            resume_at: None,
         }
+    }
+
+    fn report_circuit(&self) {
+        let now = Instant::now();
+        self.health.set_circuit(CircuitReport {
+            state: self.circuit.state(),
+            failures: self.circuit.failures(),
+            open_until_ms: self
+                .circuit
+                .open_until()
+                .map(|until| now_ms() + until.saturating_duration_since(now).as_millis() as i64),
+        });
+    }
+
+    /// Gives a job back to the journal, due after `wait`, no attempt
+    /// charged (its turn has not come: rate limit, open circuit).
+    fn defer(&mut self, job: Job, wait: Duration, reason: String) {
+        ActorHealth::count(&self.health.deferred);
+        log::debug!(
+            "{}: event {} deferred {:.1}s: {reason}",
+            S::ID,
+            job.event.id,
+            wait.as_secs_f64()
+        );
+        self.journal.record_outcome(OutcomeWrite {
+            id: job.ticket.delivery_id,
+            lease_epoch: job.ticket.lease_epoch,
+            state: DeliveryState::Retrying,
+            attempts: job.ticket.attempts,
+            due_at: now_ms() + wait.as_millis() as i64,
+            progress: job.progress.to_text(),
+            outcome: None,
+            last_error: Some(reason),
+        });
+        self.slots.give_back(1);
     }
 
     fn update_gauges(&self) {
@@ -87,12 +144,26 @@ impl<S: Subscriber> SubscriberActor<S> {
 
     /// Starts waiting jobs while there is room.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.resume_at.is_some_and(|at| at > Instant::now()) {
+            self.update_gauges();
+            return;
+        }
         while self.running.len() < self.limits.concurrency {
             let Some(job) = self.waiting.pop_front() else {
                 break;
             };
-            self.start(job, ctx);
+            match self.circuit.admit(Instant::now()) {
+                Admission::Go => self.start(job, ctx),
+                Admission::Hold(wait) => {
+                    let reason = format!(
+                        "the circuit is open after {} failures in a row; waiting for a probe",
+                        self.circuit.failures()
+                    );
+                    self.defer(job, wait, reason);
+                }
+            }
         }
+        self.report_circuit();
         self.update_gauges();
     }
 
@@ -143,7 +214,20 @@ impl<S: Subscriber> SubscriberActor<S> {
             last_error: None,
         };
         let mut restart_cause = None;
+        match &result {
+            Ok(Err(DeliveryError::Transient { .. } | DeliveryError::Fatal(_))) => {
+                self.circuit.failure(Instant::now());
+            }
+            Ok(Err(DeliveryError::RateLimited { .. })) => {}
+            // Answered, even if with a refusal: the destination is there.
+            _ => self.circuit.success(),
+        }
         match result {
+            Ok(Err(DeliveryError::RateLimited { reason, wait })) => {
+                self.defer(job, wait, reason);
+                self.pump(ctx);
+                return;
+            }
             Ok(Ok(DeliveryOutcome::Delivered(what))) => {
                 ActorHealth::count(&self.health.delivered);
                 log::info!("{id}: event {event_id} delivered: {what}");
@@ -245,8 +329,21 @@ impl<S: Subscriber> Actor for SubscriberActor<S> {
         // Deliveries arrive only with a slot, so the mailbox never needs
         // more room than the slots.
         ctx.set_mailbox_capacity(self.slots.capacity().max(16));
-        self.health.set_restarting(false);
-        self.pump(ctx);
+        match self.resume_at {
+            Some(at) if at > Instant::now() => {
+                // Restart backoff: stay "restarting" until it is over.
+                ctx.run_later(at - Instant::now(), |actor, ctx| {
+                    actor.resume_at = None;
+                    actor.health.set_restarting(false);
+                    actor.pump(ctx);
+                });
+            }
+            _ => {
+                self.resume_at = None;
+                self.health.set_restarting(false);
+                self.pump(ctx);
+            }
+        }
     }
 }
 
@@ -266,13 +363,34 @@ impl<S: Subscriber> Supervised for SubscriberActor<S> {
             self.waiting.push_front(job);
         }
         // A fresh client: the old one may be what was broken.
-        self.context = Rc::new(DeliveryContext::new(self.limits.timeout));
+        self.context = Rc::new(DeliveryContext::new(
+            self.limits.timeout,
+            self.limiter.clone(),
+        ));
+        // Back off when restarts come in a row: 0 s, 1 s, 2 s, 4 s … 60 s.
+        let now = Instant::now();
+        self.restarts.push_back(now);
+        while self
+            .restarts
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > RESTART_WINDOW)
+        {
+            self.restarts.pop_front();
+        }
+        let in_a_row = self.restarts.len() as u32;
+        let backoff = if in_a_row <= 1 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1 << (in_a_row - 2).min(6)).min(LONGEST_RESTART_BACKOFF)
+        };
+        self.resume_at = Some(now + backoff);
         log::warn!(
-            "{}: restarted ({} restarts so far)",
+            "{}: restarted ({} restarts so far); resuming in {}s",
             S::ID,
             self.health
                 .restarts
-                .load(std::sync::atomic::Ordering::Relaxed)
+                .load(std::sync::atomic::Ordering::Relaxed),
+            backoff.as_secs()
         );
     }
 }

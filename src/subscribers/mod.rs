@@ -8,7 +8,9 @@
 
 pub mod actor;
 pub mod application_endpoint;
+pub mod circuit;
 pub mod database;
+pub mod rate_limit;
 pub mod slack;
 pub mod slack_deployment;
 pub mod slack_error;
@@ -30,6 +32,7 @@ use crate::pipeline::messages::{Deliver, PublishedEvent};
 use crate::pipeline::slots::Slots;
 use crate::store::journal::Journal;
 use actor::{ActorLimits, SubscriberActor};
+use rate_limit::{Limiter, RateLimit};
 
 /// Every subscriber this build knows, alphabetised by id.
 pub fn registrations() -> Vec<Registration> {
@@ -51,6 +54,14 @@ pub trait Subscriber: Send + Sized + 'static {
     const LEGACY_NAME: &'static str;
     /// The event kinds this subscriber takes; it never sees the others.
     const KINDS: &'static [EventKind];
+    /// The `RATE_LIMITS` group it belongs to besides its id (all Slack
+    /// subscribers are `slack`).
+    const RATE_GROUP: &'static str = "";
+
+    /// The pace its destinations allow, unless `RATE_LIMITS` says otherwise.
+    fn default_rate_limit() -> Option<RateLimit> {
+        None
+    }
 
     /// Reads this subscriber's variables. `Ok(None)` means "not
     /// configured": the subscriber is listed as `unconfigured` and skips.
@@ -91,19 +102,25 @@ pub enum DeliveryOutcome {
 }
 
 /// What a subscriber's deliveries share: the actor's HTTP client (awc's
-/// client is not `Send`, so each actor makes its own) and the call timeout.
+/// client is not `Send`, so each actor makes its own), the call timeout and
+/// the subscriber's rate limiter (one bucket per destination).
 pub struct DeliveryContext {
     pub http: awc::Client,
     pub timeout: Duration,
+    pub limiter: Arc<Limiter>,
 }
 
 impl DeliveryContext {
-    pub fn new(timeout: Duration) -> Self {
+    pub fn new(timeout: Duration, limiter: Arc<Limiter>) -> Self {
         let http = awc::Client::builder()
             .timeout(timeout)
             .add_default_header(("User-Agent", concat!("alvares/", env!("CARGO_PKG_VERSION"))))
             .finish();
-        DeliveryContext { http, timeout }
+        DeliveryContext {
+            http,
+            timeout,
+            limiter,
+        }
     }
 }
 
@@ -154,6 +171,8 @@ pub struct Registration {
     pub id: &'static str,
     pub legacy_name: &'static str,
     pub kinds: &'static [EventKind],
+    pub rate_group: &'static str,
+    pub default_rate_limit: Option<RateLimit>,
     start: StartFn,
 }
 
@@ -162,6 +181,7 @@ type StartFn = fn(
     ActorLimits,
     Arc<ActorHealth>,
     Arc<Slots>,
+    Arc<Limiter>,
 ) -> Result<Option<StartedActor>, ConfigError>;
 
 /// A subscriber actor running on its own thread.
@@ -176,6 +196,12 @@ impl Registration {
             id: S::ID,
             legacy_name: S::LEGACY_NAME,
             kinds: S::KINDS,
+            rate_group: if S::RATE_GROUP.is_empty() {
+                S::ID
+            } else {
+                S::RATE_GROUP
+            },
+            default_rate_limit: S::default_rate_limit(),
             start: start_actor::<S>,
         }
     }
@@ -189,8 +215,9 @@ impl Registration {
         limits: ActorLimits,
         health: Arc<ActorHealth>,
         slots: Arc<Slots>,
+        limiter: Arc<Limiter>,
     ) -> Result<Option<StartedActor>, ConfigError> {
-        (self.start)(setup, limits, health, slots)
+        (self.start)(setup, limits, health, slots, limiter)
     }
 }
 
@@ -199,6 +226,7 @@ fn start_actor<S: Subscriber>(
     limits: ActorLimits,
     health: Arc<ActorHealth>,
     slots: Arc<Slots>,
+    limiter: Arc<Limiter>,
 ) -> Result<Option<StartedActor>, ConfigError> {
     let Some(subscriber) = S::from_config(setup)? else {
         return Ok(None);
@@ -206,7 +234,7 @@ fn start_actor<S: Subscriber>(
     let journal = setup.journal.clone();
     let arbiter = Arbiter::new();
     let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-        SubscriberActor::new(subscriber, limits, health, journal, slots)
+        SubscriberActor::new(subscriber, limits, health, journal, slots, limiter)
     });
     Ok(Some(StartedActor {
         recipient: addr.recipient(),

@@ -78,6 +78,7 @@ async fn every_accepted_event_survives_a_kill(database: Arc<TestDatabase>) {
         ("SLACK_WEB_HOOK", hook(&slack)),
         ("DISABLED_SUBSCRIBERS", "application-endpoint".to_owned()),
         ("LEASE_SECONDS", "3".to_owned()),
+        ("RATE_LIMITS", "slack=none".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ]
     .into_iter()

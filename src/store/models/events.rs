@@ -17,6 +17,9 @@ pub struct NewEvent {
     pub skipped: String,
     pub idempotency_key: Option<String>,
     pub body_hash: Option<String>,
+    /// Deployments only: what the admin event list filters on.
+    pub application: Option<String>,
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -88,20 +91,36 @@ pub fn find_many(conn: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<Ev
         .load(c))
 }
 
-/// Newest first, older than `before` (an event id) when given.
-pub fn recent(
-    conn: &mut AnyConnection,
-    before: Option<&str>,
-    limit: i64,
-) -> QueryResult<Vec<EventRow>> {
+/// Which events the admin list shows.
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub kind: Option<String>,
+    pub application: Option<String>,
+    pub cluster: Option<String>,
+    /// An event id from an earlier page: only older events.
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// Newest first.
+pub fn recent(conn: &mut AnyConnection, filter: &EventFilter) -> QueryResult<Vec<EventRow>> {
     with_connection!(conn, |c| {
         let mut query = events::table
             .select(EventRow::as_select())
             .order(events::id.desc())
-            .limit(limit)
+            .limit(filter.limit)
             .into_boxed();
-        if let Some(before) = before {
-            query = query.filter(events::id.lt(before.to_owned()));
+        if let Some(kind) = &filter.kind {
+            query = query.filter(events::kind.eq(kind.clone()));
+        }
+        if let Some(application) = &filter.application {
+            query = query.filter(events::application.eq(application.clone()));
+        }
+        if let Some(cluster) = &filter.cluster {
+            query = query.filter(events::cluster.eq(cluster.clone()));
+        }
+        if let Some(before) = &filter.before {
+            query = query.filter(events::id.lt(before.clone()));
         }
         query.load(c)
     })

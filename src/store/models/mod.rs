@@ -4,3 +4,4 @@
 pub mod deliveries;
 pub mod deployments;
 pub mod events;
+pub mod subscriber_settings;

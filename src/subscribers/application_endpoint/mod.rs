@@ -3,7 +3,8 @@
 
 pub mod payload;
 
-use super::slack::SlackSender;
+use super::rate_limit::RateLimit;
+use super::slack::{SLACK_RATE_LIMIT, SlackSender};
 use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
 use crate::config::ConfigError;
 use crate::domain::enrichment::EnrichmentSettings;
@@ -21,6 +22,13 @@ impl Subscriber for ApplicationEndpoint {
     const LEGACY_NAME: &'static str =
         "modules.subscribers.application_endpoint.application_endpoint";
     const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+    const RATE_GROUP: &'static str = "slack";
+
+    /// Slack takes about one message a second per channel, short bursts
+    /// tolerated.
+    fn default_rate_limit() -> Option<RateLimit> {
+        Some(SLACK_RATE_LIMIT)
+    }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         Ok(

@@ -2,12 +2,11 @@
 //!
 //! Transport: `chat.postMessage` on the Web API when `SLACK_TOKEN` is set
 //! (`"ok": false` is a failure even with HTTP 200), else a JSON POST to
-//! `SLACK_WEB_HOOK`. A 429 pauses that channel for `Retry-After` seconds and
-//! the message is sent again after the pause, never dropped.
+//! `SLACK_WEB_HOOK`. Each message waits for its channel's turn in the
+//! subscriber's rate limiter; a 429 pauses that channel for `Retry-After`
+//! seconds and the message is sent again after the pause, never dropped.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use awc::error::{ConnectError, SendRequestError};
 use awc::http::StatusCode;
@@ -19,9 +18,6 @@ use crate::config::{ConfigError, HttpUrl, Secret, Settings};
 use crate::error::DeliveryError;
 use crate::subscribers::{DeliveryContext, DeliveryOutcome, Progress};
 
-/// A pause longer than this is not waited out inside one attempt: the
-/// delivery is retried later instead.
-const LONGEST_INLINE_PAUSE: Duration = Duration::from_secs(60);
 /// 429s answered in a row for one message before the attempt gives up.
 const MOST_RATE_LIMITED_TRIES: usize = 5;
 /// Slack's answer when it gives no `Retry-After`.
@@ -41,8 +37,6 @@ pub struct SlackSender {
     transport: Transport,
     channel_override: Option<String>,
     configured_channels: Vec<String>,
-    /// Channels Slack asked us to leave alone until the given time.
-    paused_until: RefCell<HashMap<String, Instant>>,
 }
 
 /// How one send ended.
@@ -78,7 +72,6 @@ impl SlackSender {
             transport,
             channel_override: config.channel_override,
             configured_channels: config.channels.0,
-            paused_until: RefCell::new(HashMap::new()),
         }))
     }
 
@@ -111,6 +104,7 @@ impl SlackSender {
             ));
         }
         let mut transient: Option<DeliveryError> = None;
+        let mut rate_limited: Option<DeliveryError> = None;
         let mut permanent: Vec<String> = Vec::new();
         for message in messages {
             let step = format!("slack:{}", message.channel);
@@ -121,6 +115,9 @@ impl SlackSender {
                 Ok(()) => progress.mark_done(&step),
                 Err(DeliveryError::Permanent(reason)) => {
                     permanent.push(format!("{}: {reason}", message.channel));
+                }
+                Err(error @ DeliveryError::RateLimited { .. }) => {
+                    rate_limited.get_or_insert(error);
                 }
                 Err(error) => {
                     let error = match error {
@@ -137,7 +134,7 @@ impl SlackSender {
                 }
             }
         }
-        if let Some(error) = transient {
+        if let Some(error) = transient.or(rate_limited) {
             return Err(error);
         }
         if !permanent.is_empty() {
@@ -150,19 +147,15 @@ impl SlackSender {
         )))
     }
 
-    /// Sends one message, waiting out short rate-limit pauses.
+    /// Sends one message when its channel's turn comes, waiting out short
+    /// pauses; a long wait gives the delivery back (`RateLimited`).
     async fn post(
         &self,
         context: &DeliveryContext,
         message: &SlackMessage,
     ) -> Result<(), DeliveryError> {
         for _ in 0..MOST_RATE_LIMITED_TRIES {
-            if let Some(wait) = self.pause_left(&message.channel) {
-                if wait > LONGEST_INLINE_PAUSE {
-                    return Err(rate_limited(wait));
-                }
-                actix_rt::time::sleep(wait).await;
-            }
+            context.limiter.take_turn(&message.channel).await?;
             match self.send_once(context, message).await {
                 SendResult::Sent => return Ok(()),
                 SendResult::Failed(error) => return Err(error),
@@ -172,21 +165,14 @@ impl SlackSender {
                         message.channel,
                         pause.as_secs_f64()
                     );
-                    self.paused_until
-                        .borrow_mut()
-                        .insert(message.channel.clone(), Instant::now() + pause);
+                    context.limiter.pause(&message.channel, pause);
                 }
             }
         }
-        Err(rate_limited(
-            self.pause_left(&message.channel).unwrap_or(DEFAULT_PAUSE),
-        ))
-    }
-
-    fn pause_left(&self, channel: &str) -> Option<Duration> {
-        let until = *self.paused_until.borrow().get(channel)?;
-        let left = until.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then_some(left)
+        Err(DeliveryError::RateLimited {
+            reason: format!("Slack kept rate-limiting {}", message.channel),
+            wait: DEFAULT_PAUSE,
+        })
     }
 
     async fn send_once(&self, context: &DeliveryContext, message: &SlackMessage) -> SendResult {
@@ -257,13 +243,6 @@ fn web_api_result(body: &[u8], headers: &awc::http::header::HeaderMap) -> SendRe
         _ => SendResult::Failed(DeliveryError::permanent(format!(
             "Slack answered ok:false ({error})"
         ))),
-    }
-}
-
-fn rate_limited(wait: Duration) -> DeliveryError {
-    DeliveryError::Transient {
-        reason: format!("rate limited by Slack for {}s", wait.as_secs()),
-        retry_after: Some(wait),
     }
 }
 

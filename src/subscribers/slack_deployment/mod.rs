@@ -5,7 +5,8 @@
 pub mod config;
 pub mod payload;
 
-use super::slack::SlackSender;
+use super::rate_limit::RateLimit;
+use super::slack::{SLACK_RATE_LIMIT, SlackSender};
 use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
 use crate::config::ConfigError;
 use crate::domain::event::{Event, EventKind};
@@ -22,6 +23,13 @@ impl Subscriber for SlackDeployment {
     const ID: &'static str = "slack-deployment";
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_deployment";
     const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+    const RATE_GROUP: &'static str = "slack";
+
+    /// Slack takes about one message a second per channel, short bursts
+    /// tolerated.
+    fn default_rate_limit() -> Option<RateLimit> {
+        Some(SLACK_RATE_LIMIT)
+    }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         let config: SlackDeploymentConfig = setup.settings.env.load()?;

@@ -2,7 +2,8 @@
 
 pub mod payload;
 
-use super::slack::SlackSender;
+use super::rate_limit::RateLimit;
+use super::slack::{SLACK_RATE_LIMIT, SlackSender};
 use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
 use crate::config::ConfigError;
 use crate::domain::event::{Event, EventKind};
@@ -17,6 +18,13 @@ impl Subscriber for SlackError {
     const ID: &'static str = "slack-error";
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_error";
     const KINDS: &'static [EventKind] = &[EventKind::Error];
+    const RATE_GROUP: &'static str = "slack";
+
+    /// Slack takes about one message a second per channel, short bursts
+    /// tolerated.
+    fn default_rate_limit() -> Option<RateLimit> {
+        Some(SLACK_RATE_LIMIT)
+    }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         Ok(SlackSender::from_settings(setup.settings)?.map(|slack| SlackError { slack }))
