@@ -204,6 +204,12 @@ pub struct ServerConfig {
     /// HTTP worker threads; unset means one per CPU core.
     #[envconfig(from = "HTTP_WORKERS")]
     pub workers: Option<usize>,
+    /// Turns the admin API on; sent as `Authorization: Bearer <token>`.
+    #[envconfig(from = "ADMIN_TOKEN")]
+    pub admin_token: Option<Secret<String>>,
+    /// On SIGTERM/SIGINT, how long running deliveries may finish.
+    #[envconfig(from = "SHUTDOWN_GRACE_SECONDS", default = "10")]
+    pub shutdown_grace_seconds: u64,
 }
 
 #[derive(Envconfig, Debug)]

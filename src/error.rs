@@ -43,6 +43,10 @@ pub enum ApiError {
     StorageUnavailable,
     #[error("internal error")]
     Internal,
+    #[error("{0}")]
+    UnknownId(String),
+    #[error("the admin API is off: set ADMIN_TOKEN and send it as Authorization: Bearer <token>")]
+    AdminDisabled,
 }
 
 #[derive(Serialize)]
@@ -64,6 +68,8 @@ impl ApiError {
             ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::Unavailable | ApiError::StorageUnavailable => "unavailable",
             ApiError::Internal => "internal",
+            ApiError::UnknownId(_) => "not_found",
+            ApiError::AdminDisabled => "forbidden",
         }
     }
 }
@@ -79,6 +85,8 @@ impl ResponseError for ApiError {
             ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::UnknownId(_) => StatusCode::NOT_FOUND,
+            ApiError::AdminDisabled => StatusCode::FORBIDDEN,
         }
     }
 

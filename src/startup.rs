@@ -10,7 +10,9 @@ use actix_web::{App, HttpServer, web};
 use crate::config::{ConfigError, Settings};
 use crate::pipeline::Pipeline;
 use crate::pipeline::health::ActorHealth;
+use crate::pipeline::metrics::Metrics;
 use crate::routes;
+use crate::routes::admin::AdminAccess;
 use crate::routes::intake::IntakeRoute;
 use crate::store::journal::{Journal, JournalSettings};
 use crate::store::{Store, StoreError};
@@ -28,6 +30,8 @@ pub enum StartupError {
 
 pub struct Application {
     port: u16,
+    /// How long running deliveries may finish at shutdown.
+    grace: Duration,
     server: Server,
     pipeline: Pipeline,
     store: Store,
@@ -64,33 +68,56 @@ impl Application {
             },
             journal_health.clone(),
         )?;
-        let pipeline = Pipeline::start(&settings, journal, journal_health, &registrations)?;
+        let switches = store.subscriber_switches()?;
+        let pipeline = Pipeline::start(
+            &settings,
+            journal.clone(),
+            journal_health,
+            &registrations,
+            &switches,
+        )?;
         let listener = TcpListener::bind(address)?;
         let port = listener.local_addr()?.port();
+        if settings.server.admin_token.is_none() {
+            log::info!("ADMIN_TOKEN is not set: the admin API answers 403");
+        }
+        let metrics = Metrics::new(pipeline.health.clone());
         let intake_route = web::Data::new(IntakeRoute {
             intake: pipeline.intake.clone(),
             token: settings.intake.ingest_token.clone(),
             max_body_bytes: settings.intake.max_body_bytes,
+            metrics: metrics.clone(),
         });
         let health = web::Data::new(pipeline.health.clone());
         let pool = web::Data::new(store.pool.clone());
         let enrichment = web::Data::new(settings.enrichment.clone());
+        let admin = web::Data::new(AdminAccess(settings.server.admin_token.clone()));
+        let journal_data = web::Data::new(journal.clone());
+        let registry = web::Data::new(pipeline.registry.clone());
+        let metrics = web::Data::new(metrics);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(intake_route.clone())
                 .app_data(health.clone())
                 .app_data(pool.clone())
                 .app_data(enrichment.clone())
+                .app_data(admin.clone())
+                .app_data(journal_data.clone())
+                .app_data(registry.clone())
+                .app_data(metrics.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?;
+        // Requests in flight when a signal comes are answered first.
+        server = server.shutdown_timeout(5);
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers.max(1));
         }
         log::info!("alvares listening on port {port}");
         Ok(Application {
             port,
+            grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
             server: server.run(),
             pipeline,
             store,
@@ -124,10 +151,11 @@ impl Application {
             server,
             pipeline,
             store,
+            grace,
             ..
         } = self;
         let result = server.await;
-        pipeline.stop();
+        pipeline.shut_down(grace).await;
         drop(pipeline);
         drop(store);
         Ok(result?)

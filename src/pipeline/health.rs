@@ -55,6 +55,8 @@ pub struct ActorHealth {
     pub circuit_open_until: AtomicI64,
     circuit: Mutex<CircuitReport>,
     limiter: OnceLock<Arc<Limiter>>,
+    /// How long delivery attempts take (subscribers only).
+    pub latency: prometheus_client::metrics::histogram::Histogram,
     pub queued: AtomicU64,
     pub in_flight: AtomicU64,
     last_error: Mutex<Option<LastError>>,
@@ -84,6 +86,7 @@ impl ActorHealth {
                 open_until_ms: None,
             }),
             limiter: OnceLock::new(),
+            latency: super::metrics::new_latency_histogram(),
             queued: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -232,6 +235,10 @@ pub struct HealthBoard {
 impl HealthBoard {
     pub fn add(&mut self, health: Arc<ActorHealth>) {
         self.actors.push(health);
+    }
+
+    pub fn actors(&self) -> &[Arc<ActorHealth>] {
+        &self.actors
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<ActorHealth>> {

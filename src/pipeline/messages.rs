@@ -133,3 +133,12 @@ pub struct SetEnabled {
 #[derive(Debug, thiserror::Error)]
 #[error("no subscriber has the id {0}")]
 pub struct UnknownSubscriber(pub String);
+
+/// Shutdown → a subscriber actor: start nothing new, let running
+/// deliveries finish until `until`, then give everything still held back
+/// to the journal. Answers how many deliveries were given back.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Drain {
+    pub until: std::time::Instant,
+}

@@ -7,6 +7,7 @@ pub mod enricher;
 pub mod health;
 pub mod intake;
 pub mod messages;
+pub mod metrics;
 pub mod registry;
 pub mod retry;
 pub mod slots;
@@ -35,6 +36,8 @@ pub struct Pipeline {
     enricher: Addr<EnricherActor>,
     sweeper: Addr<SweeperActor>,
     pub health: HealthBoard,
+    journal: Journal,
+    drains: Vec<actix::Recipient<messages::Drain>>,
     // Kept so the subscribers' threads stop with the pipeline.
     subscriber_arbiters: Vec<actix::Arbiter>,
 }
@@ -46,6 +49,7 @@ impl Pipeline {
         journal: Journal,
         journal_health: Arc<ActorHealth>,
         registrations: &[Registration],
+        switches: &HashMap<String, bool>,
     ) -> Result<Self, ConfigError> {
         let mut health = HealthBoard::default();
         let intake_health = ActorHealth::new("intake", "intake");
@@ -62,7 +66,8 @@ impl Pipeline {
             health.add(actor.clone());
         }
 
-        let started = registry::start_subscribers(settings, &journal, registrations)?;
+        let mut started = registry::start_subscribers(settings, &journal, registrations, switches)?;
+        let drains = std::mem::take(&mut started.drains);
         for subscriber in &started.entries {
             health.add(subscriber.health.clone());
         }
@@ -89,8 +94,14 @@ impl Pipeline {
         .start();
         let sweeper =
             SweeperActor::new(journal.clone(), enricher.clone(), swept, sweeper_health).start();
-        let intake =
-            IntakeActor::new(journal, enricher.clone(), handback, targets, intake_health).start();
+        let intake = IntakeActor::new(
+            journal.clone(),
+            enricher.clone(),
+            handback,
+            targets,
+            intake_health,
+        )
+        .start();
         registry.do_send(WatchTargets(intake.clone().recipient()));
         Ok(Pipeline {
             intake,
@@ -98,12 +109,39 @@ impl Pipeline {
             enricher,
             sweeper,
             health,
+            journal,
+            drains,
             subscriber_arbiters: started.arbiters,
         })
     }
 }
 
 impl Pipeline {
+    /// Graceful shutdown: no new claims, running deliveries get until
+    /// `grace` to finish, the rest goes back to the journal (due now, so the
+    /// next start takes it up at once), and every outcome is committed.
+    pub async fn shut_down(&self, grace: std::time::Duration) {
+        self.sweeper.do_send(Stop);
+        self.intake.do_send(Stop);
+        let until = std::time::Instant::now() + grace;
+        let drains = self
+            .drains
+            .iter()
+            .map(|drain| drain.send(messages::Drain { until }));
+        let given_back: usize = futures_util::future::join_all(drains)
+            .await
+            .into_iter()
+            .map(|answer| answer.unwrap_or(0))
+            .sum();
+        if let Err(error) = self.journal.flush().await {
+            log::error!("shutdown: the journal could not be flushed: {error}");
+        }
+        log::info!(
+            "shutdown: {given_back} unfinished deliveries left in the journal for the next start"
+        );
+        self.stop();
+    }
+
     /// Stops the core actors (the sweeper first, so nothing new is claimed)
     /// and the subscribers; the journal writer ends when the last handle is
     /// gone. What was not finished stays in the journal for the next start.

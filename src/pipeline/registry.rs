@@ -2,7 +2,7 @@
 //! a published event to its subscriber's actor, records a skip for
 //! subscribers that are switched off, and owns the on/off switch.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use actix::{Actor, Arbiter, Context, Handler, Message, Recipient};
 
 use super::Handback;
 use super::health::ActorHealth;
-use super::messages::{Deliver, Publish, SetEnabled, UnknownSubscriber};
+use super::messages::{Deliver, Drain, Publish, SetEnabled, UnknownSubscriber};
 use super::slots::Slots;
 use crate::config::{ConfigError, Settings};
 use crate::domain::event::EventKind;
@@ -35,6 +35,7 @@ pub struct SubscriberEntry {
 pub struct StartedSubscribers {
     pub entries: Vec<SubscriberEntry>,
     pub arbiters: Vec<Arbiter>,
+    pub drains: Vec<Recipient<Drain>>,
 }
 
 /// What intake needs to know of a subscriber to plan an event's deliveries.
@@ -88,6 +89,7 @@ pub fn start_subscribers(
     settings: &Settings,
     journal: &Journal,
     registrations: &[Registration],
+    switches: &HashMap<String, bool>,
 ) -> Result<StartedSubscribers, ConfigError> {
     let disabled = disabled_ids(&settings.subscribers.disabled.0, registrations)?;
     let limits = ActorLimits {
@@ -100,11 +102,16 @@ pub fn start_subscribers(
     let mut started = StartedSubscribers {
         entries: Vec::new(),
         arbiters: Vec::new(),
+        drains: Vec::new(),
     };
     for registration in registrations {
         let health = ActorHealth::new(registration.id, "subscriber");
         let slots = Arc::new(Slots::new(settings.subscribers.queue_capacity));
-        let enabled = !disabled.contains(registration.id);
+        // A switch an admin set wins; DISABLED_SUBSCRIBERS is the default.
+        let enabled = switches
+            .get(registration.id)
+            .copied()
+            .unwrap_or(!disabled.contains(registration.id));
         health.set_enabled(enabled);
         let limiter = Arc::new(Limiter::new(settings.subscribers.rate_limits.resolve(
             registration.id,
@@ -122,6 +129,7 @@ pub fn start_subscribers(
         log::info!("{}: {state}", registration.id);
         let target = actor.map(|actor| {
             started.arbiters.push(actor.arbiter);
+            started.drains.push(actor.drain);
             actor.recipient
         });
         started.entries.push(SubscriberEntry {

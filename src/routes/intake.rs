@@ -16,6 +16,7 @@ use crate::domain::event::{Event, EventKind, FieldError};
 use crate::error::ApiError;
 use crate::pipeline::intake::IntakeActor;
 use crate::pipeline::messages::{Accept, IdempotencyKey, IntakeError};
+use crate::pipeline::metrics::{KindLabel, Metrics};
 
 /// Longest `Idempotency-Key` accepted.
 const MAX_KEY_LENGTH: usize = 255;
@@ -25,6 +26,7 @@ pub struct IntakeRoute {
     pub intake: Addr<IntakeActor>,
     pub token: Option<Secret<String>>,
     pub max_body_bytes: usize,
+    pub metrics: std::sync::Arc<Metrics>,
 }
 
 pub async fn accept_deployment(
@@ -57,6 +59,31 @@ async fn accept(
     payload: web::Payload,
     route: web::Data<IntakeRoute>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let answer = record(kind, &request, payload, &route).await;
+    route
+        .metrics
+        .intake_latency
+        .observe(started.elapsed().as_secs_f64());
+    if answer.is_ok() {
+        route
+            .metrics
+            .events_received
+            .get_or_create(&KindLabel {
+                kind: kind.as_str().to_owned(),
+            })
+            .inc();
+    }
+    answer
+}
+
+async fn record(
+    kind: EventKind,
+    request: &HttpRequest,
+    payload: web::Payload,
+    route: &IntakeRoute,
+) -> Result<HttpResponse, ApiError> {
+    let request = request.clone();
     authorize(&request, route.token.as_ref())?;
     require_json_content_type(&request)?;
     let body = read_body(&request, payload, route.max_body_bytes).await?;

@@ -1,5 +1,6 @@
 //! The HTTP routes, one file per area, and the one list that mounts them.
 
+pub mod admin;
 pub mod health;
 pub mod intake;
 pub mod store;
@@ -36,7 +37,25 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(store::latest_in_cluster),
         )
         .route("/api/v1/events/{id}", web::get().to(store::event))
-        .route("/healthz", web::get().to(health::healthz));
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/admin/actors", web::get().to(admin::actors))
+        .route("/admin/actors/{id}", web::get().to(admin::actor))
+        .route(
+            "/admin/subscribers/{id}",
+            web::put().to(admin::switch_subscriber),
+        )
+        .route("/admin/dead-letters", web::get().to(admin::dead_letters))
+        .route(
+            "/admin/dead-letters/replay",
+            web::post().to(admin::replay_subscriber),
+        )
+        .route(
+            "/admin/dead-letters/{id}/replay",
+            web::post().to(admin::replay_one),
+        )
+        .route("/admin/events", web::get().to(admin::recent_events));
 }
 
 /// JSON for paths no route knows.

@@ -112,7 +112,18 @@ struct ClaimRequest {
     reply: Reply<Vec<Claimed>>,
 }
 
+/// Any other write (admin switches, replays), run in the writer's next
+/// transaction; it answers through its own channel after the commit.
+struct Write {
+    work: Box<dyn FnOnce(&mut AnyConnection) -> diesel::QueryResult<Answer> + Send>,
+    fail: Box<dyn FnOnce(JournalError) + Send>,
+}
+
+/// Sends a committed write's answer.
+type Answer = Box<dyn FnOnce() + Send>;
+
 enum Request {
+    Write(Write),
     Append(Append, Reply<AppendOutcome>),
     StoreDeployment(DeploymentRow, Reply<()>),
     Outcome(OutcomeWrite),
@@ -166,6 +177,7 @@ impl Journal {
             waiting: waiting.clone(),
             health,
             unwritten_outcomes: Vec::new(),
+            orphans: Vec::new(),
             last_renewal: Instant::now(),
             last_prune: Instant::now() - settings.prune_every + Duration::from_secs(60),
         };
@@ -261,6 +273,39 @@ impl Journal {
         }
     }
 
+    /// Runs `work` in the writer's next transaction (all writes go through
+    /// the one writer, which SQLite needs) and answers after the commit.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        let (reply, answer) = oneshot::channel::<Result<T, JournalError>>();
+        let reply = Arc::new(std::sync::Mutex::new(Some(reply)));
+        let on_commit = reply.clone();
+        let write = Write {
+            work: Box::new(move |connection| {
+                let value = work(connection)?;
+                Ok(Box::new(move || {
+                    if let Some(reply) = on_commit.lock().ok().and_then(|mut r| r.take()) {
+                        let _ = reply.send(Ok(value));
+                    }
+                }) as Answer)
+            }),
+            fail: Box::new(move |error| {
+                if let Some(reply) = reply.lock().ok().and_then(|mut r| r.take()) {
+                    let _ = reply.send(Err(error));
+                }
+            }),
+        };
+        self.submit(Request::Write(write))?;
+        answer.await.map_err(|_| JournalError::Stopped)?
+    }
+
+    /// Answers once everything submitted before it is committed.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        self.write(|_| Ok(())).await
+    }
+
     /// Requests waiting for the writer.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
@@ -278,6 +323,9 @@ struct Writer {
     health: Arc<ActorHealth>,
     /// Outcomes whose transaction failed; written with the next batch.
     unwritten_outcomes: Vec<OutcomeWrite>,
+    /// Deliveries leased for a request nobody waits for any more; given
+    /// back with the next batch.
+    orphans: Vec<Ticket>,
     last_renewal: Instant,
     last_prune: Instant,
 }
@@ -285,6 +333,7 @@ struct Writer {
 /// One batch's requests, sorted by kind.
 #[derive(Default)]
 struct Batch {
+    writes: Vec<Write>,
     appends: Vec<(Append, Reply<AppendOutcome>)>,
     deployments: Vec<(DeploymentRow, Reply<()>)>,
     outcomes: Vec<OutcomeWrite>,
@@ -295,6 +344,7 @@ struct Batch {
 impl Batch {
     fn add(&mut self, request: Request) {
         match request {
+            Request::Write(write) => self.writes.push(write),
             Request::Append(append, reply) => self.appends.push((append, reply)),
             Request::StoreDeployment(row, reply) => self.deployments.push((row, reply)),
             Request::Outcome(write) => self.outcomes.push(write),
@@ -308,7 +358,8 @@ impl Batch {
     }
 
     fn is_empty(&self) -> bool {
-        self.appends.is_empty()
+        self.writes.is_empty()
+            && self.appends.is_empty()
             && self.deployments.is_empty()
             && self.outcomes.is_empty()
             && self.releases.is_empty()
@@ -318,6 +369,7 @@ impl Batch {
 
 /// What a committed batch answers.
 struct Answers {
+    writes: Vec<Answer>,
     appends: Vec<AppendOutcome>,
     claims: Vec<Vec<Claimed>>,
 }
@@ -347,6 +399,12 @@ impl Writer {
             }
             self.waiting.fetch_sub(taken, Ordering::Relaxed);
             batch.outcomes.append(&mut self.unwritten_outcomes);
+            let now = now_ms();
+            batch.releases.extend(
+                self.orphans
+                    .drain(..)
+                    .map(|ticket| (ticket.delivery_id, ticket.lease_epoch, now)),
+            );
             if !batch.is_empty() {
                 self.write(batch);
             }
@@ -369,14 +427,25 @@ impl Writer {
     fn write(&mut self, batch: Batch) {
         let started = Instant::now();
         let Batch {
+            writes,
             appends,
             deployments,
             outcomes,
             releases,
             claims,
         } = batch;
+        let mut failures = Vec::with_capacity(writes.len());
+        let mut works = Vec::with_capacity(writes.len());
+        for write in writes {
+            works.push(write.work);
+            failures.push(write.fail);
+        }
         let result = self.in_transaction(|connection, owner, lease| {
-            write_batch(
+            let mut answers = Vec::with_capacity(works.len());
+            for work in works {
+                answers.push(work(connection)?);
+            }
+            let mut batch = write_batch(
                 connection,
                 owner,
                 lease,
@@ -385,19 +454,30 @@ impl Writer {
                 &outcomes,
                 &releases,
                 &claims,
-            )
+            )?;
+            batch.writes = answers;
+            Ok(batch)
         });
         match result {
             Ok(answers) => {
                 ActorHealth::count(&self.health.delivered);
+                for answer in answers.writes {
+                    answer();
+                }
                 for ((_, reply), outcome) in appends.into_iter().zip(answers.appends) {
-                    let _ = reply.send(Ok(outcome));
+                    // Nobody waits any more (intake timed out): give the
+                    // leased deliveries back rather than hold them forever.
+                    if let Err(Ok(AppendOutcome::Recorded { pushed })) = reply.send(Ok(outcome)) {
+                        self.orphans.extend(pushed);
+                    }
                 }
                 for (_, reply) in deployments {
                     let _ = reply.send(Ok(()));
                 }
                 for (claim, claimed) in claims.into_iter().zip(answers.claims) {
-                    let _ = claim.reply.send(Ok(claimed));
+                    if let Err(Ok(claimed)) = claim.reply.send(Ok(claimed)) {
+                        self.orphans.extend(claimed.into_iter().map(|c| c.ticket));
+                    }
                 }
                 log::trace!("journal: batch written in {:?}", started.elapsed());
             }
@@ -407,6 +487,9 @@ impl Writer {
                 log::error!("journal: a batch could not be written: {error}");
                 // Drop the connection: it may be what broke.
                 self.connection = None;
+                for fail in failures {
+                    fail(error.clone());
+                }
                 for (_, reply) in appends {
                     let _ = reply.send(Err(error.clone()));
                 }
@@ -577,6 +660,7 @@ fn write_batch(
         )?);
     }
     Ok(Answers {
+        writes: Vec::new(),
         appends: append_outcomes,
         claims: claimed,
     })

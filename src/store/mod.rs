@@ -198,6 +198,17 @@ impl Store {
         result.map_err(|error| StoreError::Migrate(error.to_string()))
     }
 
+    /// The on/off switches admins set, by subscriber id.
+    pub fn subscriber_switches(
+        &self,
+    ) -> Result<std::collections::HashMap<String, bool>, StoreError> {
+        let mut connection = self.pool.get()?;
+        Ok(models::subscriber_settings::all(&mut connection)?
+            .into_iter()
+            .map(|setting| (setting.subscriber, setting.enabled != 0))
+            .collect())
+    }
+
     /// Whether the database answers (for readiness).
     pub fn ping(&self) -> bool {
         self.pool

@@ -27,7 +27,7 @@ use super::{DeliveryContext, DeliveryOutcome, Progress, Subscriber};
 use crate::error::DeliveryError;
 use crate::pipeline::health::CircuitReport;
 use crate::pipeline::health::{ActorHealth, now_ms};
-use crate::pipeline::messages::{Deliver, PublishedEvent};
+use crate::pipeline::messages::{Deliver, Drain, PublishedEvent};
 use crate::pipeline::retry;
 use crate::pipeline::slots::Slots;
 use crate::store::journal::{Journal, Ticket};
@@ -49,6 +49,8 @@ const LONGEST_RESTART_BACKOFF: Duration = Duration::from_secs(60);
 /// One leased delivery held by this actor.
 struct Job {
     ticket: Ticket,
+    /// When the current attempt started.
+    started: Option<Instant>,
     event: Arc<PublishedEvent>,
     progress: Rc<Progress>,
 }
@@ -73,6 +75,10 @@ pub struct SubscriberActor<S: Subscriber> {
     restarts: VecDeque<Instant>,
     /// No work starts before this (restart backoff).
     resume_at: Option<Instant>,
+    /// Shutting down: nothing new starts.
+    draining: bool,
+    /// Answers the shutdown once the running deliveries are done.
+    drain_reply: Option<tokio::sync::oneshot::Sender<usize>>,
 }
 
 impl<S: Subscriber> SubscriberActor<S> {
@@ -99,7 +105,29 @@ impl<S: Subscriber> SubscriberActor<S> {
             stop_cause: None,
             restarts: VecDeque::new(),
             resume_at: None,
+            draining: false,
+            drain_reply: None,
         }
+    }
+
+    /// Gives every delivery still held back to the journal, due now, and
+    /// answers the shutdown. (A late outcome of one of them is fenced off.)
+    fn finish_draining(&mut self) {
+        let Some(reply) = self.drain_reply.take() else {
+            return;
+        };
+        let now = now_ms();
+        let held: Vec<Job> = self
+            .waiting
+            .drain(..)
+            .chain(self.running.drain().map(|(_, job)| job))
+            .collect();
+        for job in &held {
+            self.journal.release(&job.ticket, now);
+        }
+        self.slots.give_back(held.len());
+        self.update_gauges();
+        let _ = reply.send(held.len());
     }
 
     fn report_circuit(&self) {
@@ -144,7 +172,7 @@ impl<S: Subscriber> SubscriberActor<S> {
 
     /// Starts waiting jobs while there is room.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.resume_at.is_some_and(|at| at > Instant::now()) {
+        if self.draining || self.resume_at.is_some_and(|at| at > Instant::now()) {
             self.update_gauges();
             return;
         }
@@ -174,6 +202,8 @@ impl<S: Subscriber> SubscriberActor<S> {
         let context = self.context.clone();
         let event = job.event.clone();
         let progress = job.progress.clone();
+        let mut job = job;
+        job.started = Some(Instant::now());
         self.running.insert(key, job);
         let deadline = subscriber.delivery_deadline(self.limits.timeout);
         let attempt = async move {
@@ -200,6 +230,9 @@ impl<S: Subscriber> SubscriberActor<S> {
         let Some(job) = self.running.remove(&key) else {
             return;
         };
+        if let Some(started) = job.started {
+            self.health.latency.observe(started.elapsed().as_secs_f64());
+        }
         let id = S::ID;
         let event_id = job.event.id;
         let attempts = job.ticket.attempts + 1;
@@ -270,6 +303,9 @@ impl<S: Subscriber> SubscriberActor<S> {
         }
         self.journal.record_outcome(write);
         self.slots.give_back(1);
+        if self.draining && self.running.is_empty() {
+            self.finish_draining();
+        }
         if let Some(cause) = restart_cause {
             log::error!("{id}: event {event_id} {cause}; restarting the subscriber");
             self.stop_cause = Some(cause);
@@ -402,10 +438,31 @@ impl<S: Subscriber> Handler<Deliver> for SubscriberActor<S> {
         ActorHealth::count(&self.health.received);
         let progress = Rc::new(Progress::from_text(&message.ticket.progress));
         self.waiting.push_back(Job {
+            started: None,
             ticket: message.ticket,
             event: message.event,
             progress,
         });
         self.pump(ctx);
+    }
+}
+
+impl<S: Subscriber> Handler<Drain> for SubscriberActor<S> {
+    type Result = actix::ResponseFuture<usize>;
+
+    fn handle(&mut self, message: Drain, ctx: &mut Self::Context) -> Self::Result {
+        self.draining = true;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.drain_reply = Some(reply);
+        if self.running.is_empty() {
+            self.finish_draining();
+        } else {
+            // Whatever is still running at the deadline is given back.
+            ctx.run_later(
+                message.until.saturating_duration_since(Instant::now()),
+                |actor, _| actor.finish_draining(),
+            );
+        }
+        Box::pin(async move { answer.await.unwrap_or(0) })
     }
 }

@@ -28,7 +28,7 @@ use crate::config::{ConfigError, Settings};
 use crate::domain::event::EventKind;
 use crate::error::DeliveryError;
 use crate::pipeline::health::ActorHealth;
-use crate::pipeline::messages::{Deliver, PublishedEvent};
+use crate::pipeline::messages::{Deliver, Drain, PublishedEvent};
 use crate::pipeline::slots::Slots;
 use crate::store::journal::Journal;
 use actor::{ActorLimits, SubscriberActor};
@@ -187,6 +187,7 @@ type StartFn = fn(
 /// A subscriber actor running on its own thread.
 pub struct StartedActor {
     pub recipient: Recipient<Deliver>,
+    pub drain: Recipient<Drain>,
     pub arbiter: Arbiter,
 }
 
@@ -237,7 +238,8 @@ fn start_actor<S: Subscriber>(
         SubscriberActor::new(subscriber, limits, health, journal, slots, limiter)
     });
     Ok(Some(StartedActor {
-        recipient: addr.recipient(),
+        recipient: addr.clone().recipient(),
+        drain: addr.recipient(),
         arbiter,
     }))
 }

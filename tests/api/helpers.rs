@@ -107,6 +107,7 @@ pub struct TestApp {
     pub health: HealthBoard,
     pub http: awc::Client,
     pub server: actix_web::dev::ServerHandle,
+    running: actix_web::rt::task::JoinHandle<Result<(), alvares::startup::StartupError>>,
     /// Kept so the database outlives the application.
     _database: std::sync::Arc<TestDatabase>,
 }
@@ -150,7 +151,7 @@ pub async fn spawn_app_on(
     let address = format!("http://127.0.0.1:{}", application.port());
     let health = application.health().clone();
     let server = application.server_handle();
-    actix_web::rt::spawn(application.run_until_stopped());
+    let running = actix_web::rt::spawn(application.run_until_stopped());
     TestApp {
         address,
         health,
@@ -158,6 +159,7 @@ pub async fn spawn_app_on(
             .timeout(Duration::from_secs(10))
             .finish(),
         server,
+        running,
         _database: database,
     }
 }
@@ -222,9 +224,14 @@ impl TestApp {
             .snapshot()
     }
 
-    /// Stops the HTTP server and the pipeline (for restart tests).
+    /// Shuts the application down as SIGTERM would (for restart tests) and
+    /// waits until it has let go of its database.
     pub async fn stop(self) {
         self.server.stop(true).await;
+        self.running
+            .await
+            .expect("the application task")
+            .expect("a clean shutdown");
     }
 
     /// Waits until every delivery of the event has finished, and answers

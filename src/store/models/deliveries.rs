@@ -396,16 +396,76 @@ pub fn prune_finished(conn: &mut AnyConnection, before_ms: i64, batch: i64) -> Q
     })
 }
 
-/// How many deliveries of each subscriber are not finished.
-pub fn unfinished_counts(conn: &mut AnyConnection) -> QueryResult<Vec<(String, i64)>> {
+/// Which dead letters to send again.
+#[derive(Debug, Clone)]
+pub enum ReplayTarget {
+    Delivery(i64),
+    Subscriber(String),
+}
+
+/// Puts failed deliveries back to pending, due now, with a fresh retry
+/// schedule (the last error stays until the next attempt). Answers how many.
+pub fn replay(conn: &mut AnyConnection, target: &ReplayTarget, now: i64) -> QueryResult<usize> {
+    use deliveries::dsl as d;
+    let no_text: Option<String> = None;
+    with_connection!(conn, |c| {
+        let failed = d::deliveries
+            .filter(d::state.eq(DeliveryState::Failed as i16))
+            .into_boxed();
+        let failed = match target {
+            ReplayTarget::Delivery(id) => failed.filter(d::id.eq(*id)),
+            ReplayTarget::Subscriber(subscriber) => {
+                failed.filter(d::subscriber.eq(subscriber.clone()))
+            }
+        };
+        let ids: Vec<i64> = failed.select(d::id).load(c)?;
+        let mut replayed = 0;
+        for chunk in ids.chunks(1000) {
+            replayed += diesel::update(d::deliveries.filter(d::id.eq_any(chunk)))
+                .set((
+                    d::state.eq(DeliveryState::Pending as i16),
+                    d::attempts.eq(0),
+                    d::due_at.eq(now),
+                    d::outcome.eq(&no_text),
+                    d::lease_owner.eq(&no_text),
+                    d::updated_at.eq(now),
+                ))
+                .execute(c)?;
+        }
+        Ok(replayed)
+    })
+}
+
+/// Failed deliveries, newest first, older than `before` (a delivery id).
+pub fn dead_letters(
+    conn: &mut AnyConnection,
+    subscriber: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    use deliveries::dsl as d;
+    with_connection!(conn, |c| {
+        let mut query = d::deliveries
+            .filter(d::state.eq(DeliveryState::Failed as i16))
+            .select(DeliveryRow::as_select())
+            .order(d::id.desc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(subscriber) = subscriber {
+            query = query.filter(d::subscriber.eq(subscriber.to_owned()));
+        }
+        if let Some(before) = before {
+            query = query.filter(d::id.lt(before));
+        }
+        query.load(c)
+    })
+}
+
+/// How many deliveries each subscriber has in each state.
+pub fn counts_by_state(conn: &mut AnyConnection) -> QueryResult<Vec<(String, i16, i64)>> {
     use deliveries::dsl as d;
     with_connection!(conn, |c| d::deliveries
-        .filter(d::state.eq_any([
-            DeliveryState::Pending as i16,
-            DeliveryState::InFlight as i16,
-            DeliveryState::Retrying as i16
-        ]))
-        .group_by(d::subscriber)
-        .select((d::subscriber, diesel::dsl::count_star()))
+        .group_by((d::subscriber, d::state))
+        .select((d::subscriber, d::state, diesel::dsl::count_star()))
         .load(c))
 }
