@@ -115,9 +115,12 @@ struct ClaimRequest {
 /// Any other write (admin switches, replays), run in the writer's next
 /// transaction; it answers through its own channel after the commit.
 struct Write {
-    work: Box<dyn FnOnce(&mut AnyConnection) -> diesel::QueryResult<Answer> + Send>,
+    work: Work,
     fail: Box<dyn FnOnce(JournalError) + Send>,
 }
+
+/// The write itself; answers what to send once it is committed.
+type Work = Box<dyn FnOnce(&mut AnyConnection) -> diesel::QueryResult<Answer> + Send>;
 
 /// Sends a committed write's answer.
 type Answer = Box<dyn FnOnce() + Send>;
