@@ -1,7 +1,9 @@
 //! The one integration-test binary: each file is an area.
 
+mod admin;
 mod cli;
 mod crash;
+mod delivery;
 mod helpers;
 mod intake;
 mod journal;

@@ -1,0 +1,261 @@
+//! How deliveries keep their pace: rate limits, Retry-After, the retry
+//! schedule across a restart, the circuit breaker, and a hanging
+//! destination that delays no other subscriber.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alvares::subscribers::registrations;
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::{
+    TestDatabase, eventually, fixture, hook, mock_slack, spawn_app, spawn_app_on, wait_for_slack,
+};
+use crate::on_both_backends;
+
+/// Notes when each request came, and answers with `answer(n)`.
+struct Recording<F: Fn(usize) -> ResponseTemplate + Send + Sync> {
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    answer: F,
+}
+
+impl<F: Fn(usize) -> ResponseTemplate + Send + Sync> Respond for Recording<F> {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let mut arrivals = self.arrivals.lock().unwrap();
+        arrivals.push(Instant::now());
+        (self.answer)(arrivals.len())
+    }
+}
+
+async fn recording_slack(
+    answer: impl Fn(usize) -> ResponseTemplate + Send + Sync + 'static,
+) -> (MockServer, Arc<Mutex<Vec<Instant>>>) {
+    let server = MockServer::start().await;
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(Recording {
+            arrivals: arrivals.clone(),
+            answer,
+        })
+        .mount(&server)
+        .await;
+    (server, arrivals)
+}
+
+fn ok() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_string("ok")
+}
+
+#[actix_web::test]
+async fn a_burst_to_one_channel_is_spaced_by_the_limit_and_nothing_is_dropped() {
+    let (slack, arrivals) = recording_slack(|_| ok()).await;
+    let app = spawn_app(&[
+        ("SLACK_WEB_HOOK", &hook(&slack)),
+        ("RATE_LIMITS", "slack=5/s:burst=2"),
+    ])
+    .await;
+    for n in 0..20 {
+        let (status, _) = app
+            .put_event(
+                "recommendation",
+                &json!({"message": format!("m{n}"), "slackChannels": "#busy"}),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    let received = wait_for_slack(&slack, 20).await;
+    let mut texts: Vec<String> = received
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    texts.sort_by_key(|t| t[1..].parse::<u32>().unwrap());
+    assert_eq!(texts, (0..20).map(|n| format!("m{n}")).collect::<Vec<_>>());
+    // Two at once (the burst), then one every 200 ms.
+    let arrivals = arrivals.lock().unwrap().clone();
+    let first = arrivals[0];
+    for (index, at) in arrivals.iter().enumerate().skip(2) {
+        let earliest = Duration::from_millis(200 * (index as u64 - 1));
+        assert!(
+            at.duration_since(first) + Duration::from_millis(30) >= earliest,
+            "message {index} came {:?} after the first, before its turn at {earliest:?}",
+            at.duration_since(first)
+        );
+    }
+    let total = arrivals[19].duration_since(first);
+    assert!(total < Duration::from_secs(6), "took {total:?}");
+    assert!(app.actor("slack-recommendation").deferred > 0);
+}
+
+#[actix_web::test]
+async fn a_long_retry_after_waits_in_the_journal_without_charging_an_attempt() {
+    let (slack, arrivals) = recording_slack(|n| {
+        if n == 1 {
+            ResponseTemplate::new(429).insert_header("Retry-After", "3")
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let app = spawn_app(&[("SLACK_WEB_HOOK", &hook(&slack))]).await;
+    let (_, answer) = app
+        .put_event(
+            "recommendation",
+            &json!({"message": "later", "slackChannels": "#slow"}),
+        )
+        .await;
+    let view = app.finished_event(answer["id"].as_str().unwrap()).await;
+    assert_eq!(view["deliveries"][0]["state"], "delivered");
+    assert_eq!(
+        view["deliveries"][0]["attempts"], 1,
+        "the pause is not an attempt"
+    );
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 2);
+    assert!(arrivals[1] - arrivals[0] >= Duration::from_secs(3));
+    assert_eq!(app.actor("slack-recommendation").deferred, 1);
+}
+
+on_both_backends!(the_retry_schedule_is_followed_and_survives_a_restart);
+
+async fn the_retry_schedule_is_followed_and_survives_a_restart(database: Arc<TestDatabase>) {
+    let (slack, arrivals) = recording_slack(|_| ResponseTemplate::new(503)).await;
+    let vars = [("SLACK_WEB_HOOK", hook(&slack))];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = spawn_app_on(database.clone(), &vars, registrations()).await;
+    let (_, answer) = first
+        .put_event(
+            "recommendation",
+            &json!({"message": "m", "slackChannels": "#down"}),
+        )
+        .await;
+    let id = answer["id"].as_str().unwrap().to_owned();
+    // Attempt 2 comes about 1 s (±20 %) after attempt 1.
+    eventually("the second attempt", Duration::from_secs(5), || async {
+        (arrivals.lock().unwrap().len() >= 2).then_some(())
+    })
+    .await;
+    let (_, view) = first.get(&format!("/api/v1/events/{id}")).await;
+    let delivery = &view["deliveries"][0];
+    assert_eq!(delivery["state"], "retrying");
+    assert_eq!(delivery["attempts"], 2);
+    assert_eq!(delivery["lastError"], "#down: Slack answered HTTP 503");
+    assert!(delivery["nextAttemptAt"].is_string());
+    first.stop().await;
+    let second_attempt = arrivals.lock().unwrap()[1];
+    let gap = second_attempt - arrivals.lock().unwrap()[0];
+    assert!(
+        gap >= Duration::from_millis(750) && gap <= Duration::from_millis(1600),
+        "{gap:?}"
+    );
+
+    // A new process continues the schedule: attempt 3 about 5 s after
+    // attempt 2, not at once and not from the start.
+    let second = spawn_app_on(database, &vars, registrations()).await;
+    eventually("the third attempt", Duration::from_secs(10), || async {
+        (arrivals.lock().unwrap().len() >= 3).then_some(())
+    })
+    .await;
+    let third = arrivals.lock().unwrap()[2] - second_attempt;
+    assert!(
+        third >= Duration::from_secs(4),
+        "attempt 3 came {third:?} after attempt 2"
+    );
+    let view = eventually("attempt 3 recorded", Duration::from_secs(5), || async {
+        let (_, view) = second.get(&format!("/api/v1/events/{id}")).await;
+        (view["deliveries"][0]["attempts"] == 3).then_some(view)
+    })
+    .await;
+    assert_eq!(view["deliveries"][0]["state"], "retrying");
+}
+
+#[actix_web::test]
+async fn the_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe() {
+    // Slack fails the first three requests, then recovers.
+    let (slack, arrivals) = recording_slack(|n| {
+        if n <= 3 {
+            ResponseTemplate::new(500)
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let app = spawn_app(&[
+        ("SLACK_WEB_HOOK", &hook(&slack)),
+        ("CIRCUIT_FAILURES", "3"),
+        ("CIRCUIT_COOLDOWN_SECONDS", "2"),
+        ("ADMIN_TOKEN", "t"),
+    ])
+    .await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (_, answer) = app
+            .put_event(
+                "recommendation",
+                &json!({"message": format!("m{n}"), "slackChannels": format!("#c{n}")}),
+            )
+            .await;
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    let opened = eventually("the circuit to open", Duration::from_secs(5), || async {
+        let report = app.actor("slack-recommendation");
+        (report.state == alvares::pipeline::health::ActorState::CircuitOpen).then_some(report)
+    })
+    .await;
+    let circuit = opened.circuit.unwrap();
+    assert_eq!(circuit.failures, 3);
+    assert!(circuit.open_until_ms.is_some());
+    // While open, retries that come due are held, not sent.
+    actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(arrivals.lock().unwrap().len(), 3);
+    // After the cool-down a probe succeeds, the circuit closes and the
+    // held deliveries go out.
+    for id in &ids {
+        let view = app.finished_event(id).await;
+        assert_eq!(view["deliveries"][0]["state"], "delivered");
+    }
+    let report = app.actor("slack-recommendation");
+    assert_eq!(
+        report.circuit.unwrap().state,
+        alvares::subscribers::circuit::CircuitState::Closed
+    );
+    assert_eq!(report.state, alvares::pipeline::health::ActorState::Running);
+    assert_eq!(arrivals.lock().unwrap().len(), 6);
+}
+
+#[actix_web::test]
+async fn a_hanging_destination_does_not_delay_the_store() {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&slack)
+        .await;
+    let app = spawn_app(&[
+        ("SLACK_WEB_HOOK", &hook(&slack)),
+        ("SUBSCRIBER_TIMEOUT_SECONDS", "30"),
+    ])
+    .await;
+    for n in 0..10 {
+        let mut body = fixture("deployment.json");
+        body["applicationName"] = json!(format!("app-{n}"));
+        let started = Instant::now();
+        let (_, answer) = app.put_event("deployment", &body).await;
+        let id = answer["id"].as_str().unwrap().to_owned();
+        // Stored within the normal latency while Slack hangs.
+        eventually(
+            "the deployment to be stored",
+            Duration::from_millis(500),
+            || async {
+                let (status, _) = app.get(&format!("/api/v1/deployments/{id}")).await;
+                (status == 200).then_some(())
+            },
+        )
+        .await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+    assert_eq!(app.actor("database").delivered, 10);
+    assert_eq!(app.actor("slack-deployment").in_flight, 10);
+    let _ = mock_slack;
+}
