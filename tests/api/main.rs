@@ -9,6 +9,7 @@ mod intake;
 mod journal;
 mod schema_validation;
 mod secrets;
+mod shutdown;
 mod slack;
 mod subscribers;
 mod supervision;

@@ -1,0 +1,138 @@
+//! Graceful shutdown of the real binary on SIGTERM: running deliveries get
+//! their grace period; what is left is in the journal for the next start.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::eventually;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(env: &[(&str, String)]) -> Child {
+    Command::new(BINARY)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn put(client: &awc::Client, base: &str, body: Value) -> String {
+    eventually("the service to accept", Duration::from_secs(20), || async {
+        let mut response = client
+            .put(format!("{base}/api/v1/recommendation"))
+            .send_json(&body)
+            .await
+            .ok()?;
+        (response.status().as_u16() == 202).then_some(())?;
+        let answer: Value = response.json().await.ok()?;
+        answer["id"].as_str().map(str::to_owned)
+    })
+    .await
+}
+
+async fn event(client: &awc::Client, base: &str, id: &str) -> Option<Value> {
+    let mut response = client
+        .get(format!("{base}/api/v1/events/{id}"))
+        .send()
+        .await
+        .ok()?;
+    response.json().await.ok()
+}
+
+#[actix_web::test]
+async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next_start() {
+    let slack = MockServer::start().await;
+    // #slow answers after 1 s (within the grace); #stuck after 30 s.
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .and(wiremock::matchers::body_partial_json(json!({"channel": "#stuck"})))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .and(wiremock::matchers::body_partial_json(json!({"channel": "#slow"})))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(1)))
+        .with_priority(2)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(10)
+        .mount(&slack)
+        .await;
+    let folder = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("PORT", port.to_string()),
+        ("DB_URL", folder.path().join("alvares.db").display().to_string()),
+        ("SLACK_WEB_HOOK", format!("{}/hook", slack.uri())),
+        ("SHUTDOWN_GRACE_SECONDS", "3".to_owned()),
+        ("SUBSCRIBER_TIMEOUT_SECONDS", "60".to_owned()),
+    ];
+    let client = awc::Client::builder().timeout(Duration::from_secs(5)).finish();
+
+    let mut first = start(&env);
+    let slow = put(&client, &base, json!({"message": "slow", "slackChannels": "#slow"})).await;
+    let stuck = put(&client, &base, json!({"message": "stuck", "slackChannels": "#stuck"})).await;
+    eventually("both sends to start", Duration::from_secs(5), || async {
+        (slack.received_requests().await?.len() >= 2).then_some(())
+    })
+    .await;
+    let signalled = Instant::now();
+    sigterm(&first);
+    let status = first.wait().unwrap();
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    // It waited for the slow one, but not for the stuck one past the grace.
+    assert!(took >= Duration::from_millis(700) && took < Duration::from_secs(6), "{took:?}");
+
+    // The next start: the slow delivery was recorded as delivered and is
+    // not sent again; the stuck one was handed back and is sent at once.
+    let mut second = start(&env);
+    let view = eventually("the stuck delivery to be redone", Duration::from_secs(10), || async {
+        let view = event(&client, &base, &stuck).await?;
+        (view["deliveries"][0]["state"] == "delivered").then_some(view)
+    })
+    .await;
+    assert_eq!(view["deliveries"][0]["attempts"], 1, "a handed-back delivery is not charged");
+    let slow_view = event(&client, &base, &slow).await.unwrap();
+    assert_eq!(slow_view["deliveries"][0]["state"], "delivered");
+    let requests = slack.received_requests().await.unwrap();
+    let channels: Vec<String> = requests
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["channel"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(channels.iter().filter(|c| *c == "#slow").count(), 1);
+    assert_eq!(channels.iter().filter(|c| *c == "#stuck").count(), 2);
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
