@@ -69,7 +69,9 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
     // #slow answers after 1 s (within the grace); #stuck after 30 s.
     Mock::given(method("POST"))
         .and(path("/hook"))
-        .and(wiremock::matchers::body_partial_json(json!({"channel": "#stuck"})))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"channel": "#stuck"}),
+        ))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
         .up_to_n_times(1)
         .with_priority(1)
@@ -77,7 +79,9 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
         .await;
     Mock::given(method("POST"))
         .and(path("/hook"))
-        .and(wiremock::matchers::body_partial_json(json!({"channel": "#slow"})))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"channel": "#slow"}),
+        ))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(1)))
         .with_priority(2)
         .mount(&slack)
@@ -93,16 +97,31 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
     let base = format!("http://127.0.0.1:{port}");
     let env = [
         ("PORT", port.to_string()),
-        ("DB_URL", folder.path().join("alvares.db").display().to_string()),
+        (
+            "DB_URL",
+            folder.path().join("alvares.db").display().to_string(),
+        ),
         ("SLACK_WEB_HOOK", format!("{}/hook", slack.uri())),
         ("SHUTDOWN_GRACE_SECONDS", "3".to_owned()),
         ("SUBSCRIBER_TIMEOUT_SECONDS", "60".to_owned()),
     ];
-    let client = awc::Client::builder().timeout(Duration::from_secs(5)).finish();
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .finish();
 
     let mut first = start(&env);
-    let slow = put(&client, &base, json!({"message": "slow", "slackChannels": "#slow"})).await;
-    let stuck = put(&client, &base, json!({"message": "stuck", "slackChannels": "#stuck"})).await;
+    let slow = put(
+        &client,
+        &base,
+        json!({"message": "slow", "slackChannels": "#slow"}),
+    )
+    .await;
+    let stuck = put(
+        &client,
+        &base,
+        json!({"message": "stuck", "slackChannels": "#stuck"}),
+    )
+    .await;
     eventually("both sends to start", Duration::from_secs(5), || async {
         (slack.received_requests().await?.len() >= 2).then_some(())
     })
@@ -113,23 +132,38 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}");
     // It waited for the slow one, but not for the stuck one past the grace.
-    assert!(took >= Duration::from_millis(700) && took < Duration::from_secs(6), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
 
     // The next start: the slow delivery was recorded as delivered and is
     // not sent again; the stuck one was handed back and is sent at once.
     let mut second = start(&env);
-    let view = eventually("the stuck delivery to be redone", Duration::from_secs(10), || async {
-        let view = event(&client, &base, &stuck).await?;
-        (view["deliveries"][0]["state"] == "delivered").then_some(view)
-    })
+    let view = eventually(
+        "the stuck delivery to be redone",
+        Duration::from_secs(10),
+        || async {
+            let view = event(&client, &base, &stuck).await?;
+            (view["deliveries"][0]["state"] == "delivered").then_some(view)
+        },
+    )
     .await;
-    assert_eq!(view["deliveries"][0]["attempts"], 1, "a handed-back delivery is not charged");
+    assert_eq!(
+        view["deliveries"][0]["attempts"], 1,
+        "a handed-back delivery is not charged"
+    );
     let slow_view = event(&client, &base, &slow).await.unwrap();
     assert_eq!(slow_view["deliveries"][0]["state"], "delivered");
     let requests = slack.received_requests().await.unwrap();
     let channels: Vec<String> = requests
         .iter()
-        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["channel"].as_str().unwrap().to_owned())
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["channel"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(channels.iter().filter(|c| *c == "#slow").count(), 1);
     assert_eq!(channels.iter().filter(|c| *c == "#stuck").count(), 2);
