@@ -10,3 +10,4 @@ mod secrets;
 mod slack;
 mod subscribers;
 mod supervision;
+mod uptimerobot;
