@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod detectify;
 mod helpers;
 mod intake;
 mod journal;
