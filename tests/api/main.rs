@@ -6,6 +6,7 @@ mod detectify;
 mod helpers;
 mod intake;
 mod journal;
+mod lighthouse;
 mod schema_validation;
 mod secrets;
 mod slack;
