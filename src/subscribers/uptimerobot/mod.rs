@@ -281,3 +281,39 @@ fn prefixed(error: DeliveryError, prefix: &str) -> DeliveryError {
         DeliveryError::Fatal(reason) => DeliveryError::Fatal(format!("{prefix}{reason}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn the_wait_comes_from_retry_after_then_the_reset_time() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let wait = |pairs| rate_limit_wait(&headers(pairs), now);
+        assert_eq!(
+            wait(&[("retry-after", "7"), ("x-ratelimit-reset", "1800000030")]),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", "1800000030")]),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", "12")]),
+            Duration::from_secs(12)
+        );
+        assert_eq!(wait(&[]), Duration::from_secs(60));
+    }
+}
