@@ -451,3 +451,34 @@ async fn without_test_accessibility_nothing_runs_and_without_a_token_it_is_uncon
         alvares::pipeline::health::ActorState::Unconfigured
     );
 }
+
+#[actix_web::test]
+async fn scans_run_one_at_a_time_and_report_json_beside_the_html_gives_the_score() {
+    // Each run writes the fixture HTML and a report.json with other scores.
+    let scanner = FakeScanner::new(&format!(
+        "echo begin >> \"$(dirname \"$0\")/order\"\n\
+         sleep 0.3\n\
+         cp '{FIXTURES}/lighthouse-report.html' \"$2/report.html\"\n\
+         printf '%s' '{{\"categories\":{{\"accessibility\":{{\"score\":1}},\"performance\":{{\"score\":0.5}},\"seo\":{{\"score\":null}}}}}}' > \"$2/report.json\"\n\
+         echo end >> \"$(dirname \"$0\")/order\""
+    ));
+    let slack = mock_slack_api().await;
+    let app = app_for(
+        &slack,
+        &scanner,
+        &[("SLACK_CHANNEL_OVERRIDE", "#developers")],
+    )
+    .await;
+    let first = put(&app, &fixture("deployment.json")).await;
+    let second = put(&app, &fixture("deployment.json")).await;
+    for id in [first, second] {
+        let delivery = final_delivery(&app, &id).await;
+        assert_eq!(
+            delivery["outcome"],
+            format!("report for {APP_URL} (score 1.50/4.0) uploaded to #developers")
+        );
+    }
+    let order = std::fs::read_to_string(scanner.folder.path().join("order")).unwrap();
+    assert_eq!(order, "begin\nend\nbegin\nend\n", "scans overlapped");
+    scanner.assert_folders_removed().await;
+}

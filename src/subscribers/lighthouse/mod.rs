@@ -509,10 +509,11 @@ async fn read_report(url: &str, folder: &Path) -> Result<Scan, DeliveryError> {
             "the scanner wrote no report for {url}"
         )));
     };
-    let result = match tokio::fs::read(folder.join("report.json")).await {
-        Ok(json) => serde_json::from_slice::<Value>(&json).ok(),
-        Err(_) => payload::embedded_report(&String::from_utf8_lossy(&html)),
-    };
+    let beside = tokio::fs::read(folder.join("report.json"))
+        .await
+        .ok()
+        .and_then(|json| serde_json::from_slice::<Value>(&json).ok());
+    let result = beside.or_else(|| payload::embedded_report(&String::from_utf8_lossy(&html)));
     let Some(result) = result else {
         return Err(DeliveryError::permanent(format!(
             "the report for {url} holds no readable Lighthouse result"
