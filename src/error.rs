@@ -148,6 +148,28 @@ impl DeliveryError {
         DeliveryError::Permanent(reason.into())
     }
 
+    /// The same error with `prefix` before its text (which channel, key or
+    /// URL it was about).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        match self {
+            DeliveryError::Transient {
+                reason,
+                retry_after,
+            } => DeliveryError::Transient {
+                reason: format!("{prefix}{reason}"),
+                retry_after,
+            },
+            DeliveryError::Permanent(reason) => {
+                DeliveryError::Permanent(format!("{prefix}{reason}"))
+            }
+            DeliveryError::Fatal(reason) => DeliveryError::Fatal(format!("{prefix}{reason}")),
+            DeliveryError::RateLimited { reason, wait } => DeliveryError::RateLimited {
+                reason: format!("{prefix}{reason}"),
+                wait,
+            },
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             DeliveryError::Transient { .. } => "transient",

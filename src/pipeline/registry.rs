@@ -318,7 +318,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "DISABLED_SUBSCRIBERS names unknown subscriber(s) slack-eror; valid ids: \
-             application-endpoint, database, slack-deployment, slack-error, slack-recommendation"
+             application-endpoint, database, detectify, lighthouse, slack-deployment, slack-error, \
+             slack-recommendation, uptimerobot"
         );
     }
 }

@@ -10,11 +10,14 @@ pub mod actor;
 pub mod application_endpoint;
 pub mod circuit;
 pub mod database;
+pub mod detectify;
+pub mod lighthouse;
 pub mod rate_limit;
 pub mod slack;
 pub mod slack_deployment;
 pub mod slack_error;
 pub mod slack_recommendation;
+pub mod uptimerobot;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -39,9 +42,12 @@ pub fn registrations() -> Vec<Registration> {
     vec![
         Registration::of::<application_endpoint::ApplicationEndpoint>(),
         Registration::of::<database::Database>(),
+        Registration::of::<detectify::Detectify>(),
+        Registration::of::<lighthouse::Lighthouse>(),
         Registration::of::<slack_deployment::SlackDeployment>(),
         Registration::of::<slack_error::SlackError>(),
         Registration::of::<slack_recommendation::SlackRecommendation>(),
+        Registration::of::<uptimerobot::UptimeRobot>(),
     ]
 }
 

@@ -180,9 +180,29 @@ impl Limiter {
         }
     }
 
+    /// Waits for this destination's turn however far away it is, for
+    /// calls in the middle of a sequence that cannot be handed back.
+    pub async fn wait_for_turn(&self, destination: &str) {
+        let wait = match self.reserve_within(destination, Instant::now(), Duration::MAX) {
+            Ok(wait) | Err(wait) => wait,
+        };
+        if !wait.is_zero() {
+            actix_rt::time::sleep(wait).await;
+        }
+    }
+
     /// Reserves a turn: `Ok(wait)` (taken, go after `wait`) or `Err(wait)`
     /// (not taken: the turn is `wait` away, too long to wait in place).
     pub fn reserve(&self, destination: &str, now: Instant) -> Result<Duration, Duration> {
+        self.reserve_within(destination, now, LONGEST_INLINE_WAIT)
+    }
+
+    fn reserve_within(
+        &self,
+        destination: &str,
+        now: Instant,
+        longest: Duration,
+    ) -> Result<Duration, Duration> {
         let Ok(mut buckets) = self.buckets.lock() else {
             return Ok(Duration::ZERO);
         };
@@ -199,7 +219,7 @@ impl Limiter {
             .paused_until
             .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
         let Some(limit) = limit else {
-            return if paused > LONGEST_INLINE_WAIT {
+            return if paused > longest {
                 Err(paused)
             } else {
                 Ok(paused)
@@ -212,7 +232,7 @@ impl Limiter {
             Duration::from_secs_f64((1.0 - bucket.tokens) / limit.per_second)
         };
         let wait = turn_in.max(paused);
-        if wait > LONGEST_INLINE_WAIT {
+        if wait > longest {
             return Err(wait);
         }
         bucket.tokens -= 1.0;

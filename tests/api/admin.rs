@@ -103,9 +103,12 @@ async fn actors_report_state_counters_rate_limits_and_unknown_ids_are_404() {
             "journal-writer",
             "application-endpoint",
             "database",
+            "detectify",
+            "lighthouse",
             "slack-deployment",
             "slack-error",
-            "slack-recommendation"
+            "slack-recommendation",
+            "uptimerobot"
         ]
     );
     let recommendation = eventually(

@@ -139,7 +139,10 @@ pub async fn spawn_app_on(
         ("DB_URL".into(), database.url()),
         // Tests send many messages to a few channels; the pacing tests set
         // their own limits.
-        ("RATE_LIMITS".into(), "slack=none".into()),
+        (
+            "RATE_LIMITS".into(),
+            "slack=none,uptimerobot=none,detectify=none".into(),
+        ),
     ]);
     for (key, value) in vars {
         map.insert((*key).into(), (*value).into());

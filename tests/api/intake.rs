@@ -267,9 +267,12 @@ async fn health_lists_every_actor_and_unconfigured_subscribers() {
                 "journal-writer": "running",
                 "application-endpoint": "unconfigured",
                 "database": "running",
+                "detectify": "unconfigured",
+                "lighthouse": "unconfigured",
                 "slack-deployment": "unconfigured",
                 "slack-error": "unconfigured",
-                "slack-recommendation": "unconfigured"
+                "slack-recommendation": "unconfigured",
+                "uptimerobot": "unconfigured"
             }
         })
     );

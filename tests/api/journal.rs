@@ -206,12 +206,30 @@ async fn the_event_route_tells_what_each_subscriber_did(database: Arc<TestDataba
                 Value::Null
             ),
             (
+                "detectify".into(),
+                "skipped".into(),
+                json!("not configured"),
+                Value::Null
+            ),
+            (
+                "lighthouse".into(),
+                "skipped".into(),
+                json!("not configured"),
+                Value::Null
+            ),
+            (
                 "slack-deployment".into(),
                 "failed".into(),
                 Value::Null,
                 json!(
                     "#team-studadm: Slack answered HTTP 404: channel_not_found; #developers: Slack answered HTTP 404: channel_not_found"
                 )
+            ),
+            (
+                "uptimerobot".into(),
+                "skipped".into(),
+                json!("not configured"),
+                Value::Null
             ),
         ]
     );

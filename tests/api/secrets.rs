@@ -141,3 +141,49 @@ async fn slack_token_never_reaches_the_log() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn uptimerobot_and_detectify_keys_never_reach_the_log() {
+    // One mock refuses everything: Slack's webhook, UptimeRobot's calls and
+    // Detectify's profile listing, so that every failure gets logged.
+    let mock = MockServer::start().await;
+    Mock::given(path("/hook"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
+        .mount(&mock)
+        .await;
+    Mock::given(path("/v2/getMonitors"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "stat": "fail",
+            "error": {"type": "invalid_parameter", "message": "api_key utr-secret-key-31 is wrong"}
+        })))
+        .mount(&mock)
+        .await;
+    Mock::given(path("/rest/v2/profiles/"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&mock)
+        .await;
+    let hook = format!("{}/hook", mock.uri());
+    let utr = format!("{}/v2", mock.uri());
+    let detectify = format!("{}/rest/v2", mock.uri());
+    run_with_secrets(
+        &[
+            ("SLACK_WEB_HOOK", &hook),
+            ("UTR_API_KEY", "utr-secret-key-31"),
+            ("UTR_API_BASE_URL", &utr),
+            ("UTR_CLUSTERS", "active"),
+            ("DETECTIFY_API_KEYS", "det-secret-key-41,det-secret-key-42"),
+            ("DETECTIFY_CLUSTERS", "active"),
+            ("DETECTIFY_API_BASE_URL", &detectify),
+            ("DETECTIFY_API_SECRET", "c2lnbmluZy1zZWNyZXQtNTE="),
+        ],
+        &mock,
+        &[
+            "utr-secret-key-31",
+            "det-secret-key-41",
+            "det-secret-key-42",
+            "c2lnbmluZy1zZWNyZXQtNTE=",
+            "signing-secret-51",
+        ],
+    )
+    .await;
+}

@@ -54,7 +54,8 @@ async fn an_unknown_subscriber_name_stops_start_up_listing_the_valid_ids() {
     assert_eq!(
         error.to_string(),
         "configuration error: DISABLED_SUBSCRIBERS names unknown subscriber(s) uptime; valid ids: \
-         application-endpoint, database, slack-deployment, slack-error, slack-recommendation"
+         application-endpoint, database, detectify, lighthouse, slack-deployment, slack-error, \
+         slack-recommendation, uptimerobot"
     );
 }
 

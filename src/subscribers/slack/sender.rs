@@ -120,17 +120,7 @@ impl SlackSender {
                     rate_limited.get_or_insert(error);
                 }
                 Err(error) => {
-                    let error = match error {
-                        DeliveryError::Transient {
-                            reason,
-                            retry_after,
-                        } => DeliveryError::Transient {
-                            reason: format!("{}: {reason}", message.channel),
-                            retry_after,
-                        },
-                        other => other,
-                    };
-                    transient.get_or_insert(error);
+                    transient.get_or_insert(error.prefixed(&format!("{}: ", message.channel)));
                 }
             }
         }

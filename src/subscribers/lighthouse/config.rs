@@ -1,0 +1,17 @@
+//! The Lighthouse variables (Slack's are read from the shared Slack config).
+
+use envconfig::Envconfig;
+
+#[derive(Envconfig, Debug)]
+pub struct LighthouseConfig {
+    /// The scanner image run with Docker.
+    #[envconfig(from = "LIGHTHOUSE_IMAGE", default = "kthse/kth-lighthouse:latest")]
+    pub image: String,
+    /// Another runner instead of Docker: whitespace-separated words, with
+    /// `{url}` and `{report_dir}` replaced inside each word.
+    #[envconfig(from = "LIGHTHOUSE_COMMAND")]
+    pub command: Option<String>,
+    /// A scan running longer than this is stopped and counts as failed.
+    #[envconfig(from = "LIGHTHOUSE_TIMEOUT_SECONDS", default = "300")]
+    pub timeout_seconds: u64,
+}

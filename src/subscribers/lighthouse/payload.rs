@@ -1,0 +1,291 @@
+//! The scanner's command line, the report's score and the upload's names,
+//! built without I/O.
+
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use crate::domain::event::Deployment;
+
+/// How a scan is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    /// `docker run --rm -e URL=<url> -v <dir>:/report <image>`.
+    Docker { image: String },
+    /// `LIGHTHOUSE_COMMAND`'s words, `{url}` and `{report_dir}` replaced.
+    Template(Vec<String>),
+}
+
+impl Runner {
+    /// `None` for a template without a single word.
+    pub fn template(command: &str) -> Option<Runner> {
+        let words: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+        (!words.is_empty()).then_some(Runner::Template(words))
+    }
+
+    /// The argument vector (never a shell line): the URL is always inside
+    /// one argument, whatever characters it holds. `container` names the
+    /// Docker container so a stopped scan's container can be removed.
+    pub fn argv(&self, url: &str, report_dir: &str, container: &str) -> Vec<String> {
+        match self {
+            Runner::Docker { image } => vec![
+                "docker".into(),
+                "run".into(),
+                "--rm".into(),
+                "--name".into(),
+                container.into(),
+                "-e".into(),
+                format!("URL={url}"),
+                "-v".into(),
+                format!("{report_dir}:/report"),
+                image.clone(),
+            ],
+            Runner::Template(words) => words
+                .iter()
+                .map(|word| {
+                    word.replace("{report_dir}", report_dir)
+                        .replace("{url}", url)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The URLs to scan: `accessibilityUrls`, else `applicationUrl`.
+pub fn urls(deployment: &Deployment) -> Vec<String> {
+    if !deployment.accessibility_urls.is_empty() {
+        return deployment.accessibility_urls.clone();
+    }
+    deployment
+        .application_url
+        .iter()
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .collect()
+}
+
+/// Only an absolute http(s) URL with a host, without spaces or control
+/// characters, is handed to the scanner.
+pub fn checked_url(url: &str) -> Result<&str, String> {
+    let refused = || format!("refused to scan {url:?}: not an absolute http(s) URL");
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(refused());
+    }
+    let parsed = url::Url::parse(url).map_err(|_| refused())?;
+    match parsed.scheme() {
+        "http" | "https" if parsed.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
+        _ => Err(refused()),
+    }
+}
+
+/// The categories that make the total score.
+const SCORED: [&str; 4] = ["accessibility", "performance", "best-practices", "seo"];
+
+/// The sum of the four category scores (each 0..1; missing or null is 0).
+pub fn total_score(report: &Value) -> f64 {
+    SCORED
+        .iter()
+        .filter_map(|category| report["categories"][category]["score"].as_f64())
+        .sum()
+}
+
+/// The Lighthouse result embedded in an HTML report
+/// (`window.__LIGHTHOUSE_JSON__ = {…};`).
+pub fn embedded_report(html: &str) -> Option<Value> {
+    const MARKER: &str = "__LIGHTHOUSE_JSON__";
+    let mut rest = html;
+    while let Some(at) = rest.find(MARKER) {
+        rest = &rest[at + MARKER.len()..];
+        let Some(json) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let mut values = serde_json::Deserializer::from_str(json).into_iter::<Value>();
+        if let Some(Ok(value @ Value::Object(_))) = values.next() {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// `report_<applicationName>_<cluster>_<YYYY-MM-DD_HH-MM>.html`, in UTC.
+pub fn file_name(deployment: &Deployment, at: SystemTime) -> String {
+    let stamp = humantime::format_rfc3339_seconds(at).to_string();
+    // 2026-11-25T16:56:02Z
+    let minute = format!("{}_{}-{}", &stamp[..10], &stamp[11..13], &stamp[14..16]);
+    format!(
+        "report_{}_{}_{minute}.html",
+        deployment.application_name, deployment.cluster
+    )
+}
+
+pub fn title(deployment: &Deployment) -> String {
+    let name = deployment
+        .friendly_name
+        .as_deref()
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or(&deployment.application_name);
+    format!("{name} - Performance and Accessibility Audit")
+}
+
+pub fn comment(url: &str, score: f64) -> String {
+    format!(
+        "This report was created by scanning {url} and the total score for this report was {score:.2}/4.0"
+    )
+}
+
+/// One page of `conversations.list`: `(name, id)` pairs and the cursor of
+/// the next page (`None` on the last).
+pub fn channel_page(answer: &Value) -> (Vec<(String, String)>, Option<String>) {
+    let channels = answer["channels"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| Some((c["name"].as_str()?.to_owned(), c["id"].as_str()?.to_owned())))
+        .collect();
+    let cursor = answer["response_metadata"]["next_cursor"]
+        .as_str()
+        .filter(|cursor| !cursor.is_empty())
+        .map(str::to_owned);
+    (channels, cursor)
+}
+
+/// The `files.completeUploadExternal` body.
+pub fn complete_upload(file_id: &str, title: &str, channel_id: &str, comment: &str) -> Value {
+    serde_json::json!({
+        "files": [{"id": file_id, "title": title}],
+        "channel_id": channel_id,
+        "initial_comment": comment,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::enrichment::{EnrichmentSettings, enrich};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    const FIXTURE: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/lighthouse-report.html"
+    ));
+
+    fn sample() -> Deployment {
+        let json = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/deployment.json"
+        ));
+        let deployment = Deployment::from_json(serde_json::from_str(json).unwrap()).unwrap();
+        enrich(deployment, &EnrichmentSettings::default())
+    }
+
+    #[test]
+    fn the_fixture_report_scores_3_04() {
+        let report = embedded_report(FIXTURE).expect("the fixture embeds its result");
+        let score = total_score(&report);
+        assert!((score - 3.04).abs() < 1e-9, "{score}");
+        assert_eq!(
+            comment("https://app.kth.se/kth-azure-app", score),
+            "This report was created by scanning https://app.kth.se/kth-azure-app and the total score for this report was 3.04/4.0"
+        );
+    }
+
+    #[test]
+    fn missing_or_null_categories_count_zero() {
+        let report = serde_json::json!({"categories": {
+            "accessibility": {"score": 0.5}, "seo": {"score": null}, "pwa": {"score": 1.0}
+        }});
+        assert_eq!(total_score(&report), 0.5);
+        assert_eq!(embedded_report("<html>no result</html>"), None);
+    }
+
+    #[test]
+    fn the_docker_runner_keeps_the_url_in_one_argument() {
+        let runner = Runner::Docker {
+            image: "kthse/kth-lighthouse:latest".into(),
+        };
+        assert_eq!(
+            runner.argv("https://x.example/$(touch /tmp/p); ls", "/tmp/r1", "c1"),
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--name",
+                "c1",
+                "-e",
+                "URL=https://x.example/$(touch /tmp/p); ls",
+                "-v",
+                "/tmp/r1:/report",
+                "kthse/kth-lighthouse:latest"
+            ]
+        );
+    }
+
+    #[test]
+    fn templates_replace_inside_words() {
+        let runner = Runner::template("  /bin/sh scan.sh --url={url} {report_dir}/out ").unwrap();
+        assert_eq!(
+            runner.argv("https://a.example/`id`", "/tmp/r", "c"),
+            [
+                "/bin/sh",
+                "scan.sh",
+                "--url=https://a.example/`id`",
+                "/tmp/r/out"
+            ]
+        );
+        assert_eq!(Runner::template("  "), None);
+    }
+
+    #[test]
+    fn only_http_urls_are_scanned() {
+        assert!(checked_url("https://app.kth.se/x?y=1").is_ok());
+        assert!(checked_url("http://localhost:3000/").is_ok());
+        for bad in [
+            "ftp://x.example/",
+            "/relative",
+            "-e URL=x",
+            "https://x.example/ $(id)",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+        ] {
+            assert!(checked_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_follow_the_spec() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_764_089_762); // 2025-11-25T16:56:02Z
+        assert_eq!(
+            file_name(&sample(), at),
+            "report_kth-azure-app_active_2025-11-25_16-56.html"
+        );
+        assert_eq!(
+            title(&sample()),
+            "Monitor application - Performance and Accessibility Audit"
+        );
+    }
+
+    #[test]
+    fn url_choice_prefers_accessibility_urls() {
+        let mut deployment = sample();
+        assert_eq!(urls(&deployment), ["https://app.kth.se/kth-azure-app"]);
+        deployment.accessibility_urls = vec!["https://a".into(), "https://b".into()];
+        assert_eq!(urls(&deployment), ["https://a", "https://b"]);
+    }
+
+    #[test]
+    fn channel_pages_and_the_completion_body() {
+        let page = serde_json::json!({"ok": true, "channels": [{"id": "C1", "name": "dev"}],
+            "response_metadata": {"next_cursor": "abc"}});
+        assert_eq!(
+            channel_page(&page),
+            (vec![("dev".into(), "C1".into())], Some("abc".into()))
+        );
+        let last = serde_json::json!({"ok": true, "channels": [], "response_metadata": {"next_cursor": ""}});
+        assert_eq!(channel_page(&last).1, None);
+        assert_eq!(
+            complete_upload("F1", "T", "C1", "c"),
+            serde_json::json!({"files": [{"id": "F1", "title": "T"}], "channel_id": "C1", "initial_comment": "c"})
+        );
+    }
+}

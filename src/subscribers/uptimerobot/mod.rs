@@ -1,0 +1,313 @@
+//! `uptimerobot`: keeps a keyword monitor on each deployed application's
+//! monitor page (found by URL, else by name, else created), then tells the
+//! deployment's channels which URL is monitored.
+//!
+//! Failures: `"stat": "fail"` (HTTP 200 included) is permanent unless the
+//! API calls it an internal error or a rate limit; 429, 5xx and network
+//! errors are transient (429 with the API's `Retry-After` or
+//! `X-RateLimit-Reset`). The API key is never part of an error text.
+
+pub mod config;
+pub mod payload;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use awc::http::StatusCode;
+use serde_json::Value;
+
+use super::rate_limit::RateLimit;
+use super::slack::sender::describe_send_error;
+use super::slack::{SlackMessage, SlackSender};
+use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
+use crate::config::{ConfigError, Secret};
+use crate::domain::enrichment::EnrichmentSettings;
+use crate::domain::event::{Deployment, Event, EventKind};
+use crate::error::DeliveryError;
+use crate::pipeline::messages::PublishedEvent;
+use config::UptimeRobotConfig;
+use payload::{Form, MonitorRules, MonitorTarget, PublicHosts};
+
+/// The step recorded once the monitor is in place, so that a retry after a
+/// failed Slack message does not call UptimeRobot again.
+const MONITOR_STEP: &str = "monitor";
+
+pub struct UptimeRobot {
+    api_key: Secret<String>,
+    base_url: String,
+    rules: MonitorRules,
+    public_hosts: PublicHosts,
+    hosts: EnrichmentSettings,
+    /// `None` when Slack is not configured: monitors are still kept.
+    slack: Option<SlackSender>,
+}
+
+impl Subscriber for UptimeRobot {
+    const ID: &'static str = "uptimerobot";
+    const LEGACY_NAME: &'static str = "modules.subscribers.uptimerobot.uptimerobot";
+    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+
+    /// UptimeRobot's free plan: 10 requests a minute.
+    fn default_rate_limit() -> Option<RateLimit> {
+        Some(RateLimit::new(10, 60, 10))
+    }
+
+    fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
+        let config: UptimeRobotConfig = setup.settings.env.load()?;
+        let Some(api_key) = config.api_key.or(config.legacy_api_key) else {
+            return Ok(None);
+        };
+        let host = |url: Option<crate::config::HttpUrl>| url.map(|u| u.as_str().to_owned());
+        Ok(Some(UptimeRobot {
+            api_key,
+            base_url: config
+                .api_base_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            rules: MonitorRules {
+                clusters: config.clusters.0,
+                excluded_apps: config.excluded_apps.0,
+            },
+            public_hosts: PublicHosts {
+                app: host(config.kth_app_host),
+                api: host(config.kth_api_host),
+                app_stage: host(config.kth_app_host_stage),
+                api_stage: host(config.kth_api_host_stage),
+            },
+            hosts: setup.settings.enrichment.clone(),
+            slack: SlackSender::from_settings(setup.settings)?,
+        }))
+    }
+
+    async fn deliver(
+        &self,
+        context: &DeliveryContext,
+        event: &PublishedEvent,
+        progress: &Progress,
+    ) -> Result<DeliveryOutcome, DeliveryError> {
+        let Event::Deployment(deployment) = &event.event else {
+            return Ok(DeliveryOutcome::Skipped("not a deployment".into()));
+        };
+        let target = match payload::target(deployment, &self.rules, &self.hosts, &self.public_hosts)
+        {
+            Ok(target) => target,
+            Err(why) => return Ok(DeliveryOutcome::Skipped(why)),
+        };
+        let monitored = if progress.is_done(MONITOR_STEP) {
+            format!("monitor for {} kept by an earlier attempt", target.url)
+        } else {
+            let done = self.keep_monitor(context, &target, deployment).await?;
+            progress.mark_done(MONITOR_STEP);
+            done
+        };
+        let Some(slack) = &self.slack else {
+            return Ok(DeliveryOutcome::Delivered(format!(
+                "{monitored}; no Slack message (Slack is not configured)"
+            )));
+        };
+        let own = deployment
+            .deployment_slack_channels()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let text = payload::slack_text(&target, &deployment.cluster);
+        let messages = SlackMessage::to_each(&slack.channels(own), &text, "Alvares", ":azure:");
+        if messages.is_empty() {
+            return Ok(DeliveryOutcome::Delivered(format!(
+                "{monitored}; no Slack channel to tell"
+            )));
+        }
+        match slack.post_all(context, progress, &messages).await {
+            Ok(DeliveryOutcome::Delivered(sent)) => {
+                Ok(DeliveryOutcome::Delivered(format!("{monitored}; {sent}")))
+            }
+            Ok(DeliveryOutcome::Skipped(why)) => {
+                Ok(DeliveryOutcome::Delivered(format!("{monitored}; {why}")))
+            }
+            Err(error) => Err(error.prefixed(&format!("{monitored}, but "))),
+        }
+    }
+}
+
+impl UptimeRobot {
+    /// Finds the monitor by URL, else by name, and edits it; else creates
+    /// one. Answers what it did.
+    async fn keep_monitor(
+        &self,
+        context: &DeliveryContext,
+        target: &MonitorTarget,
+        deployment: &Deployment,
+    ) -> Result<String, DeliveryError> {
+        let key = self.api_key.expose();
+        let by_url = self
+            .call(
+                context,
+                "getMonitors",
+                &payload::search_form(key, &target.url),
+            )
+            .await?;
+        let found = match payload::found_monitor(&by_url, "url", &target.url) {
+            Some(id) => Some((id, "URL")),
+            None => {
+                let by_name = self
+                    .call(
+                        context,
+                        "getMonitors",
+                        &payload::search_form(key, &target.friendly_name),
+                    )
+                    .await?;
+                payload::found_monitor(&by_name, "friendly_name", &target.friendly_name)
+                    .map(|id| (id, "name"))
+            }
+        };
+        let contacts = self
+            .call(
+                context,
+                "getAlertContacts",
+                &payload::alert_contacts_form(key),
+            )
+            .await?;
+        let team = deployment.team.as_deref().unwrap_or_default();
+        let contact = payload::alert_contact(&contacts, team);
+        match found {
+            Some((id, how)) => {
+                let form = payload::edit_monitor_form(key, &id, target, contact.as_deref());
+                self.call(context, "editMonitor", &form).await?;
+                Ok(format!("monitor {id} edited (found by {how})"))
+            }
+            None => {
+                let form = payload::new_monitor_form(key, target, contact.as_deref());
+                let answer = self.call(context, "newMonitor", &form).await?;
+                let id = match &answer["monitor"]["id"] {
+                    Value::Null => "?".to_owned(),
+                    Value::String(id) => id.clone(),
+                    other => other.to_string(),
+                };
+                Ok(format!("monitor {id} created for {}", target.url))
+            }
+        }
+    }
+
+    /// One form-encoded POST; answers the JSON of a `"stat": "ok"` answer.
+    async fn call(
+        &self,
+        context: &DeliveryContext,
+        method: &str,
+        form: &Form,
+    ) -> Result<Value, DeliveryError> {
+        // The free plan allows 10 requests a minute.
+        context.limiter.take_turn("api").await?;
+        let url = format!("{}/{method}", self.base_url);
+        let mut response = context
+            .http
+            .post(url)
+            .send_form(form)
+            .await
+            .map_err(|error| {
+                DeliveryError::transient(format!(
+                    "UptimeRobot {method}: {}",
+                    describe_send_error(&error, context.timeout)
+                ))
+            })?;
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let wait = rate_limit_wait(response.headers(), SystemTime::now());
+            return Err(DeliveryError::Transient {
+                reason: format!(
+                    "UptimeRobot {method}: rate limited (HTTP 429); retry in {}s",
+                    wait.as_secs()
+                ),
+                retry_after: Some(wait),
+            });
+        }
+        let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
+        if status.is_server_error() {
+            return Err(DeliveryError::transient(format!(
+                "UptimeRobot {method}: HTTP {}",
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            return Err(DeliveryError::permanent(format!(
+                "UptimeRobot {method}: HTTP {}",
+                status.as_u16()
+            )));
+        }
+        payload::read_answer(&body).map_err(|failure| {
+            // The API's words, never the key (some messages quote input).
+            let words = failure
+                .to_string()
+                .replace(self.api_key.expose(), "[redacted]");
+            let reason = format!("UptimeRobot {method} failed: {words}");
+            if failure.is_transient() {
+                DeliveryError::transient(reason)
+            } else {
+                DeliveryError::permanent(reason)
+            }
+        })
+    }
+}
+
+/// How long UptimeRobot asked us to wait: `Retry-After` (seconds), else
+/// `X-RateLimit-Reset` (a Unix time, or seconds when small), else a minute
+/// (the free plan's window).
+pub fn rate_limit_wait(headers: &awc::http::header::HeaderMap, now: SystemTime) -> Duration {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    if let Some(seconds) = number("retry-after") {
+        return Duration::from_secs_f64(seconds);
+    }
+    if let Some(reset) = number("x-ratelimit-reset") {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        return if reset > 1_000_000_000.0 {
+            Duration::from_secs_f64((reset - now).max(0.0))
+        } else {
+            Duration::from_secs_f64(reset)
+        };
+    }
+    Duration::from_secs(60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn the_wait_comes_from_retry_after_then_the_reset_time() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let wait = |pairs| rate_limit_wait(&headers(pairs), now);
+        assert_eq!(
+            wait(&[("retry-after", "7"), ("x-ratelimit-reset", "1800000030")]),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", "1800000030")]),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", "12")]),
+            Duration::from_secs(12)
+        );
+        assert_eq!(wait(&[]), Duration::from_secs(60));
+    }
+}
