@@ -207,6 +207,9 @@ pub struct ServerConfig {
     /// Turns the admin API on; sent as `Authorization: Bearer <token>`.
     #[envconfig(from = "ADMIN_TOKEN")]
     pub admin_token: Option<Secret<String>>,
+    /// This replica's name in the admin API (the container's host name).
+    #[envconfig(from = "HOSTNAME")]
+    pub hostname: Option<String>,
     /// On SIGTERM/SIGINT, how long running deliveries may finish.
     #[envconfig(from = "SHUTDOWN_GRACE_SECONDS", default = "10")]
     pub shutdown_grace_seconds: u64,

@@ -8,14 +8,14 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::{ConfigError, Settings};
-use crate::pipeline::Pipeline;
 use crate::pipeline::health::ActorHealth;
 use crate::pipeline::metrics::Metrics;
+use crate::pipeline::{Pipeline, ReplicaSetup};
 use crate::routes;
 use crate::routes::admin::AdminAccess;
 use crate::routes::intake::IntakeRoute;
 use crate::store::journal::{Journal, JournalSettings};
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 use crate::subscribers::{Registration, registrations};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,15 +69,23 @@ impl Application {
             journal_health.clone(),
         )?;
         let switches = store.subscriber_switches()?;
+        let listener = TcpListener::bind(address)?;
+        let port = listener.local_addr()?.port();
+        let replica = ReplicaSetup {
+            host: format!(
+                "{}:{port}",
+                settings.server.hostname.as_deref().unwrap_or("localhost")
+            ),
+            single_node: store.backend == Backend::Sqlite,
+        };
         let pipeline = Pipeline::start(
             &settings,
             journal.clone(),
             journal_health,
             &registrations,
             &switches,
+            replica,
         )?;
-        let listener = TcpListener::bind(address)?;
-        let port = listener.local_addr()?.port();
         if settings.server.admin_token.is_none() {
             log::info!("ADMIN_TOKEN is not set: the admin API answers 403");
         }

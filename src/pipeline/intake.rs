@@ -13,6 +13,7 @@ use super::Handback;
 use super::enricher::EnricherActor;
 use super::health::{ActorHealth, now_ms};
 use super::messages::{Accept, Accepted, Enrich, EventId, IntakeError, RecordedEvent};
+use super::ownership::Ownership;
 use super::registry::{Target, TargetStatus, TargetsChanged};
 use crate::store::journal::{Append, AppendOutcome, Journal, JournalError, PlannedDelivery};
 use crate::store::models::events::NewEvent;
@@ -27,6 +28,7 @@ pub struct IntakeActor {
     enricher: Addr<EnricherActor>,
     handback: Handback,
     targets: Vec<Target>,
+    ownership: Arc<Ownership>,
     health: Arc<ActorHealth>,
 }
 
@@ -36,6 +38,7 @@ impl IntakeActor {
         enricher: Addr<EnricherActor>,
         handback: Handback,
         targets: Vec<Target>,
+        ownership: Arc<Ownership>,
         health: Arc<ActorHealth>,
     ) -> Self {
         IntakeActor {
@@ -43,6 +46,7 @@ impl IntakeActor {
             enricher,
             handback,
             targets,
+            ownership,
             health,
         }
     }
@@ -68,9 +72,11 @@ impl IntakeActor {
                     ActorHealth::count(&target.health.skipped);
                     skipped.insert(target.id.into(), "disabled".into());
                 }
+                // Pushed to this replica's subscriber when it owns it and
+                // has a free slot; otherwise the owner's sweeper takes it.
                 TargetStatus::Enabled => planned.push(PlannedDelivery {
                     subscriber: target.id,
-                    push: target.slots.try_take(),
+                    push: self.ownership.owns(target.id) && target.slots.try_take(),
                 }),
             }
         }

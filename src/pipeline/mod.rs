@@ -3,11 +3,13 @@
 //! feeds the same path with deliveries read back from the journal
 //! (retries, recovery after a restart, and whatever did not fit in memory).
 
+pub mod coordinator;
 pub mod enricher;
 pub mod health;
 pub mod intake;
 pub mod messages;
 pub mod metrics;
+pub mod ownership;
 pub mod registry;
 pub mod retry;
 pub mod slots;
@@ -21,9 +23,11 @@ use actix::{Actor, Addr};
 use crate::config::{ConfigError, Settings};
 use crate::store::journal::{Journal, Ticket};
 use crate::subscribers::Registration;
+use coordinator::CoordinatorActor;
 use enricher::EnricherActor;
 use health::{ActorHealth, HealthBoard, now_ms};
 use intake::IntakeActor;
+use ownership::Ownership;
 use registry::{RegistryActor, WatchTargets};
 use slots::Slots;
 use sweeper::{SweeperActor, SweptSubscriber};
@@ -35,6 +39,7 @@ pub struct Pipeline {
     pub registry: Addr<RegistryActor>,
     enricher: Addr<EnricherActor>,
     sweeper: Addr<SweeperActor>,
+    coordinator: Addr<CoordinatorActor>,
     pub health: HealthBoard,
     journal: Journal,
     drains: Vec<actix::Recipient<messages::Drain>>,
@@ -50,17 +55,20 @@ impl Pipeline {
         journal_health: Arc<ActorHealth>,
         registrations: &[Registration],
         switches: &HashMap<String, bool>,
+        replica: ReplicaSetup,
     ) -> Result<Self, ConfigError> {
         let mut health = HealthBoard::default();
         let intake_health = ActorHealth::new("intake", "intake");
         let enricher_health = ActorHealth::new("enricher", "enricher");
         let registry_health = ActorHealth::new("registry", "registry");
         let sweeper_health = ActorHealth::new("sweeper", "sweeper");
+        let coordinator_health = ActorHealth::new("coordinator", "coordinator");
         for actor in [
             &intake_health,
             &enricher_health,
             &registry_health,
             &sweeper_health,
+            &coordinator_health,
             &journal_health,
         ] {
             health.add(actor.clone());
@@ -71,6 +79,10 @@ impl Pipeline {
         for subscriber in &started.entries {
             health.add(subscriber.health.clone());
         }
+        let ids: Vec<&'static str> = registrations.iter().map(|r| r.id).collect();
+        // One SQLite node owns everything; replicas on PostgreSQL wait for
+        // the coordinator to hand them their share.
+        let ownership = Arc::new(Ownership::new(&ids, replica.single_node));
         let handback = Handback::new(journal.clone(), &started.entries);
         let targets = registry::targets(&started.entries);
         let swept = started
@@ -92,13 +104,30 @@ impl Pipeline {
             enricher_health,
         )
         .start();
-        let sweeper =
-            SweeperActor::new(journal.clone(), enricher.clone(), swept, sweeper_health).start();
+        let sweeper = SweeperActor::new(
+            journal.clone(),
+            enricher.clone(),
+            swept,
+            ownership.clone(),
+            sweeper_health,
+        )
+        .start();
+        let coordinator = CoordinatorActor::new(
+            journal.clone(),
+            replica.host,
+            ownership.clone(),
+            registry.clone(),
+            switches.clone(),
+            replica.single_node,
+            coordinator_health,
+        )
+        .start();
         let intake = IntakeActor::new(
             journal.clone(),
             enricher.clone(),
             handback,
             targets,
+            ownership,
             intake_health,
         )
         .start();
@@ -108,6 +137,7 @@ impl Pipeline {
             registry,
             enricher,
             sweeper,
+            coordinator,
             health,
             journal,
             drains,
@@ -122,6 +152,7 @@ impl Pipeline {
     /// next start takes it up at once), and every outcome is committed.
     pub async fn shut_down(&self, grace: std::time::Duration) {
         self.sweeper.do_send(Stop);
+        self.coordinator.do_send(Stop);
         self.intake.do_send(Stop);
         let until = std::time::Instant::now() + grace;
         let drains = self
@@ -133,8 +164,17 @@ impl Pipeline {
             .into_iter()
             .map(|answer| answer.unwrap_or(0))
             .sum();
-        if let Err(error) = self.journal.flush().await {
-            log::error!("shutdown: the journal could not be flushed: {error}");
+        let me = self.journal.owner().to_owned();
+        match self
+            .journal
+            .write(move |c| crate::store::models::replicas::leave(c, &me))
+            .await
+        {
+            Ok(handed_over) if handed_over > 0 => {
+                log::info!("shutdown: {handed_over} subscribers handed to the other replicas")
+            }
+            Ok(_) => {}
+            Err(error) => log::error!("shutdown: the journal could not be flushed: {error}"),
         }
         log::info!(
             "shutdown: {given_back} unfinished deliveries left in the journal for the next start"
@@ -147,6 +187,7 @@ impl Pipeline {
     /// gone. What was not finished stays in the journal for the next start.
     pub fn stop(&self) {
         self.sweeper.do_send(Stop);
+        self.coordinator.do_send(Stop);
         self.intake.do_send(Stop);
         self.enricher.do_send(Stop);
         self.registry.do_send(Stop);
@@ -171,7 +212,13 @@ macro_rules! stoppable {
     };
 }
 
-stoppable!(IntakeActor, EnricherActor, RegistryActor, SweeperActor);
+stoppable!(
+    IntakeActor,
+    EnricherActor,
+    RegistryActor,
+    SweeperActor,
+    CoordinatorActor
+);
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
@@ -179,6 +226,14 @@ impl Drop for Pipeline {
             arbiter.stop();
         }
     }
+}
+
+/// Who this replica is.
+pub struct ReplicaSetup {
+    /// Shown in the admin API's replica list.
+    pub host: String,
+    /// SQLite: the only node, owning every subscriber from the start.
+    pub single_node: bool,
 }
 
 /// Gives deliveries that could not be handed on back to the journal (due

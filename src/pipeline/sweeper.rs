@@ -13,6 +13,7 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, WrapFuture};
 use super::enricher::EnricherActor;
 use super::health::ActorHealth;
 use super::messages::{Enrich, EventId, RecordedEvent};
+use super::ownership::Ownership;
 use super::slots::Slots;
 use crate::domain::event::{Event, EventKind};
 use crate::store::journal::{Claimed, Journal, Ticket};
@@ -36,6 +37,7 @@ pub struct SweeperActor {
     journal: Journal,
     enricher: Addr<EnricherActor>,
     subscribers: Vec<SweptSubscriber>,
+    ownership: Arc<Ownership>,
     claiming: HashSet<&'static str>,
     health: Arc<ActorHealth>,
 }
@@ -45,12 +47,14 @@ impl SweeperActor {
         journal: Journal,
         enricher: Addr<EnricherActor>,
         subscribers: Vec<SweptSubscriber>,
+        ownership: Arc<Ownership>,
         health: Arc<ActorHealth>,
     ) -> Self {
         SweeperActor {
             journal,
             enricher,
             subscribers,
+            ownership,
             claiming: HashSet::new(),
             health,
         }
@@ -65,8 +69,12 @@ impl SweeperActor {
     /// Claims what one subscriber has room for.
     fn claim_for(&mut self, swept: SweptSubscriber, ctx: &mut Context<Self>) {
         let subscriber = swept.id;
-        // An open circuit's backlog waits for the probe's verdict.
-        if self.claiming.contains(subscriber) || swept.health.circuit_is_open() {
+        // Another replica delivers for subscribers it owns; an open
+        // circuit's backlog waits for the probe's verdict.
+        if self.claiming.contains(subscriber)
+            || !self.ownership.owns(subscriber)
+            || swept.health.circuit_is_open()
+        {
             return;
         }
         let taken = swept.slots.take_up_to(MOST_PER_CLAIM);

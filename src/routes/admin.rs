@@ -26,6 +26,7 @@ use crate::store::DbPool;
 use crate::store::journal::Journal;
 use crate::store::models::deliveries::{self, DeliveryState, ReplayTarget};
 use crate::store::models::events::{self, EventFilter};
+use crate::store::models::replicas;
 use crate::store::models::subscriber_settings::{self, SubscriberSetting};
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -124,7 +125,22 @@ pub async fn actors(
         .iter()
         .map(|report| actor_view(report, &counts))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "replica": journal.owner(), "actors": actors })))
+    let lease_ms = journal.lease().as_millis() as i64;
+    let replicas = query(&pool, move |c| replicas::overview(c, now_ms(), lease_ms)).await?;
+    let replicas: Vec<Value> = replicas
+        .into_iter()
+        .map(|replica| {
+            let mut view = serde_json::to_value(&replica).unwrap_or(Value::Null);
+            view["startedAt"] = json!(rfc3339(replica.started_at));
+            view["heartbeatAt"] = json!(rfc3339(replica.heartbeat_at));
+            view
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "replica": journal.owner(),
+        "replicas": replicas,
+        "actors": actors,
+    })))
 }
 
 /// `GET /admin/actors/{id}`

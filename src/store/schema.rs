@@ -50,6 +50,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    replicas (id) {
+        id -> Text,
+        host -> Text,
+        started_at -> Int8,
+        heartbeat_at -> Int8,
+    }
+}
+
+diesel::table! {
+    subscriber_owners (subscriber) {
+        subscriber -> Text,
+        owner -> Text,
+        expires_at -> Int8,
+    }
+}
+
+diesel::table! {
     subscriber_settings (subscriber) {
         subscriber -> Text,
         enabled -> Int2,
@@ -60,4 +77,11 @@ diesel::table! {
 
 diesel::joinable!(deliveries -> events (event_id));
 
-diesel::allow_tables_to_appear_in_same_query!(deliveries, deployments, events, subscriber_settings,);
+diesel::allow_tables_to_appear_in_same_query!(
+    deliveries,
+    deployments,
+    events,
+    replicas,
+    subscriber_owners,
+    subscriber_settings,
+);

@@ -100,6 +100,7 @@ async fn actors_report_state_counters_rate_limits_and_unknown_ids_are_404() {
             "enricher",
             "registry",
             "sweeper",
+            "coordinator",
             "journal-writer",
             "application-endpoint",
             "database",

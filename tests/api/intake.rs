@@ -264,6 +264,7 @@ async fn health_lists_every_actor_and_unconfigured_subscribers() {
                 "enricher": "running",
                 "registry": "running",
                 "sweeper": "running",
+                "coordinator": "running",
                 "journal-writer": "running",
                 "application-endpoint": "unconfigured",
                 "database": "running",

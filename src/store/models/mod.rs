@@ -4,4 +4,5 @@
 pub mod deliveries;
 pub mod deployments;
 pub mod events;
+pub mod replicas;
 pub mod subscriber_settings;

@@ -1,0 +1,2 @@
+DROP TABLE subscriber_owners;
+DROP TABLE replicas;

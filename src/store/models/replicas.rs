@@ -1,0 +1,205 @@
+//! `replicas` and `subscriber_owners`: the replicas sharing one database
+//! (heartbeats), and which replica delivers each subscriber's work. One
+//! owner per subscriber at a time keeps a destination's pace across
+//! replicas; an owner that stops renewing loses its subscribers when the
+//! lease runs out, and a live replica takes them.
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::store::AnyConnection;
+use crate::store::schema::{deliveries, replicas, subscriber_owners};
+use crate::with_connection;
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = replicas)]
+pub struct ReplicaRow {
+    pub id: String,
+    pub host: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = subscriber_owners)]
+pub struct OwnerRow {
+    pub subscriber: String,
+    pub owner: String,
+    pub expires_at: i64,
+}
+
+/// One coordination round's result for this replica.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coordination {
+    /// The subscribers this replica delivers for now.
+    pub owned: Vec<String>,
+    pub live_replicas: usize,
+}
+
+/// Heartbeats, renews this replica's subscribers, takes unowned or expired
+/// ones up to its fair share and gives up any beyond it (another replica
+/// joined). Runs in one transaction of the journal writer.
+pub fn coordinate(
+    conn: &mut AnyConnection,
+    me: &ReplicaRow,
+    subscribers: &[&str],
+    now: i64,
+    lease_ms: i64,
+    single_node: bool,
+) -> QueryResult<Coordination> {
+    with_connection!(conn, |c| {
+        if single_node {
+            // SQLite: this process holds the file lock, so any other
+            // replica row is a leftover of an earlier run.
+            diesel::delete(replicas::table.filter(replicas::id.ne(&me.id))).execute(c)?;
+            diesel::delete(subscriber_owners::table.filter(subscriber_owners::owner.ne(&me.id)))
+                .execute(c)?;
+        }
+        diesel::insert_into(replicas::table)
+            .values(me)
+            .on_conflict(replicas::id)
+            .do_update()
+            .set(replicas::heartbeat_at.eq(now))
+            .execute(c)?;
+        // Replicas silent for a long time are forgotten.
+        diesel::delete(replicas::table.filter(replicas::heartbeat_at.lt(now - 10 * lease_ms)))
+            .execute(c)?;
+        let live: i64 = replicas::table
+            .filter(replicas::heartbeat_at.ge(now - lease_ms))
+            .count()
+            .get_result(c)?;
+        let live = live.max(1) as usize;
+        let share = subscribers.len().div_ceil(live);
+
+        // Renew what is mine.
+        diesel::update(subscriber_owners::table.filter(subscriber_owners::owner.eq(&me.id)))
+            .set(subscriber_owners::expires_at.eq(now + lease_ms))
+            .execute(c)?;
+        let mut owned: Vec<String> = subscriber_owners::table
+            .filter(subscriber_owners::owner.eq(&me.id))
+            .select(subscriber_owners::subscriber)
+            .order(subscriber_owners::subscriber.asc())
+            .load(c)?;
+        // Give up what is beyond my share, last names first.
+        while owned.len() > share {
+            let extra = owned.pop().expect("longer than share");
+            diesel::delete(
+                subscriber_owners::table
+                    .filter(subscriber_owners::subscriber.eq(&extra))
+                    .filter(subscriber_owners::owner.eq(&me.id)),
+            )
+            .execute(c)?;
+        }
+        // Take unowned or expired ones while under my share. Each take is
+        // one conditional statement, so two replicas never both win.
+        for subscriber in subscribers {
+            if owned.len() >= share {
+                break;
+            }
+            if owned.iter().any(|s| s == subscriber) {
+                continue;
+            }
+            let row = OwnerRow {
+                subscriber: (*subscriber).to_owned(),
+                owner: me.id.clone(),
+                expires_at: now + lease_ms,
+            };
+            let mut taken = diesel::insert_into(subscriber_owners::table)
+                .values(&row)
+                .on_conflict_do_nothing()
+                .execute(c)?;
+            if taken == 0 {
+                taken = diesel::update(
+                    subscriber_owners::table
+                        .filter(subscriber_owners::subscriber.eq(*subscriber))
+                        .filter(subscriber_owners::expires_at.lt(now)),
+                )
+                .set((
+                    subscriber_owners::owner.eq(&me.id),
+                    subscriber_owners::expires_at.eq(now + lease_ms),
+                ))
+                .execute(c)?;
+            }
+            if taken == 1 {
+                owned.push((*subscriber).to_owned());
+            }
+        }
+        owned.sort();
+        Ok(Coordination {
+            owned,
+            live_replicas: live,
+        })
+    })
+}
+
+/// A replica that shuts down cleanly hands its subscribers over at once
+/// instead of making the others wait for its lease to run out.
+pub fn leave(conn: &mut AnyConnection, me: &str) -> QueryResult<usize> {
+    with_connection!(conn, |c| {
+        let owned =
+            diesel::delete(subscriber_owners::table.filter(subscriber_owners::owner.eq(me)))
+                .execute(c)?;
+        diesel::delete(replicas::table.filter(replicas::id.eq(me))).execute(c)?;
+        Ok(owned)
+    })
+}
+
+/// A replica as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaView {
+    pub id: String,
+    pub host: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    pub live: bool,
+    /// Subscribers it delivers for.
+    pub owns: Vec<String>,
+    /// Deliveries it holds leased right now.
+    pub leased: i64,
+}
+
+pub fn overview(
+    conn: &mut AnyConnection,
+    now: i64,
+    lease_ms: i64,
+) -> QueryResult<Vec<ReplicaView>> {
+    with_connection!(conn, |c| {
+        let rows: Vec<ReplicaRow> = replicas::table
+            .order(replicas::started_at.asc())
+            .select(ReplicaRow::as_select())
+            .load(c)?;
+        let owners: Vec<OwnerRow> = subscriber_owners::table
+            .filter(subscriber_owners::expires_at.ge(now))
+            .order(subscriber_owners::subscriber.asc())
+            .select(OwnerRow::as_select())
+            .load(c)?;
+        let leases: Vec<(Option<String>, i64)> = deliveries::table
+            .filter(deliveries::state.eq(1))
+            .group_by(deliveries::lease_owner)
+            .select((deliveries::lease_owner, diesel::dsl::count_star()))
+            .load(c)?;
+        let leases: BTreeMap<String, i64> = leases
+            .into_iter()
+            .filter_map(|(owner, count)| owner.map(|o| (o, count)))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|row| ReplicaView {
+                live: row.heartbeat_at >= now - lease_ms,
+                owns: owners
+                    .iter()
+                    .filter(|o| o.owner == row.id)
+                    .map(|o| o.subscriber.clone())
+                    .collect(),
+                leased: leases.get(&row.id).copied().unwrap_or(0),
+                id: row.id,
+                host: row.host,
+                started_at: row.started_at,
+                heartbeat_at: row.heartbeat_at,
+            })
+            .collect())
+    })
+}
