@@ -9,6 +9,7 @@ mod helpers;
 mod intake;
 mod journal;
 mod lighthouse;
+mod replicas;
 mod schema_validation;
 mod secrets;
 mod shutdown;
