@@ -25,7 +25,8 @@ use serde_json::Value;
     about = "Drives deployments at Alvares and measures it"
 )]
 struct Options {
-    /// Alvares's base URL.
+    /// Alvares's base URL; several, comma-separated, spread the connections
+    /// over replicas.
     #[arg(long, default_value = "http://127.0.0.1:3010")]
     url: String,
     /// Concurrent connections.
@@ -135,7 +136,9 @@ async fn send_load(thread: usize, options: Options, shared: Arc<Shared>, templat
                 let client = awc::Client::builder()
                     .timeout(Duration::from_secs(10))
                     .finish();
-                let url = format!("{}/api/v1/deployment", options.url.trim_end_matches('/'));
+                let bases: Vec<&str> = options.url.split(',').map(str::trim).collect();
+                let base = bases[(thread * per_thread + task) % bases.len()];
+                let url = format!("{}/api/v1/deployment", base.trim_end_matches('/'));
                 let start = Instant::now();
                 let mut body = template;
                 for n in 0u64.. {
