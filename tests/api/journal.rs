@@ -466,3 +466,30 @@ async fn retention_prunes_finished_entries_and_keeps_history_and_failures(
     let again = prune_finished(&mut connection, now, Duration::from_secs(14 * 86_400)).unwrap();
     assert_eq!(again, Pruned::default());
 }
+
+on_both_backends!(every_migration_can_be_reverted_and_applied_again);
+
+async fn every_migration_can_be_reverted_and_applied_again(database: Arc<TestDatabase>) {
+    use alvares::store::{AnyConnection, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    use diesel::Connection;
+    use diesel_migrations::MigrationHarness;
+
+    let mut connection = AnyConnection::establish(&database.url()).unwrap();
+    let (applied, reverted, again) = match &mut connection {
+        AnyConnection::Postgresql(pg) => (
+            pg.run_pending_migrations(POSTGRES_MIGRATIONS).unwrap().len(),
+            pg.revert_all_migrations(POSTGRES_MIGRATIONS).unwrap().len(),
+            pg.run_pending_migrations(POSTGRES_MIGRATIONS).unwrap().len(),
+        ),
+        AnyConnection::Sqlite(sqlite) => (
+            sqlite.run_pending_migrations(SQLITE_MIGRATIONS).unwrap().len(),
+            sqlite.revert_all_migrations(SQLITE_MIGRATIONS).unwrap().len(),
+            sqlite.run_pending_migrations(SQLITE_MIGRATIONS).unwrap().len(),
+        ),
+    };
+    assert_eq!((applied, reverted, again), (3, 3, 3));
+    // The application starts on the re-created schema.
+    let app = spawn_app_on(database, &[], registrations()).await;
+    let (status, _) = app.put_event("deployment", &fixture("deployment.json")).await;
+    assert_eq!(status, 202);
+}
