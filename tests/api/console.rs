@@ -221,7 +221,20 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
     let failed_id = deploy(&app, "#gone").await;
     let view = app.finished_event(&failed_id).await;
     assert_eq!(delivery_state(&view, "slack-deployment"), "failed");
-    click(&browser, "#tabs a[data-view='dead-letters']").await;
+    // The actor's dead-letter count links to its dead letters.
+    click(
+        &browser,
+        "[data-actor='slack-deployment'] a[data-stat='deadLettered']",
+    )
+    .await;
+    let chosen = until(
+        &browser,
+        "the dead letters of slack-deployment",
+        "return location.hash === '#dead-letters' \
+            && document.getElementById('dead-letters-subscriber').value;",
+    )
+    .await;
+    assert_eq!(chosen, json!("slack-deployment"));
     let error = until(
         &browser,
         "the dead letter",

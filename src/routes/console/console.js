@@ -222,6 +222,19 @@ const actors = {
     }
     actors.subscribers = (answer.actors || []).filter((a) => a.role === 'subscriber').map((a) => a.id);
     deadLetters.offerSubscribers(actors.subscribers);
+    actors.overview(answer.actors || []);
+  },
+
+  /** One line: how many actors are in each state, and the journal's totals. */
+  overview(list) {
+    const states = new Map();
+    for (const actor of list) states.set(actor.state, (states.get(actor.state) || 0) + 1);
+    const sum = (key) => list.reduce((total, actor) => total + (Number(actor[key]) || 0), 0);
+    $('actors-overview').replaceChildren(
+      el('span', { className: 'badge', text: `${list.length} actors` }),
+      ...Array.from(states, ([state, count]) => el('span', { className: `badge state-${state}`, text: `${count} ${state}` })),
+      el('span', { className: 'badge', text: `backlog ${sum('backlog')}` }),
+      el('span', { className: `badge${sum('deadLettered') ? ' state-failed' : ''}`, text: `dead letters ${sum('deadLettered')}` }));
   },
 
   card(actor) {
@@ -247,10 +260,22 @@ const actors = {
       parts.stats[key] = el('b', { text: '–' });
       return el('div', { className: 'stat', dataset: { stat: key } }, parts.stats[key], el('span', { text: label }));
     };
-    const stats = el('div', { className: 'stats' },
-      stat('queued', 'queued'), stat('inFlight', 'in flight'), stat('backlog', 'backlog'),
-      stat('delivered', 'delivered'), stat('skipped', 'skipped'), stat('failed', 'failed'),
-      stat('deadLettered', 'dead'), stat('retried', 'retried'));
+    parts.deadLink = el('a', {
+      className: 'stat',
+      href: '#dead-letters',
+      title: `${actor.id}'s dead letters`,
+      dataset: { stat: 'deadLettered' },
+    });
+    parts.deadLink.addEventListener('click', () => deadLetters.choose(actor.id));
+    // Backlog and dead letters are the journal's, kept for subscribers only.
+    const stats = actor.role === 'subscriber'
+      ? el('div', { className: 'stats' },
+        stat('queued', 'queued'), stat('inFlight', 'in flight'), stat('backlog', 'backlog'),
+        stat('delivered', 'delivered'), stat('skipped', 'skipped'), stat('failed', 'failed'),
+        stat('deadLettered', 'dead'), stat('retried', 'retried'))
+      : el('div', { className: 'stats three' },
+        stat('queued', 'queued'), stat('inFlight', 'in flight'), stat('delivered', 'delivered'),
+        stat('skipped', 'skipped'), stat('failed', 'failed'), stat('retried', 'retried'));
     parts.facts = el('dl', { className: 'facts' });
     parts.action = el('div', { className: 'actor-action', role: 'status', 'aria-live': 'polite' });
     const root = el('article', { className: 'card actor', dataset: { actor: actor.id } },
@@ -269,6 +294,15 @@ const actors = {
       parts.switchLabel.textContent = on ? 'on' : 'off';
     }
     for (const [key, node] of Object.entries(parts.stats)) node.textContent = number(actor[key]);
+    // Dead letters to look at: the count becomes a link to them.
+    const dead = parts.stats.deadLettered && parts.stats.deadLettered.parentNode;
+    const linked = dead === parts.deadLink;
+    if (dead && actor.deadLettered > 0 && !linked) {
+      parts.deadLink.replaceChildren(...dead.childNodes);
+      dead.replaceWith(parts.deadLink);
+    } else if (dead && !(actor.deadLettered > 0) && linked) {
+      dead.replaceWith(el('div', { className: 'stat', dataset: { stat: 'deadLettered' } }, ...dead.childNodes));
+    }
 
     const facts = [];
     const fact = (term, ...value) => facts.push(el('dt', { text: term }), el('dd', {}, ...value));
@@ -445,6 +479,16 @@ const events = {
 const deadLetters = {
   items: [],
   cursor: null,
+
+  /** Shows one subscriber's dead letters (from an actor's card). */
+  choose(id) {
+    const select = $('dead-letters-subscriber');
+    if (!Array.from(select.options).some((o) => o.value === id)) select.append(el('option', { value: id, text: id }));
+    select.value = id;
+    $('replay-all').disabled = false;
+    deadLetters.items = [];
+    show($('dead-letters-result'), '');
+  },
 
   offerSubscribers(ids) {
     const select = $('dead-letters-subscriber');
