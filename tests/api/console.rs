@@ -22,6 +22,7 @@ use crate::helpers::{TestApp, eventually, hook, spawn_app};
 
 const TOKEN: &str = "console-admin-token";
 const DEADLINE: Duration = Duration::from_secs(20);
+const MARKUP: &str = "<img src=x onerror=\"document.title='owned'\">";
 
 #[actix_web::test]
 async fn the_console_is_served_from_the_binary_without_external_assets() {
@@ -166,6 +167,15 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
     .await;
     assert!(said.as_str().unwrap().contains("now disabled"), "{said}");
 
+    // Payloads are network data: markup in one stays text.
+    let (status, _) = app
+        .put_event(
+            "error",
+            &json!({"message": MARKUP, "slackChannels": "#team"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+
     // A deployment while it is off: skipped for it, and why.
     let skipped_id = deploy(&app, "#team").await;
     let view = app.finished_event(&skipped_id).await;
@@ -179,6 +189,20 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
     )
     .await;
     assert_eq!(detail, json!("skipped: disabled"));
+    let escaped = browser
+        .execute(
+            "return document.title === 'Alvares admin console' \
+                && document.querySelectorAll('#events img').length === 0 \
+                && document.getElementById('events').textContent.includes(arguments[0]);",
+            vec![json!(MARKUP)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        escaped,
+        json!(true),
+        "API data is shown as text, not markup"
+    );
     screenshot(&browser, &shots, "events").await;
 
     // The filter narrows the list to that application.
