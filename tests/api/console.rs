@@ -350,6 +350,22 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
         .unwrap();
     assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
     screenshot(&browser, &shots, "actors-phone").await;
+    click(&browser, "#tabs a[data-view='events']").await;
+    until(
+        &browser,
+        "the events on a phone",
+        &delivery_script(&failed_id, "slack-deployment", "delivered"),
+    )
+    .await;
+    let fits = browser
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    screenshot(&browser, &shots, "events-phone").await;
 
     browser.close().await.unwrap();
 }
