@@ -125,6 +125,10 @@ function notice(text, failed = false) {
 function signOut(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
   actors.cards.clear();
+  actors.subscribers = [];
+  events.items = [];
+  events.open.clear();
+  deadLetters.items = [];
   $('actors').replaceChildren();
   $('events').replaceChildren();
   $('dead-letters').replaceChildren();
