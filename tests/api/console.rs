@@ -367,6 +367,16 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
     assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
     screenshot(&browser, &shots, "events-phone").await;
 
+    // Signing out forgets the token.
+    click(&browser, "#sign-out").await;
+    until(
+        &browser,
+        "the sign-in form after signing out",
+        "return !document.getElementById('view-sign-in').hidden \
+            && sessionStorage.getItem('alvares.adminToken') === null;",
+    )
+    .await;
+
     browser.close().await.unwrap();
 }
 
