@@ -1,6 +1,7 @@
 //! The HTTP routes, one file per area, and the one list that mounts them.
 
 pub mod admin;
+pub mod console;
 pub mod health;
 pub mod intake;
 pub mod store;
@@ -55,7 +56,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/admin/dead-letters/{id}/replay",
             web::post().to(admin::replay_one),
         )
-        .route("/admin/events", web::get().to(admin::recent_events));
+        .route("/admin/events", web::get().to(admin::recent_events))
+        .route("/admin", web::get().to(console::redirect))
+        .route("/admin/", web::get().to(console::page))
+        .route("/admin/console.css", web::get().to(console::stylesheet))
+        .route("/admin/console.js", web::get().to(console::script));
 }
 
 /// JSON for paths no route knows.

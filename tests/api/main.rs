@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod console;
 mod crash;
 mod delivery;
 mod detectify;

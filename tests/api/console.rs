@@ -1,0 +1,597 @@
+//! The admin console: how its files are served, and an end-to-end run in a
+//! real headless Chromium (Debian's `chromium` and `chromium-driver`)
+//! driven through WebDriver. Screenshots of each view land in
+//! `target/console-screenshots/`.
+//!
+//! Without `/usr/bin/chromedriver` (or `chromedriver` on `PATH`) the browser
+//! test says it was skipped, unless `REQUIRE_BROWSER_TESTS` is set (CI), in
+//! which case it fails.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, eventually, hook, spawn_app};
+
+const TOKEN: &str = "console-admin-token";
+const DEADLINE: Duration = Duration::from_secs(20);
+const MARKUP: &str = "<img src=x onerror=\"document.title='owned'\">";
+
+#[actix_web::test]
+async fn the_console_is_served_from_the_binary_without_external_assets() {
+    let app = spawn_app(&[]).await;
+    let client = &awc::Client::builder().disable_redirects().finish();
+
+    let response = client
+        .get(format!("{}/admin", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 308);
+    assert_eq!(response.headers().get("location").unwrap(), "/admin/");
+
+    for (file, content_type) in [
+        ("", "text/html; charset=utf-8"),
+        ("console.css", "text/css; charset=utf-8"),
+        ("console.js", "application/javascript; charset=utf-8"),
+    ] {
+        let mut response = client
+            .get(format!("{}/admin/{file}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "/admin/{file}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(header("content-type"), content_type, "/admin/{file}");
+        assert_eq!(header("cache-control"), "no-cache", "/admin/{file}");
+        assert!(
+            header("content-security-policy").contains("default-src 'none'"),
+            "/admin/{file}"
+        );
+        let body = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+        assert!(!body.is_empty());
+        for external in ["http://", "https://", "//cdn", "@import"] {
+            assert!(
+                !body.contains(external),
+                "/admin/{file} refers to an external asset ({external})"
+            );
+        }
+        if file == "console.js" {
+            assert!(
+                !body.contains("innerHTML") && !body.contains("insertAdjacentHTML"),
+                "the console puts API data into the page as text only"
+            );
+        }
+    }
+    // The page is public; the API it calls is not.
+    let (status, _) = app.get("/admin/actors").await;
+    assert_eq!(status, 403);
+}
+
+#[actix_web::test]
+async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
+    let Some(driver) = Chromedriver::start() else {
+        return;
+    };
+    let slack = MockServer::start().await;
+    // #gone does not exist until the test "creates" it: a permanent
+    // failure, dead-lettered (for slack-deployment and application-endpoint,
+    // which both post to the deployment's channels).
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .and(body_partial_json(json!({"channel": "#gone"})))
+        .respond_with(ResponseTemplate::new(404).set_body_string("channel_not_found"))
+        .with_priority(1)
+        .mount(&slack)
+        .await;
+    slack_answers_ok(&slack).await;
+    let app = spawn_app(&[("ADMIN_TOKEN", TOKEN), ("SLACK_WEB_HOOK", &hook(&slack))]).await;
+    let browser = driver.browser().await;
+    let shots = screenshot_folder();
+
+    // Sign-in: a wrong token shows the API's answer.
+    browser
+        .goto(&format!("{}/admin", app.address))
+        .await
+        .unwrap();
+    let url = browser.current_url().await.unwrap();
+    assert!(url.as_str().ends_with("/admin/"), "{url}");
+    browser
+        .find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys("not-the-token")
+        .await
+        .unwrap();
+    click(&browser, "#sign-in").await;
+    let refused = until(
+        &browser,
+        "the sign-in error",
+        "const e = document.getElementById('sign-in-error'); return !e.hidden && e.textContent;",
+    )
+    .await;
+    assert!(
+        refused
+            .as_str()
+            .unwrap()
+            .contains("HTTP 401 unauthorized: Authorization: Bearer <token> is required"),
+        "{refused}"
+    );
+    screenshot(&browser, &shots, "sign-in").await;
+
+    let field = browser.find(Locator::Css("#token")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(TOKEN).await.unwrap();
+    click(&browser, "#sign-in").await;
+
+    // Actors: every actor, live.
+    until(
+        &browser,
+        "the actors",
+        "return document.querySelectorAll('[data-actor]').length >= 13 \
+         && actorState('slack-deployment') === 'running';",
+    )
+    .await;
+    let kept = browser
+        .execute(
+            "return sessionStorage.getItem('alvares.adminToken');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, json!(TOKEN), "the token is kept in the session");
+    screenshot(&browser, &shots, "actors").await;
+
+    // Switch slack-deployment off.
+    click(&browser, "[data-actor='slack-deployment'] .actor-switch").await;
+    let said = until(
+        &browser,
+        "slack-deployment switched off",
+        "return actorState('slack-deployment') === 'disabled' \
+         && actorAction('slack-deployment').startsWith('Switched off') \
+         && actorAction('slack-deployment');",
+    )
+    .await;
+    assert!(said.as_str().unwrap().contains("now disabled"), "{said}");
+
+    // Payloads are network data: markup in one stays text.
+    let (status, _) = app
+        .put_event(
+            "error",
+            &json!({"message": MARKUP, "slackChannels": "#team"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+
+    // A deployment while it is off: skipped for it, and why.
+    let skipped_id = deploy(&app, "#team").await;
+    let view = app.finished_event(&skipped_id).await;
+    assert_eq!(delivery_state(&view, "slack-deployment"), "skipped");
+    click(&browser, "#tabs a[data-view='events']").await;
+    open_event(&browser, &skipped_id).await;
+    let detail = until(
+        &browser,
+        "slack-deployment skipped in the events view",
+        &delivery_script(&skipped_id, "slack-deployment", "skipped"),
+    )
+    .await;
+    assert_eq!(detail, json!("skipped: disabled"));
+    let escaped = browser
+        .execute(
+            "return document.title === 'Alvares admin console' \
+                && document.querySelectorAll('#events img').length === 0 \
+                && document.getElementById('events').textContent.includes(arguments[0]);",
+            vec![json!(MARKUP)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        escaped,
+        json!(true),
+        "API data is shown as text, not markup"
+    );
+    screenshot(&browser, &shots, "events").await;
+
+    // The filter narrows the list to that application.
+    browser
+        .find(Locator::Css("#filter-application"))
+        .await
+        .unwrap()
+        .send_keys("nobody-deploys-this")
+        .await
+        .unwrap();
+    click(&browser, "#events-filter button[type='submit']").await;
+    until(
+        &browser,
+        "the filter to empty the list",
+        "return document.querySelectorAll('details.event').length === 0 \
+         && document.getElementById('events').textContent.includes('No events match');",
+    )
+    .await;
+    browser
+        .find(Locator::Css("#filter-application"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    click(&browser, "#events-filter button[type='submit']").await;
+
+    // On again.
+    click(&browser, "#tabs a[data-view='actors']").await;
+    click(&browser, "[data-actor='slack-deployment'] .actor-switch").await;
+    until(
+        &browser,
+        "slack-deployment switched on",
+        "return actorState('slack-deployment') === 'running' \
+         && actorAction('slack-deployment').startsWith('Switched on');",
+    )
+    .await;
+
+    // A deployment to a channel Slack does not know: a dead letter.
+    let failed_id = deploy(&app, "#gone").await;
+    let view = app.finished_event(&failed_id).await;
+    assert_eq!(delivery_state(&view, "slack-deployment"), "failed");
+    // The actor's dead-letter count links to its dead letters.
+    click(
+        &browser,
+        "[data-actor='slack-deployment'] a[data-stat='deadLettered']",
+    )
+    .await;
+    let chosen = until(
+        &browser,
+        "the dead letters of slack-deployment",
+        "return location.hash === '#dead-letters' \
+            && document.getElementById('dead-letters-subscriber').value;",
+    )
+    .await;
+    assert_eq!(chosen, json!("slack-deployment"));
+    let error = until(
+        &browser,
+        "the dead letter",
+        &format!(
+            "const d = document.querySelector(\".dead-letter[data-subscriber='slack-deployment']\"); \
+             return d && d.textContent.includes('{failed_id}') && d.querySelector('.error-text').textContent;"
+        ),
+    )
+    .await;
+    assert_eq!(
+        error,
+        json!("#gone: Slack answered HTTP 404: channel_not_found")
+    );
+    screenshot(&browser, &shots, "dead-letters").await;
+
+    // The channel exists now: replay slack-deployment's one, then all of
+    // application-endpoint's; both are delivered.
+    slack.reset().await;
+    slack_answers_ok(&slack).await;
+    click(
+        &browser,
+        ".dead-letter[data-subscriber='slack-deployment'] button.replay",
+    )
+    .await;
+    let result = until(
+        &browser,
+        "the replay's result",
+        "const r = document.getElementById('dead-letters-result'); \
+         return !r.hidden \
+             && !document.querySelector(\".dead-letter[data-subscriber='slack-deployment']\") \
+             && r.textContent;",
+    )
+    .await;
+    assert!(
+        result
+            .as_str()
+            .unwrap()
+            .starts_with("Replayed 1 dead letter (slack-deployment"),
+        "{result}"
+    );
+    browser
+        .find(Locator::Css("#dead-letters-subscriber"))
+        .await
+        .unwrap()
+        .select_by_value("application-endpoint")
+        .await
+        .unwrap();
+    click(&browser, "#replay-all:enabled").await;
+    let result = until(
+        &browser,
+        "the replay-all result",
+        "const r = document.getElementById('dead-letters-result'); \
+         return r.textContent.includes('of application-endpoint') \
+             && document.querySelectorAll('.dead-letter').length === 0 && r.textContent;",
+    )
+    .await;
+    assert_eq!(
+        result,
+        json!("Replayed 1 dead letter of application-endpoint.")
+    );
+    let view = app.finished_event(&failed_id).await;
+    assert_eq!(delivery_state(&view, "slack-deployment"), "delivered");
+    assert_eq!(delivery_state(&view, "application-endpoint"), "delivered");
+    click(&browser, "#tabs a[data-view='events']").await;
+    open_event(&browser, &failed_id).await;
+    until(
+        &browser,
+        "the replayed delivery in the events view",
+        &delivery_script(&failed_id, "slack-deployment", "delivered"),
+    )
+    .await;
+    screenshot(&browser, &shots, "events-replayed").await;
+
+    // The same console on a phone-sized screen.
+    browser.set_window_size(390, 844).await.unwrap();
+    click(&browser, "#tabs a[data-view='actors']").await;
+    until(
+        &browser,
+        "the actors on a phone",
+        "return actorState('slack-deployment') === 'running';",
+    )
+    .await;
+    let fits = browser
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    screenshot(&browser, &shots, "actors-phone").await;
+    click(&browser, "#tabs a[data-view='events']").await;
+    until(
+        &browser,
+        "the events on a phone",
+        &delivery_script(&failed_id, "slack-deployment", "delivered"),
+    )
+    .await;
+    let fits = browser
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    screenshot(&browser, &shots, "events-phone").await;
+
+    // Signing out forgets the token.
+    click(&browser, "#sign-out").await;
+    until(
+        &browser,
+        "the sign-in form after signing out",
+        "return !document.getElementById('view-sign-in').hidden \
+            && sessionStorage.getItem('alvares.adminToken') === null;",
+    )
+    .await;
+
+    browser.close().await.unwrap();
+}
+
+async fn slack_answers_ok(slack: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .with_priority(10)
+        .mount(slack)
+        .await;
+}
+
+/// PUTs a deployment of `console-app` to `channel`; answers its id.
+async fn deploy(app: &TestApp, channel: &str) -> String {
+    let (status, answer) = app
+        .put_event(
+            "deployment",
+            &json!({
+                "applicationName": "console-app",
+                "cluster": "stage",
+                "version": "1.2.3_abc",
+                "slackChannels": channel,
+            }),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    answer["id"].as_str().unwrap().to_owned()
+}
+
+fn delivery_state(view: &Value, subscriber: &str) -> String {
+    view["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["subscriber"] == subscriber)
+        .and_then(|d| d["state"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits for the event in the list (the view refreshes itself) and opens it.
+async fn open_event(browser: &Client, id: &str) {
+    until(
+        browser,
+        &format!("event {id} in the events view"),
+        &format!("return Boolean(document.querySelector(\"details[data-event-id='{id}']\"));"),
+    )
+    .await;
+    click(browser, &format!("details[data-event-id='{id}'] > summary")).await;
+}
+
+/// A script answering the detail of a subscriber's delivery of an event
+/// once it is in `state` (and the event is open).
+fn delivery_script(id: &str, subscriber: &str, state: &str) -> String {
+    format!(
+        "const e = document.querySelector(\"details[data-event-id='{id}']\"); \
+         const r = e && e.open && e.querySelector(\"tr[data-subscriber='{subscriber}']\"); \
+         return r && r.dataset.state === '{state}' \
+             && r.querySelector('.delivery-detail').textContent;"
+    )
+}
+
+async fn click(browser: &Client, css: &str) {
+    let element = browser
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+    element
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("could not click {css}: {e}"));
+}
+
+/// Polls a script in the page until it answers something truthy (not
+/// `null`, `false`, `""` or `0`), and answers that.
+async fn until(browser: &Client, what: &str, script: &str) -> Value {
+    let script = format!(
+        "const actorCard = (id) => document.querySelector(`[data-actor='${{id}}']`); \
+         const actorState = (id) => actorCard(id) && actorCard(id).dataset.state; \
+         const actorAction = (id) => (actorCard(id) && actorCard(id).querySelector('.actor-action').textContent) || ''; \
+         {script}"
+    );
+    eventually(what, DEADLINE, || async {
+        let value = browser.execute(&script, vec![]).await.ok()?;
+        let truthy = match &value {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::String(s) => !s.is_empty(),
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            _ => true,
+        };
+        truthy.then_some(value)
+    })
+    .await
+}
+
+/// `target/console-screenshots/` (next to the build's own `tmp`).
+fn screenshot_folder() -> PathBuf {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target folder")
+        .join("console-screenshots");
+    std::fs::create_dir_all(&folder).expect("the screenshot folder");
+    folder
+}
+
+async fn screenshot(browser: &Client, folder: &Path, name: &str) {
+    browser
+        .execute("window.scrollTo(0, 0);", vec![])
+        .await
+        .expect("scrolled to the top");
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(folder.join(format!("{name}.png")), png).expect("the screenshot is saved");
+}
+
+/// A chromedriver on a free local port in a process group of its own;
+/// dropping it stops the group (chromedriver and the Chromium it started,
+/// even when the test failed before closing the session) and removes the
+/// browser profile.
+struct Chromedriver {
+    process: Child,
+    url: String,
+    profile: tempfile::TempDir,
+}
+
+impl Chromedriver {
+    /// `None` (and the test says it was skipped) when chromedriver is not
+    /// installed, unless `REQUIRE_BROWSER_TESTS` is set.
+    fn start() -> Option<Self> {
+        let Some(binary) = find_chromedriver() else {
+            assert!(
+                std::env::var_os("REQUIRE_BROWSER_TESTS").is_none(),
+                "REQUIRE_BROWSER_TESTS is set but chromedriver is not installed \
+                 (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("skipped: chromedriver not found");
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let process = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Chromedriver {
+            process,
+            url: format!("http://127.0.0.1:{port}"),
+            profile: tempfile::tempdir().expect("a browser profile folder"),
+        };
+        let start = std::time::Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "chromedriver did not listen on port {port} within {DEADLINE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(driver)
+    }
+
+    /// A new headless Chromium with a profile of its own.
+    async fn browser(&self) -> Client {
+        let mut options = json!({
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+                "--window-size=1280,1000",
+                format!("--user-data-dir={}", self.profile.path().display()),
+            ]
+        });
+        if Path::new("/usr/bin/chromium").exists() {
+            options["binary"] = json!("/usr/bin/chromium");
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a WebDriver session with headless Chromium")
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // The group's id is chromedriver's own pid.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.process.id())])
+            .status();
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn find_chromedriver() -> Option<PathBuf> {
+    let installed = PathBuf::from("/usr/bin/chromedriver");
+    if installed.exists() {
+        return Some(installed);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("chromedriver"))
+            .find(|candidate| candidate.is_file())
+    })
+}
