@@ -11,7 +11,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::{
-    TestDatabase, eventually, fixture, hook, mock_slack, spawn_app, spawn_app_on, wait_for_slack,
+    TestDatabase, eventually, fixture, hook, spawn_app, spawn_app_on, wait_for_slack,
 };
 use crate::on_both_backends;
 
@@ -147,7 +147,7 @@ async fn the_retry_schedule_is_followed_and_survives_a_restart(database: Arc<Tes
     let second_attempt = arrivals.lock().unwrap()[1];
     let gap = second_attempt - arrivals.lock().unwrap()[0];
     assert!(
-        gap >= Duration::from_millis(750) && gap <= Duration::from_millis(1600),
+        gap >= Duration::from_millis(750) && gap <= Duration::from_secs(3),
         "{gap:?}"
     );
 
@@ -246,16 +246,16 @@ async fn a_hanging_destination_does_not_delay_the_store() {
         // Stored within the normal latency while Slack hangs.
         eventually(
             "the deployment to be stored",
-            Duration::from_millis(500),
+            Duration::from_secs(2),
             || async {
                 let (status, _) = app.get(&format!("/api/v1/deployments/{id}")).await;
                 (status == 200).then_some(())
             },
         )
         .await;
-        assert!(started.elapsed() < Duration::from_millis(500));
+        // Well within the 30 s Slack hangs for (2 s leaves room for a busy CI).
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
     assert_eq!(app.actor("database").delivered, 10);
     assert_eq!(app.actor("slack-deployment").in_flight, 10);
-    let _ = mock_slack;
 }
