@@ -148,6 +148,19 @@ impl DeliveryError {
         DeliveryError::Permanent(reason.into())
     }
 
+    /// What an HTTP answer's status means for a delivery: `None` for
+    /// success, transient for 5xx, permanent for any other refusal. (429 is
+    /// the caller's to handle first: it carries a wait.)
+    pub fn from_status(what: &str, status: awc::http::StatusCode) -> Option<Self> {
+        if status.is_success() {
+            None
+        } else if status.is_server_error() {
+            Some(Self::transient(format!("{what}: HTTP {}", status.as_u16())))
+        } else {
+            Some(Self::permanent(format!("{what}: HTTP {}", status.as_u16())))
+        }
+    }
+
     /// The same error with `prefix` before its text (which channel, key or
     /// URL it was about).
     pub fn prefixed(self, prefix: &str) -> Self {

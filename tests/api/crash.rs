@@ -5,7 +5,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,21 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestDatabase, eventually, hook, mock_slack, slack_bodies};
+use crate::helpers::{TestDatabase, eventually, free_port, hook, mock_slack, slack_bodies};
 use crate::on_both_backends;
 
 on_both_backends!(every_accepted_event_survives_a_kill);
 
 const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
 const SENDERS: usize = 8;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start(env: &[(String, String)], log: &std::path::Path) -> Child {
     let log = std::fs::File::options()

@@ -4,7 +4,6 @@
 //! made on one is honoured by the others.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::helpers::{TestDatabase, eventually};
+use crate::helpers::{TestDatabase, eventually, free_port};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
 const TOKEN: &str = "replica-admin";
@@ -36,14 +35,6 @@ impl Respond for RecordingSlack {
         ));
         ResponseTemplate::new(200).set_body_string("ok")
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Replica {

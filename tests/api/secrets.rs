@@ -2,7 +2,6 @@
 //! in its configuration, through failures that get logged, with DEBUG on.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -10,17 +9,9 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{eventually, fixture};
+use crate::helpers::{eventually, fixture, free_port};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Stops the child and returns everything it logged.
 fn stop_and_read_log(mut child: Child) -> String {

@@ -1,7 +1,6 @@
 //! Graceful shutdown of the real binary on SIGTERM: running deliveries get
 //! their grace period; what is left is in the journal for the next start.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,17 +8,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::eventually;
+use crate::helpers::{eventually, free_port};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start(env: &[(&str, String)]) -> Child {
     Command::new(BINARY)

@@ -461,17 +461,8 @@ impl Lighthouse {
             .limit(4 * 1024 * 1024)
             .await
             .unwrap_or_default();
-        if status.is_server_error() {
-            return Err(DeliveryError::transient(format!(
-                "Slack {method}: HTTP {}",
-                status.as_u16()
-            )));
-        }
-        if !status.is_success() {
-            return Err(DeliveryError::permanent(format!(
-                "Slack {method}: HTTP {}",
-                status.as_u16()
-            )));
+        if let Some(error) = DeliveryError::from_status(&format!("Slack {method}"), status) {
+            return Err(error);
         }
         let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
             DeliveryError::transient(format!("Slack {method}: the answer is not JSON"))

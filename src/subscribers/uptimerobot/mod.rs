@@ -221,17 +221,8 @@ impl UptimeRobot {
             });
         }
         let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
-        if status.is_server_error() {
-            return Err(DeliveryError::transient(format!(
-                "UptimeRobot {method}: HTTP {}",
-                status.as_u16()
-            )));
-        }
-        if !status.is_success() {
-            return Err(DeliveryError::permanent(format!(
-                "UptimeRobot {method}: HTTP {}",
-                status.as_u16()
-            )));
+        if let Some(error) = DeliveryError::from_status(&format!("UptimeRobot {method}"), status) {
+            return Err(error);
         }
         payload::read_answer(&body).map_err(|failure| {
             // The API's words, never the key (some messages quote input).
