@@ -85,7 +85,8 @@ async fn a_burst_to_one_channel_is_spaced_by_the_limit_and_nothing_is_dropped() 
         );
     }
     let total = arrivals[19].duration_since(first);
-    assert!(total < Duration::from_secs(6), "took {total:?}");
+    // About 3.8 s at 5/s; a busy machine may add some.
+    assert!(total < Duration::from_secs(10), "took {total:?}");
     assert!(app.actor("slack-recommendation").deferred > 0);
 }
 
@@ -185,7 +186,7 @@ async fn the_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe
     let app = spawn_app(&[
         ("SLACK_WEB_HOOK", &hook(&slack)),
         ("CIRCUIT_FAILURES", "3"),
-        ("CIRCUIT_COOLDOWN_SECONDS", "2"),
+        ("CIRCUIT_COOLDOWN_SECONDS", "4"),
         ("ADMIN_TOKEN", "t"),
     ])
     .await;

@@ -122,11 +122,9 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
     let status = first.wait().unwrap();
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}");
-    // It waited for the slow one, but not for the stuck one past the grace.
-    assert!(
-        took >= Duration::from_millis(700) && took < Duration::from_secs(6),
-        "{took:?}"
-    );
+    // It did not wait for the stuck one (30 s) past the 3 s grace. That it
+    // waited for the slow one shows below: delivered, and not sent again.
+    assert!(took < Duration::from_secs(10), "{took:?}");
 
     // The next start: the slow delivery was recorded as delivered and is
     // not sent again; the stuck one was handed back and is sent at once.

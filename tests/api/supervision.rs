@@ -189,7 +189,7 @@ async fn a_hanging_subscriber_does_not_delay_the_others() {
     wait_for_slack(&slack, 5).await;
     // All five Slack messages went out while every hanging delivery waits.
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
