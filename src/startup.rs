@@ -145,14 +145,6 @@ impl Application {
         &self.pipeline.health
     }
 
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Serves until the server stops (SIGINT/SIGTERM).
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let Application {

@@ -308,11 +308,6 @@ impl Journal {
     pub async fn flush(&self) -> Result<(), JournalError> {
         self.write(|_| Ok(())).await
     }
-
-    /// Requests waiting for the writer.
-    pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
-    }
 }
 
 struct Writer {
@@ -400,7 +395,8 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.waiting.fetch_sub(taken, Ordering::Relaxed);
+            let left = self.waiting.fetch_sub(taken, Ordering::Relaxed) - taken;
+            ActorHealth::set_gauge(&self.health.queued, left);
             batch.outcomes.append(&mut self.unwritten_outcomes);
             let now = now_ms();
             batch.releases.extend(

@@ -208,14 +208,6 @@ impl Store {
             .map(|setting| (setting.subscriber, setting.enabled != 0))
             .collect())
     }
-
-    /// Whether the database answers (for readiness).
-    pub fn ping(&self) -> bool {
-        self.pool
-            .get()
-            .ok()
-            .is_some_and(|mut c| c.batch_execute("SELECT 1").is_ok())
-    }
 }
 
 /// Opening errors can quote the URL; keep only what does not.

@@ -162,14 +162,6 @@ impl Progress {
     pub fn mark_done(&self, step: &str) {
         self.0.borrow_mut().insert(step.to_owned());
     }
-
-    pub fn len(&self) -> usize {
-        self.0.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.borrow().is_empty()
-    }
 }
 
 /// A subscriber's entry in the registration list.
