@@ -211,13 +211,18 @@ impl Journal {
     }
 
     fn submit(&self, request: Request) -> Result<(), JournalError> {
+        // Counted before the send, so the writer never takes away more than
+        // was added.
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         match self.sender.try_send(request) {
-            Ok(()) => {
-                self.waiting.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                Err(match error {
+                    TrySendError::Full(_) => JournalError::Full,
+                    TrySendError::Disconnected(_) => JournalError::Stopped,
+                })
             }
-            Err(TrySendError::Full(_)) => Err(JournalError::Full),
-            Err(TrySendError::Disconnected(_)) => Err(JournalError::Stopped),
         }
     }
 
@@ -395,7 +400,10 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let left = self.waiting.fetch_sub(taken, Ordering::Relaxed) - taken;
+            let left = self
+                .waiting
+                .fetch_sub(taken, Ordering::Relaxed)
+                .saturating_sub(taken);
             ActorHealth::set_gauge(&self.health.queued, left);
             batch.outcomes.append(&mut self.unwritten_outcomes);
             let now = now_ms();
