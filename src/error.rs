@@ -47,29 +47,79 @@ pub enum ApiError {
     UnknownId(String),
     #[error("the admin API is off: set ADMIN_TOKEN and send it as Authorization: Bearer <token>")]
     AdminDisabled,
+    #[error("the request body did not arrive within {seconds}s")]
+    BodyTimeout { seconds: u64 },
+    /// A known path asked with a method it does not take (the path and
+    /// its methods come from the route table).
+    #[error("{path} answers {allow}")]
+    MethodNotAllowed { path: String, allow: String },
+    /// The operator file does not validate; the configuration in force
+    /// stays.
+    #[error("the configuration file was refused, the one in force stays: {message}")]
+    InvalidConfig {
+        message: String,
+        line: Option<usize>,
+    },
+    /// The request does not fit the service's state (e.g. a reload
+    /// without a configuration file).
+    #[error("{0}")]
+    Conflict(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'static str,
-    message: String,
+/// The one body every error is answered with.
+// The OpenAPI document's `ErrorBody` schema is derived from this type.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorKind,
+    /// What went wrong, for a person to read.
+    pub message: String,
+    /// The request field at fault (`invalid_event`, `invalid_query`): a
+    /// body field's camelCase name, a query parameter or a header.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    #[schema(nullable = false)]
+    pub field: Option<&'a str>,
+    /// The line of the configuration file at fault (`invalid_config`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub line: Option<usize>,
+}
+
+/// What kind of error an [`ErrorBody`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge,
+    InvalidEvent,
+    InvalidQuery,
+    InvalidConfig,
+    Conflict,
+    Unavailable,
+    Internal,
 }
 
 impl ApiError {
-    fn kind(&self) -> &'static str {
+    fn kind(&self) -> ErrorKind {
         match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::NotFound => "not_found",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::InvalidEvent(_) => "invalid_event",
-            ApiError::InvalidQuery(_) => "invalid_query",
-            ApiError::Unavailable | ApiError::StorageUnavailable => "unavailable",
-            ApiError::Internal => "internal",
-            ApiError::UnknownId(_) => "not_found",
-            ApiError::AdminDisabled => "forbidden",
+            ApiError::BadRequest(_) => ErrorKind::BadRequest,
+            ApiError::Unauthorized => ErrorKind::Unauthorized,
+            ApiError::NotFound => ErrorKind::NotFound,
+            ApiError::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
+            ApiError::InvalidEvent(_) => ErrorKind::InvalidEvent,
+            ApiError::InvalidQuery(_) => ErrorKind::InvalidQuery,
+            ApiError::Unavailable | ApiError::StorageUnavailable => ErrorKind::Unavailable,
+            ApiError::Internal => ErrorKind::Internal,
+            ApiError::UnknownId(_) => ErrorKind::NotFound,
+            ApiError::AdminDisabled => ErrorKind::Forbidden,
+            ApiError::BodyTimeout { .. } => ErrorKind::RequestTimeout,
+            ApiError::MethodNotAllowed { .. } => ErrorKind::MethodNotAllowed,
+            ApiError::InvalidConfig { .. } => ErrorKind::InvalidConfig,
+            ApiError::Conflict(_) => ErrorKind::Conflict,
         }
     }
 }
@@ -87,6 +137,10 @@ impl ResponseError for ApiError {
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::UnknownId(_) => StatusCode::NOT_FOUND,
             ApiError::AdminDisabled => StatusCode::FORBIDDEN,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::InvalidConfig { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -104,10 +158,22 @@ impl ResponseError for ApiError {
         if let ApiError::Unavailable | ApiError::StorageUnavailable = self {
             response.insert_header(("Retry-After", "1"));
         }
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            response.insert_header(("Allow", allow.as_str()));
+        }
+        // A client that trickles its body is not kept.
+        if let ApiError::BodyTimeout { .. } = self {
+            response.force_close();
+        }
+        let line = match self {
+            ApiError::InvalidConfig { line, .. } => *line,
+            _ => None,
+        };
         response.json(ErrorBody {
             error: self.kind(),
             message: self.to_string(),
             field,
+            line,
         })
     }
 }
@@ -146,19 +212,6 @@ impl DeliveryError {
 
     pub fn permanent(reason: impl Into<String>) -> Self {
         DeliveryError::Permanent(reason.into())
-    }
-
-    /// What an HTTP answer's status means for a delivery: `None` for
-    /// success, transient for 5xx, permanent for any other refusal. (429 is
-    /// the caller's to handle first: it carries a wait.)
-    pub fn from_status(what: &str, status: awc::http::StatusCode) -> Option<Self> {
-        if status.is_success() {
-            None
-        } else if status.is_server_error() {
-            Some(Self::transient(format!("{what}: HTTP {}", status.as_u16())))
-        } else {
-            Some(Self::permanent(format!("{what}: HTTP {}", status.as_u16())))
-        }
     }
 
     /// The same error with `prefix` before its text (which channel, key or

@@ -1,12 +1,148 @@
-//! Logging through `log` + env_logger.
+//! Logging through `log` + env_logger, in text (the default) or, with
+//! `LOG_FORMAT=json`, one JSON object per line for log shippers:
+//! `{"timestamp", "level", "target", "message", "request_id", "event_id",
+//! "subscriber"}`.
 //!
 //! INFO by default; `DEBUG=true|yes|debug` turns on DEBUG for Alvares's own
 //! lines only (the HTTP libraries' debug lines can carry request URLs and
 //! headers, which may hold secrets). `RUST_LOG`, when set, wins.
+//!
+//! The request, event and subscriber a line is about come from the task
+//! that logs it: the HTTP middleware runs each request inside a
+//! [`LogContext`] with its request id, and a subscriber actor runs each
+//! delivery inside one with the event id and its own id, so a line logged
+//! anywhere below (the Slack client's, say) carries them without passing
+//! them around.
 
-pub fn init(debug: bool) {
+use std::future::Future;
+use std::io::Write;
+use std::str::FromStr;
+
+use serde_json::json;
+
+/// `LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other}")),
+        }
+    }
+}
+
+/// What a log line is about, when the task logging it knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogContext {
+    pub request_id: Option<String>,
+    pub event_id: Option<String>,
+    pub subscriber: Option<&'static str>,
+}
+
+tokio::task_local! {
+    static CONTEXT: LogContext;
+}
+
+impl LogContext {
+    /// Runs `work` with this context for every line it logs.
+    pub fn scope<F: Future>(self, work: F) -> impl Future<Output = F::Output> {
+        CONTEXT.scope(self, work)
+    }
+
+    /// Runs `work` now with this context for every line it logs.
+    pub fn in_scope<R>(self, work: impl FnOnce() -> R) -> R {
+        CONTEXT.sync_scope(self, work)
+    }
+
+    /// The context of the running task, if any.
+    pub fn current() -> LogContext {
+        CONTEXT.try_with(Clone::clone).unwrap_or_default()
+    }
+}
+
+pub fn init(debug: bool, format: LogFormat) {
     let default = if debug { "info,alvares=debug" } else { "info" };
     let env = env_logger::Env::default().default_filter_or(default);
+    let mut builder = env_logger::Builder::from_env(env);
+    builder.format(move |buf, record| {
+        let context = LogContext::current();
+        let timestamp = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+        match format {
+            LogFormat::Json => {
+                let line = json!({
+                    "timestamp": timestamp.to_string(),
+                    "level": record.level().as_str(),
+                    "target": record.target(),
+                    "message": record.args().to_string(),
+                    "request_id": context.request_id,
+                    "event_id": context.event_id,
+                    "subscriber": context.subscriber,
+                });
+                writeln!(buf, "{line}")
+            }
+            LogFormat::Text => {
+                write!(
+                    buf,
+                    "[{timestamp} {:<5} {}] {}",
+                    record.level(),
+                    record.target(),
+                    record.args()
+                )?;
+                let message = record.args().to_string();
+                if let Some(event_id) = &context.event_id
+                    && !message.contains(event_id.as_str())
+                {
+                    write!(buf, " event_id={event_id}")?;
+                }
+                if let Some(request_id) = &context.request_id {
+                    write!(buf, " request_id={request_id}")?;
+                }
+                writeln!(buf)
+            }
+        }
+    });
     // A second init (tests) is harmless.
-    let _ = env_logger::Builder::from_env(env).try_init();
+    let _ = builder.try_init();
+}
+
+/// Every panic leaves a log line saying where and why (a panic that ends
+/// the process would otherwise only reach stderr, outside the log shipper's
+/// format), before the default report.
+pub fn log_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        log::error!(
+            "panic in thread {}: {info}",
+            thread.name().unwrap_or("unnamed")
+        );
+        default(info);
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_rt::test]
+    async fn a_task_logs_with_its_context_and_others_without() {
+        let context = LogContext {
+            request_id: Some("abc".into()),
+            event_id: Some("e1".into()),
+            subscriber: Some("slack-error"),
+        };
+        let seen = context.clone().scope(async { LogContext::current() }).await;
+        assert_eq!(seen, context);
+        assert_eq!(LogContext::current(), LogContext::default());
+        assert_eq!("JSON".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert!("xml".parse::<LogFormat>().is_err());
+    }
 }

@@ -3,22 +3,56 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use alvares::cli::{Cli, Command, enrich_json};
-use alvares::config::Settings;
+use alvares::cli::{Cli, Command, check_config, enrich_json, render_json};
+use alvares::config::{Env, Settings};
+use alvares::healthcheck;
 use alvares::logging;
 use alvares::startup::Application;
 
 fn main() -> ExitCode {
+    // Tests build the binary with fail points; `FAILPOINTS` names them.
+    #[cfg(feature = "failpoints")]
+    let _fail_points = fail::FailScenario::setup();
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    // These two read the operator file themselves, naming its errors.
+    match &command {
+        Command::CheckConfig { file, json } => {
+            return print_or_fail(
+                "check-config",
+                check_config(file.as_deref(), &Env::from_process(), *json),
+            );
+        }
+        Command::Render { subscriber, kind } => {
+            let mut input = String::new();
+            if let Err(error) = std::io::stdin().read_to_string(&mut input) {
+                eprintln!("alvares render: could not read stdin: {error}");
+                return ExitCode::from(1);
+            }
+            let rendered = render_json(Env::from_process(), subscriber, kind.as_deref(), &input);
+            return print_or_fail("render", rendered);
+        }
+        _ => {}
+    }
     let settings = match Settings::from_process_env() {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("alvares: configuration error: {error}");
-            return ExitCode::from(2);
+            // Docker reserves a health check's exit code 2: unhealthy is 1.
+            let code = if command == Command::Healthcheck {
+                1
+            } else {
+                2
+            };
+            return ExitCode::from(code);
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => serve(settings),
+        Command::CheckConfig { .. } | Command::Render { .. } => {
+            unreachable!("answered before the settings are read")
+        }
+        Command::Healthcheck => healthcheck::run(settings.server.port),
         Command::Enrich => {
             let mut input = String::new();
             if let Err(error) = std::io::stdin().read_to_string(&mut input) {
@@ -39,16 +73,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints what a command made, or its error with exit status 1.
+fn print_or_fail(command: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("alvares {command}: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn serve(settings: Settings) -> ExitCode {
-    logging::init(settings.server.debug.0);
+    logging::init(settings.server.debug.0, settings.server.log_format);
+    logging::log_panics();
     let result = actix_web::rt::System::new().block_on(async move {
         let application = Application::build(settings).await?;
         application.run_until_stopped().await
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            log::info!("alvares: stopped cleanly (exit status 0)");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
-            log::error!("alvares stopped: {error}");
+            log::error!("alvares: exiting with status 1: {error}");
             eprintln!("alvares: {error}");
             ExitCode::from(1)
         }

@@ -1,22 +1,33 @@
-//! Builds the application: the pipeline's actors and the HTTP server on a
-//! bound listener (port 0 in tests, so each test gets its own).
+//! Builds the application: the store and its journal writer, the pipeline's
+//! actors and the HTTP server on a bound listener (port 0 in tests, so each
+//! test gets its own), and watches that none of them dies unnoticed.
 
 use std::net::TcpListener;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, Settings};
-use crate::pipeline::health::ActorHealth;
+use crate::engine::{ActorHealth, Registration, Role};
+use crate::pipeline::health::HealthBoard;
 use crate::pipeline::metrics::Metrics;
-use crate::pipeline::{Pipeline, ReplicaSetup};
+use crate::pipeline::{Pipeline, PipelineParts, ReplicaSetup};
 use crate::routes;
 use crate::routes::admin::AdminAccess;
 use crate::routes::intake::IntakeRoute;
 use crate::store::journal::{Journal, JournalSettings};
 use crate::store::{Backend, Store, StoreError};
-use crate::subscribers::{Registration, registrations};
+use crate::subscribers::registrations;
+
+/// How long requests in flight at a stop signal may take to be answered.
+/// Intake answers in milliseconds; with `SHUTDOWN_GRACE_SECONDS` (default
+/// 8) the whole stop fits in `docker stop`'s 10 s.
+const HTTP_SHUTDOWN_SECONDS: u64 = 1;
+/// How often the watchdog looks for a dead actor or writer.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -26,6 +37,34 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}; stopping so that the process is started again")]
+    Died(String),
+}
+
+/// SIGHUP reloads the operator file, as `POST /admin/reload` does.
+fn reload_on_hangup(reloader: crate::pipeline::Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            log::warn!("SIGHUP cannot be watched ({error}); reload with POST /admin/reload");
+            return;
+        }
+    };
+    actix_rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match reloader.reload().await {
+                Ok(report) => log::info!(
+                    "SIGHUP: configuration reloaded: {} routes, webhooks {:?}",
+                    report.routes,
+                    report.webhooks
+                ),
+                Err(error) => log::error!(
+                    "SIGHUP: the configuration file was refused, the one in force stays: {error}"
+                ),
+            }
+        }
+    });
 }
 
 pub struct Application {
@@ -34,6 +73,8 @@ pub struct Application {
     grace: Duration,
     server: Server,
     pipeline: Pipeline,
+    journal: Journal,
+    journal_thread: JoinHandle<()>,
     store: Store,
 }
 
@@ -51,22 +92,34 @@ impl Application {
         registrations: Vec<Registration>,
         address: &str,
     ) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, registrations, address, SystemClock::shared()).await
+    }
+
+    /// The same again on a given clock (tests move a manual one).
+    pub async fn build_with_clock(
+        settings: Settings,
+        registrations: Vec<Registration>,
+        address: &str,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
         // Only the ring provider is compiled in; make it the process default.
         let _ = rustls::crypto::ring::default_provider().install_default();
         if settings.intake.ingest_token.is_none() {
             log::warn!("INGEST_TOKEN is not set: intake accepts events without credentials");
         }
         let store = Store::open(&settings.store)?;
-        let journal_health = ActorHealth::new("journal-writer", "journal");
-        let (journal, _writer) = Journal::start(
+        let journal_health = ActorHealth::new("journal-writer", Role::Journal, clock.clone());
+        let (journal, journal_thread) = Journal::start(
             store.pool.clone(),
             store.backend,
+            store.sqlite_file.clone(),
             JournalSettings {
                 lease: Duration::from_secs(settings.store.lease_seconds),
                 retention: Duration::from_secs(u64::from(settings.store.retention_days) * 86_400),
                 prune_every: Duration::from_secs(60 * 60),
             },
             journal_health.clone(),
+            clock.clone(),
         )?;
         let switches = store.subscriber_switches()?;
         let listener = TcpListener::bind(address)?;
@@ -78,47 +131,72 @@ impl Application {
             ),
             single_node: store.backend == Backend::Sqlite,
         };
-        let pipeline = Pipeline::start(
-            &settings,
-            journal.clone(),
+        let settings = std::sync::Arc::new(settings);
+        let pipeline = Pipeline::start(PipelineParts {
+            settings: settings.clone(),
+            journal: journal.clone(),
             journal_health,
-            &registrations,
-            &switches,
+            registrations: &registrations,
+            declared: crate::subscribers::declared,
+            history: std::sync::Arc::new(crate::store::history::StoredHistory(store.pool.clone())),
+            switches,
             replica,
-        )?;
+            clock: clock.clone(),
+        })?;
         if settings.server.admin_token.is_none() {
             log::info!("ADMIN_TOKEN is not set: the admin API answers 403");
+        }
+        if settings.operator.source.is_some() {
+            reload_on_hangup(pipeline.reloader.clone());
+        }
+        if let Some(digest) = settings.digest.clone() {
+            // Offered by every replica; the journal keeps one per team and week.
+            let (pool, intake, clock) =
+                (store.pool.clone(), pipeline.intake.clone(), clock.clone());
+            let window = settings.insights.failure_window_hours;
+            actix::Supervisor::start(move |_| {
+                crate::pipeline::digest::DigestActor::new(digest, window, pool, intake, clock)
+            });
         }
         let metrics = Metrics::new(pipeline.health.clone());
         let intake_route = web::Data::new(IntakeRoute {
             intake: pipeline.intake.clone(),
             token: settings.intake.ingest_token.clone(),
             max_body_bytes: settings.intake.max_body_bytes,
+            body_timeout: Duration::from_secs(settings.intake.body_timeout_seconds),
             metrics: metrics.clone(),
         });
         let health = web::Data::new(pipeline.health.clone());
         let pool = web::Data::new(store.pool.clone());
-        let enrichment = web::Data::new(settings.enrichment.clone());
         let admin = web::Data::new(AdminAccess(settings.server.admin_token.clone()));
         let journal_data = web::Data::new(journal.clone());
         let registry = web::Data::new(pipeline.registry.clone());
+        let routing = web::Data::new(pipeline.routing.clone());
+        let reloader = web::Data::new(pipeline.reloader.clone());
         let metrics = web::Data::new(metrics);
+        let clock_data = web::Data::new(clock.clone());
+        let insights = web::Data::new(settings.insights);
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    routes::request_log::request_log,
+                ))
                 .app_data(intake_route.clone())
                 .app_data(health.clone())
                 .app_data(pool.clone())
-                .app_data(enrichment.clone())
                 .app_data(admin.clone())
                 .app_data(journal_data.clone())
                 .app_data(registry.clone())
+                .app_data(routing.clone())
+                .app_data(reloader.clone())
                 .app_data(metrics.clone())
+                .app_data(clock_data.clone())
+                .app_data(insights.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?;
-        // Requests in flight when a signal comes are answered first.
-        server = server.shutdown_timeout(5);
+        server = server.shutdown_timeout(HTTP_SHUTDOWN_SECONDS);
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers.max(1));
         }
@@ -128,6 +206,8 @@ impl Application {
             grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
             server: server.run(),
             pipeline,
+            journal,
+            journal_thread,
             store,
         })
     }
@@ -141,23 +221,60 @@ impl Application {
         self.server.handle()
     }
 
-    pub fn health(&self) -> &crate::pipeline::health::HealthBoard {
+    pub fn health(&self) -> &HealthBoard {
         &self.pipeline.health
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM).
+    /// Serves until the server stops (SIGINT/SIGTERM), or until an actor or
+    /// the journal writer dies for good, which ends with an error so that
+    /// the process exits non-zero and its orchestrator starts a new one.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let Application {
             server,
             pipeline,
+            journal,
+            journal_thread,
             store,
             grace,
             ..
         } = self;
-        let result = server.await;
+        let handle = server.handle();
+        let result = {
+            let watchdog = async {
+                loop {
+                    actix_rt::time::sleep(WATCH_EVERY).await;
+                    let dead = pipeline.dead_actor().or_else(|| {
+                        journal_thread
+                            .is_finished()
+                            .then(|| "the journal writer stopped".to_owned())
+                    });
+                    if let Some(dead) = dead {
+                        return dead;
+                    }
+                }
+            };
+            match futures_util::future::select(Box::pin(server), Box::pin(watchdog)).await {
+                futures_util::future::Either::Left((served, _)) => {
+                    log::info!(
+                        "alvares: stopped taking requests; finishing deliveries (up to {}s)",
+                        grace.as_secs()
+                    );
+                    served.map_err(StartupError::from)
+                }
+                futures_util::future::Either::Right((dead, server)) => {
+                    log::error!("alvares: {dead}; stopping so that the process is started again");
+                    handle.stop(true).await;
+                    let _ = server.await;
+                    Err(StartupError::Died(dead))
+                }
+            }
+        };
         pipeline.shut_down(grace).await;
+        if let Err(error) = journal.flush().await {
+            log::error!("shutdown: the journal could not be flushed: {error}");
+        }
         drop(pipeline);
         drop(store);
-        Ok(result?)
+        result
     }
 }

@@ -7,6 +7,7 @@
 //! ```text
 //! cargo run --release --bin loadgen -- --url http://127.0.0.1:3010 --connections 32 --seconds 10
 //! cargo run --release --bin loadgen -- --url … --rate 1000 --seconds 20 --sink-port 4010
+//! cargo run --release --bin loadgen -- --url … --path /nothing --expect-status 404
 //! ```
 
 use std::collections::HashMap;
@@ -42,8 +43,15 @@ struct Options {
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// The deployment JSON to send.
-    #[arg(long, default_value = "../shared/fixtures/deployment.json")]
+    #[arg(long, default_value = "tests/fixtures/deployment.json")]
     fixture: String,
+    /// The path to send to (`/nothing` measures the service's 404, the
+    /// cheapest answer it gives, for comparison).
+    #[arg(long, default_value = "/api/v1/deployment")]
+    path: String,
+    /// The status that counts as answered.
+    #[arg(long, default_value_t = 202)]
+    expect_status: u16,
     /// Run a mock Slack webhook on this port (point SLACK_WEB_HOOK at
     /// http://127.0.0.1:<port>/hook) and report end-to-end delays.
     #[arg(long)]
@@ -138,7 +146,7 @@ async fn send_load(thread: usize, options: Options, shared: Arc<Shared>, templat
                     .finish();
                 let bases: Vec<&str> = options.url.split(',').map(str::trim).collect();
                 let base = bases[(thread * per_thread + task) % bases.len()];
-                let url = format!("{}/api/v1/deployment", base.trim_end_matches('/'));
+                let url = format!("{}{}", base.trim_end_matches('/'), options.path);
                 let start = Instant::now();
                 let mut body = template;
                 for n in 0u64.. {
@@ -165,7 +173,7 @@ async fn send_load(thread: usize, options: Options, shared: Arc<Shared>, templat
                         .await;
                     let took = sent.elapsed();
                     match result {
-                        Ok(mut response) if response.status().as_u16() == 202 => {
+                        Ok(mut response) if response.status().as_u16() == options.expect_status => {
                             let _ = response.body().await;
                             shared.accepted.fetch_add(1, Ordering::Relaxed);
                             let _ = shared

@@ -147,16 +147,84 @@ pub fn deployment_host(d: &Deployment, settings: &EnrichmentSettings) -> Option<
     present(Some(host)).map(str::to_string)
 }
 
+/// A deployment after enrichment (§2). The enriched fields are plain
+/// strings, never absent (empty where there is nothing to say); the rest of
+/// the deployment is `sent`, reachable through `Deref`. `sent`'s own copies
+/// of the enriched fields are always `None`: read them from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrichedDeployment {
+    pub sent: Deployment,
+    pub application_url: String,
+    pub monitor_url: String,
+    pub about_url: String,
+    pub friendly_name: String,
+    pub monitor_pattern: String,
+    pub importance: String,
+    pub team: String,
+}
+
+impl std::ops::Deref for EnrichedDeployment {
+    type Target = Deployment;
+
+    fn deref(&self) -> &Deployment {
+        &self.sent
+    }
+}
+
+impl std::ops::DerefMut for EnrichedDeployment {
+    fn deref_mut(&mut self) -> &mut Deployment {
+        &mut self.sent
+    }
+}
+
+impl EnrichedDeployment {
+    /// An enriched deployment as the journal stored it: its enriched
+    /// fields are taken as they are, never computed again (so a later
+    /// configuration change cannot alter what subscribers see).
+    pub fn from_stored(deployment: Deployment) -> Self {
+        let mut sent = deployment;
+        let take = |field: &mut Option<String>| field.take().unwrap_or_default();
+        EnrichedDeployment {
+            application_url: take(&mut sent.application_url),
+            monitor_url: take(&mut sent.monitor_url),
+            about_url: take(&mut sent.about_url),
+            friendly_name: take(&mut sent.friendly_name),
+            monitor_pattern: take(&mut sent.monitor_pattern),
+            importance: take(&mut sent.importance),
+            team: take(&mut sent.team),
+            sent,
+        }
+    }
+
+    /// The whole deployment again, enriched fields included.
+    pub fn into_deployment(self) -> Deployment {
+        let mut d = self.sent;
+        d.application_url = Some(self.application_url);
+        d.monitor_url = Some(self.monitor_url);
+        d.about_url = Some(self.about_url);
+        d.friendly_name = Some(self.friendly_name);
+        d.monitor_pattern = Some(self.monitor_pattern);
+        d.importance = Some(self.importance);
+        d.team = Some(self.team);
+        d
+    }
+
+    /// camelCase JSON with every enriched field, as stored and sent.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.clone().into_deployment().to_json()
+    }
+}
+
 /// Applies §2 steps 1 to 8 in order. Fields the sender set are kept, except
 /// `applicationPath` and `importance`, which are always cleaned. Idempotent.
-pub fn enrich(mut d: Deployment, settings: &EnrichmentSettings) -> Deployment {
+pub fn enrich(mut d: Deployment, settings: &EnrichmentSettings) -> EnrichedDeployment {
     // 1. applicationPath
     if let Some(path) = &d.application_path {
         d.application_path = Some(clean_application_path(path));
     }
 
     // 2. importance
-    d.importance = Some(normalised_importance(d.importance.as_deref()));
+    let importance = normalised_importance(d.importance.as_deref());
 
     let host = deployment_host(&d, settings);
     let path = d.application_path.clone().unwrap_or_default();
@@ -169,55 +237,69 @@ pub fn enrich(mut d: Deployment, settings: &EnrichmentSettings) -> Deployment {
     };
 
     // 3. applicationUrl
-    if is_absent(&d.application_url) {
-        d.application_url = Some(url_on_host(None));
-    }
+    let application_url = sent_or(&mut d.application_url, || url_on_host(None));
 
     // 4. monitorUrl
-    if is_absent(&d.monitor_url) {
-        d.monitor_url = Some(url_on_host(Some("_monitor")));
-    }
-    let counting_monitor_url = d
-        .monitor_url
-        .as_deref()
-        .filter(|url| is_counting_monitor_url(url));
+    let monitor_url = sent_or(&mut d.monitor_url, || url_on_host(Some("_monitor")));
+    let counting_monitor_url =
+        Some(monitor_url.as_str()).filter(|url| is_counting_monitor_url(url));
 
     // 5. aboutUrl: on the deployment's own host, whatever host the monitor
     // URL names.
-    if is_absent(&d.about_url) {
-        let has_monitor_route = counting_monitor_url.is_some_and(|url| url.ends_with("/_monitor"));
-        d.about_url = Some(if has_monitor_route {
+    let has_monitor_route = counting_monitor_url.is_some_and(|url| url.ends_with("/_monitor"));
+    let about_url = sent_or(&mut d.about_url, || {
+        if has_monitor_route {
             url_on_host(Some("_about"))
         } else {
             String::new()
-        });
-    }
+        }
+    });
 
     // 6. friendlyName
-    if is_absent(&d.friendly_name) {
-        let name = present(d.public_name_english.as_deref())
+    let friendly_name = sent_or(&mut d.friendly_name, || {
+        present(d.public_name_english.as_deref())
             .or(present(d.public_name_swedish.as_deref()))
             .unwrap_or(&d.application_name)
-            .to_string();
-        d.friendly_name = Some(name);
-    }
+            .to_string()
+    });
 
     // 7. monitorPattern: whether the monitor URL was computed or sent.
-    if is_absent(&d.monitor_pattern) {
-        d.monitor_pattern = Some(if counting_monitor_url.is_some() {
+    let has_counting_monitor_url = counting_monitor_url.is_some();
+    let monitor_pattern = sent_or(&mut d.monitor_pattern, || {
+        if has_counting_monitor_url {
             settings.monitor_keyword.clone()
         } else {
             String::new()
-        });
-    }
+        }
+    });
 
     // 8. team
-    if is_absent(&d.team) {
-        let team = team_from_channels(d.deployment_slack_channels(), &settings.team_markers);
-        d.team = Some(team.unwrap_or_default());
-    }
+    let team = match d.team.take() {
+        Some(team) if !team.is_empty() => team,
+        _ => team_from_channels(d.deployment_slack_channels(), &settings.team_markers)
+            .unwrap_or_default(),
+    };
 
-    d
+    d.importance = None;
+    EnrichedDeployment {
+        sent: d,
+        application_url,
+        monitor_url,
+        about_url,
+        friendly_name,
+        monitor_pattern,
+        importance,
+        team,
+    }
+}
+
+/// The value the sender set (moved out of the deployment), or the computed
+/// one when it set none or an empty one.
+fn sent_or(field: &mut Option<String>, compute: impl FnOnce() -> String) -> String {
+    match field.take() {
+        Some(value) if !value.is_empty() => value,
+        _ => compute(),
+    }
 }
 
 /// `_monitor` after a path ending in `/`, else `/_monitor` (same for `_about`).
@@ -254,10 +336,6 @@ fn present(value: Option<&str>) -> Option<&str> {
     value.filter(|v| !v.is_empty())
 }
 
-fn is_absent(value: &Option<String>) -> bool {
-    present(value.as_deref()).is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,11 +343,11 @@ mod tests {
 
     const DEPLOYMENTS: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/deployments.json"
+        "/tests/fixtures/deployments.json"
     ));
     const DEPLOYMENT: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/deployment.json"
+        "/tests/fixtures/deployment.json"
     ));
 
     const ENRICHED_KEYS: [&str; 7] = [
@@ -296,14 +374,14 @@ mod tests {
             .collect()
     }
 
-    fn enriched(body: Value, settings: &EnrichmentSettings) -> Deployment {
+    fn enriched(body: Value, settings: &EnrichmentSettings) -> EnrichedDeployment {
         enrich(
             Deployment::from_json(body).expect("valid deployment"),
             settings,
         )
     }
 
-    fn deployment(body: Value) -> Deployment {
+    fn deployment(body: Value) -> EnrichedDeployment {
         enriched(body, &EnrichmentSettings::default())
     }
 
@@ -337,7 +415,7 @@ mod tests {
         let settings = EnrichmentSettings::default();
         for (index, (body, _)) in samples().into_iter().enumerate() {
             let once = enriched(body, &settings);
-            let twice = enrich(once.clone(), &settings);
+            let twice = enrich(once.clone().into_deployment(), &settings);
             assert_eq!(once, twice, "sample {index}");
         }
     }
@@ -346,16 +424,13 @@ mod tests {
     fn canonical_sample() {
         let body: Value = serde_json::from_str(DEPLOYMENT).expect("fixture is JSON");
         let d = deployment(body);
-        assert_eq!(d.application_url, some("https://app.kth.se/kth-azure-app"));
-        assert_eq!(
-            d.monitor_url,
-            some("https://app.kth.se/kth-azure-app/_monitor")
-        );
-        assert_eq!(d.about_url, some("https://app.kth.se/kth-azure-app/_about"));
-        assert_eq!(d.friendly_name, some("Monitor application"));
-        assert_eq!(d.monitor_pattern, some(DEFAULT_MONITOR_KEYWORD));
-        assert_eq!(d.importance, some("high"));
-        assert_eq!(d.team, some("team-studadm"));
+        assert_eq!(d.application_url, "https://app.kth.se/kth-azure-app");
+        assert_eq!(d.monitor_url, "https://app.kth.se/kth-azure-app/_monitor");
+        assert_eq!(d.about_url, "https://app.kth.se/kth-azure-app/_about");
+        assert_eq!(d.friendly_name, "Monitor application");
+        assert_eq!(d.monitor_pattern, DEFAULT_MONITOR_KEYWORD);
+        assert_eq!(d.importance, "high");
+        assert_eq!(d.team, "team-studadm");
         assert_eq!(d.created, some(""));
         assert!(d.wants_accessibility_test());
         assert_eq!(
@@ -440,12 +515,9 @@ mod tests {
             "applicationPath": " /api/webtex;ReplacePathRegex "
         }));
         assert_eq!(d.application_path, some("/api/webtex"));
-        assert_eq!(d.application_url, some("https://api.kth.se/api/webtex"));
-        assert_eq!(
-            d.monitor_url,
-            some("https://api.kth.se/api/webtex/_monitor")
-        );
-        assert_eq!(d.about_url, some("https://api.kth.se/api/webtex/_about"));
+        assert_eq!(d.application_url, "https://api.kth.se/api/webtex");
+        assert_eq!(d.monitor_url, "https://api.kth.se/api/webtex/_monitor");
+        assert_eq!(d.about_url, "https://api.kth.se/api/webtex/_about");
     }
 
     #[test]
@@ -455,15 +527,15 @@ mod tests {
         }));
         assert_eq!(
             d.application_url,
-            some("https://app-r.referens.sys.kth.se/app/a/")
+            "https://app-r.referens.sys.kth.se/app/a/"
         );
         assert_eq!(
             d.monitor_url,
-            some("https://app-r.referens.sys.kth.se/app/a/_monitor")
+            "https://app-r.referens.sys.kth.se/app/a/_monitor"
         );
         assert_eq!(
             d.about_url,
-            some("https://app-r.referens.sys.kth.se/app/a/_about")
+            "https://app-r.referens.sys.kth.se/app/a/_about"
         );
     }
 
@@ -472,13 +544,10 @@ mod tests {
         let d = deployment(json!({
             "applicationName": "i", "cluster": "integral", "applicationPath": "/i"
         }));
-        assert_eq!(
-            d.application_url,
-            some("https://integral.everest.sys.kth.se/i")
-        );
+        assert_eq!(d.application_url, "https://integral.everest.sys.kth.se/i");
         assert_eq!(
             d.monitor_url,
-            some("https://integral.everest.sys.kth.se/i/_monitor")
+            "https://integral.everest.sys.kth.se/i/_monitor"
         );
     }
 
@@ -501,35 +570,35 @@ mod tests {
             }),
             &settings,
         );
-        assert_eq!(d.application_url, some("http://api.test/api/a"));
-        assert_eq!(d.monitor_url, some("http://api.test/api/a/_monitor"));
-        assert_eq!(d.monitor_pattern, some("ALL GOOD"));
+        assert_eq!(d.application_url, "http://api.test/api/a");
+        assert_eq!(d.monitor_url, "http://api.test/api/a/_monitor");
+        assert_eq!(d.monitor_pattern, "ALL GOOD");
         // `#a-team-pipeline` sorts first; `ops` is tried first but absent there.
-        assert_eq!(d.team, some("pipeline-people"));
+        assert_eq!(d.team, "pipeline-people");
 
         let d = enriched(
             json!({"applicationName": "a", "cluster": "stage", "applicationPath": "/a",
                    "slackChannels": "#devops"}),
             &settings,
         );
-        assert_eq!(d.application_url, some("http://stage-app.test/a"));
-        assert_eq!(d.team, some("operations"));
+        assert_eq!(d.application_url, "http://stage-app.test/a");
+        assert_eq!(d.team, "operations");
 
         // An operator's table replaces the default one entirely.
         let d = enriched(
             json!({"applicationName": "a", "cluster": "stage", "slackChannels": "#team-studadm"}),
             &settings,
         );
-        assert_eq!(d.team, some(""));
+        assert_eq!(d.team, "");
     }
 
     #[test]
     fn no_path_or_no_cluster_gives_empty_urls() {
         let d = deployment(json!({"applicationName": "a", "cluster": "active"}));
-        assert_eq!(d.application_url, some(""));
-        assert_eq!(d.monitor_url, some(""));
-        assert_eq!(d.about_url, some(""));
-        assert_eq!(d.monitor_pattern, some(""));
+        assert_eq!(d.application_url, "");
+        assert_eq!(d.monitor_url, "");
+        assert_eq!(d.about_url, "");
+        assert_eq!(d.monitor_pattern, "");
         assert_eq!(deployment_host(&d, &EnrichmentSettings::default()), None);
 
         // Built in code with no cluster (parsing would refuse it).
@@ -542,13 +611,13 @@ mod tests {
             &EnrichmentSettings::default(),
         );
         assert_eq!(deployment_host(&d, &EnrichmentSettings::default()), None);
-        assert_eq!(d.application_url, some(""));
-        assert_eq!(d.monitor_url, some(""));
-        assert_eq!(d.about_url, some(""));
-        assert_eq!(d.monitor_pattern, some(""));
-        assert_eq!(d.friendly_name, some("a"));
-        assert_eq!(d.importance, some("low"));
-        assert_eq!(d.team, some(""));
+        assert_eq!(d.application_url, "");
+        assert_eq!(d.monitor_url, "");
+        assert_eq!(d.about_url, "");
+        assert_eq!(d.monitor_pattern, "");
+        assert_eq!(d.friendly_name, "a");
+        assert_eq!(d.importance, "low");
+        assert_eq!(d.team, "");
     }
 
     #[test]
@@ -557,9 +626,9 @@ mod tests {
             "applicationName": "a", "cluster": "active",
             "monitorUrl": "https://elsewhere.test/_monitor"
         }));
-        assert_eq!(d.monitor_pattern, some(DEFAULT_MONITOR_KEYWORD));
+        assert_eq!(d.monitor_pattern, DEFAULT_MONITOR_KEYWORD);
         // No host of its own to put `_about` on.
-        assert_eq!(d.about_url, some(""));
+        assert_eq!(d.about_url, "");
     }
 
     #[test]
@@ -568,8 +637,8 @@ mod tests {
             "applicationName": "a", "cluster": "active", "applicationPath": "/a",
             "monitorUrl": "https://elsewhere.test/x/_monitor"
         }));
-        assert_eq!(d.monitor_url, some("https://elsewhere.test/x/_monitor"));
-        assert_eq!(d.about_url, some("https://app.kth.se/a/_about"));
+        assert_eq!(d.monitor_url, "https://elsewhere.test/x/_monitor");
+        assert_eq!(d.about_url, "https://app.kth.se/a/_about");
     }
 
     #[test]
@@ -578,9 +647,9 @@ mod tests {
             "applicationName": "a", "cluster": "active", "applicationPath": "/a",
             "monitorUrl": "/a/_monitor"
         }));
-        assert_eq!(d.monitor_url, some("/a/_monitor"));
-        assert_eq!(d.about_url, some(""));
-        assert_eq!(d.monitor_pattern, some(""));
+        assert_eq!(d.monitor_url, "/a/_monitor");
+        assert_eq!(d.about_url, "");
+        assert_eq!(d.monitor_pattern, "");
     }
 
     #[test]
@@ -592,19 +661,19 @@ mod tests {
             "monitorUrl": "", "publicNameEnglish": "", "publicNameSwedish": "Svenska",
             "slackChannels": "#team-e-larande"
         }));
-        assert_eq!(d.application_url, some("https://public.test/a"));
-        assert_eq!(d.about_url, some("https://about.test"));
-        assert_eq!(d.friendly_name, some("A"));
-        assert_eq!(d.monitor_url, some("https://app.kth.se/a/_monitor"));
-        assert_eq!(d.monitor_pattern, some(DEFAULT_MONITOR_KEYWORD));
-        assert_eq!(d.team, some("team-e-larande"));
+        assert_eq!(d.application_url, "https://public.test/a");
+        assert_eq!(d.about_url, "https://about.test");
+        assert_eq!(d.friendly_name, "A");
+        assert_eq!(d.monitor_url, "https://app.kth.se/a/_monitor");
+        assert_eq!(d.monitor_pattern, DEFAULT_MONITOR_KEYWORD);
+        assert_eq!(d.team, "team-e-larande");
         assert_eq!(d.public_name_english, some(""));
 
         let d = deployment(json!({
             "applicationName": "a", "cluster": "active",
             "publicNameEnglish": "", "publicNameSwedish": "Svenska"
         }));
-        assert_eq!(d.friendly_name, some("Svenska"));
+        assert_eq!(d.friendly_name, "Svenska");
     }
 
     #[test]
@@ -620,7 +689,7 @@ mod tests {
             let d = deployment(json!({
                 "applicationName": "a", "cluster": "active", "importance": sent
             }));
-            assert_eq!(d.importance, some(expected), "sent {sent}");
+            assert_eq!(d.importance, expected, "sent {sent}");
         }
     }
 
@@ -630,19 +699,19 @@ mod tests {
             "applicationName": "a", "cluster": "active",
             "slackChannels": "#b-team-pipeline,#a-team-kursinfo"
         }));
-        assert_eq!(d.team, some("team-kursinformation"));
+        assert_eq!(d.team, "team-kursinformation");
 
         // Only `#` channels count, even when a bare name would match first.
         let d = deployment(json!({
             "applicationName": "a", "cluster": "active",
             "slackChannels": ["a-team-pipeline", "#z-team-studadm"]
         }));
-        assert_eq!(d.team, some("team-studadm"));
+        assert_eq!(d.team, "team-studadm");
 
         let d = deployment(json!({
             "applicationName": "a", "cluster": "active", "slackChannels": "#devops"
         }));
-        assert_eq!(d.team, some(""));
+        assert_eq!(d.team, "");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::text::{clean, push_unique, split_list};
 
 /// Which intake route an event came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     Deployment,
@@ -23,6 +23,23 @@ impl EventKind {
         EventKind::Error,
         EventKind::Recommendation,
     ];
+
+    /// The same kinds as a `'static` slice, in `ALL`'s order (empty means
+    /// every kind).
+    pub fn static_subset(kinds: &[EventKind]) -> &'static [EventKind] {
+        use EventKind::{Deployment as D, Error as E, Recommendation as R};
+        let has = |kind| kinds.is_empty() || kinds.contains(&kind);
+        match (has(D), has(E), has(R)) {
+            (true, true, true) => &Self::ALL,
+            (true, true, false) => &[D, E],
+            (true, false, true) => &[D, R],
+            (false, true, true) => &[E, R],
+            (true, false, false) => &[D],
+            (false, true, false) => &[E],
+            (false, false, true) => &[R],
+            (false, false, false) => &[],
+        }
+    }
 
     /// The lowercase name, as used in routes and serialised form.
     pub fn as_str(self) -> &'static str {
@@ -69,6 +86,14 @@ impl fmt::Display for FieldError {
 }
 
 impl std::error::Error for FieldError {}
+
+/// How a known body field is read: as text (numbers and booleans become
+/// their text) or as a list (a comma-separated string or an array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldShape {
+    Text,
+    List,
+}
 
 /// A deployment report. Optional text fields are `None` when absent or
 /// `null`; `Some("")` when the sender sent an empty string.
@@ -157,6 +182,17 @@ impl Event {
 }
 
 const APPLICATION_NAME: &str = "applicationName";
+/// Free text keeps its quotes (only surrounding whitespace goes); every
+/// other known field is identifier-like and also loses quotes at its ends.
+const FREE_TEXT: [&str; 7] = [
+    "message",
+    "stackTrace",
+    "descriptionSwedish",
+    "descriptionEnglish",
+    "publicNameSwedish",
+    "publicNameEnglish",
+    "friendlyName",
+];
 const CLUSTER: &str = "cluster";
 const MESSAGE: &str = "message";
 const STACK_TRACE: &str = "stackTrace";
@@ -209,6 +245,26 @@ impl Deployment {
             ("aboutUrl", Text(&self.about_url)),
             ("friendlyName", Text(&self.friendly_name)),
         ]
+    }
+
+    /// The fields that must be present and not empty.
+    pub const REQUIRED: [&'static str; 2] = [APPLICATION_NAME, CLUSTER];
+
+    /// Every known field's JSON name and shape, the required ones first,
+    /// in output order (what the OpenAPI document describes; any other
+    /// field is kept as sent).
+    pub fn known_fields() -> Vec<(&'static str, FieldShape)> {
+        let optional = Deployment::default()
+            .optional_fields()
+            .map(|(name, field)| match field {
+                FieldRef::Text(_) => (name, FieldShape::Text),
+                FieldRef::List(_) => (name, FieldShape::List),
+            });
+        Self::REQUIRED
+            .into_iter()
+            .map(|name| (name, FieldShape::Text))
+            .chain(optional)
+            .collect()
     }
 
     fn optional_field_mut(&mut self, name: &str) -> Option<FieldMut<'_>> {
@@ -312,6 +368,14 @@ impl Deployment {
 }
 
 impl PipelineError {
+    pub const REQUIRED: [&'static str; 1] = [MESSAGE];
+    /// The known fields, in output order (any other is kept as sent).
+    pub const KNOWN_FIELDS: [(&'static str, FieldShape); 3] = [
+        (MESSAGE, FieldShape::Text),
+        (STACK_TRACE, FieldShape::Text),
+        (SLACK_CHANNELS, FieldShape::List),
+    ];
+
     /// Reads an error body (BEHAVIOUR.md §1).
     pub fn from_json(value: Value) -> Result<Self, FieldError> {
         let mut error = PipelineError::default();
@@ -347,6 +411,13 @@ impl PipelineError {
 }
 
 impl Recommendation {
+    pub const REQUIRED: [&'static str; 1] = [MESSAGE];
+    /// The known fields, in output order (any other is kept as sent).
+    pub const KNOWN_FIELDS: [(&'static str, FieldShape); 2] = [
+        (MESSAGE, FieldShape::Text),
+        (SLACK_CHANNELS, FieldShape::List),
+    ];
+
     /// Reads a recommendation body (BEHAVIOUR.md §1).
     pub fn from_json(value: Value) -> Result<Self, FieldError> {
         let mut recommendation = Recommendation::default();
@@ -373,10 +444,34 @@ impl Recommendation {
     }
 }
 
+/// The body as an object. No text anywhere in it (a known field, a list
+/// item, an unknown field, a key) may hold a NUL character: PostgreSQL
+/// cannot store one, and receivers downstream may choke on it.
 fn into_object(value: Value) -> Result<Map<String, Value>, FieldError> {
     match value {
-        Value::Object(map) => Ok(map),
+        Value::Object(map) => {
+            for (key, value) in &map {
+                if key.contains('\0') || holds_nul(value) {
+                    return Err(FieldError::new(
+                        key.replace('\0', "\\u0000"),
+                        "must not contain a NUL character (\\u0000)",
+                    ));
+                }
+            }
+            Ok(map)
+        }
         _ => Err(FieldError::new("", "expected a JSON object")),
+    }
+}
+
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 
@@ -391,9 +486,11 @@ fn kind_name(value: &Value) -> &'static str {
     }
 }
 
-/// Text form of a scalar; `None` for null, arrays and objects.
-fn scalar_text(value: &Value) -> Option<String> {
+/// Text form of a scalar; `None` for null, arrays and objects. Free text
+/// is only trimmed; identifier-like text is also unquoted.
+fn scalar_text(value: &Value, free_text: bool) -> Option<String> {
     match value {
+        Value::String(s) if free_text => Some(s.trim().to_owned()),
         Value::String(s) => Some(clean(s)),
         // Senders put numbers and booleans in text fields; keep their text.
         Value::Number(n) => Some(n.to_string()),
@@ -409,7 +506,7 @@ fn text_field(name: &str, value: Value) -> Result<Option<String>, FieldError> {
             name,
             format!("must be a string, not {}", kind_name(&value)),
         )),
-        scalar => Ok(scalar_text(&scalar)),
+        scalar => Ok(scalar_text(&scalar, FREE_TEXT.contains(&name))),
     }
 }
 
@@ -435,7 +532,7 @@ fn list_field(name: &str, value: Value) -> Result<Vec<String>, FieldError> {
                     // An array is already split: items are not split on
                     // commas again (a URL may contain one).
                     scalar => {
-                        if let Some(text) = scalar_text(scalar) {
+                        if let Some(text) = scalar_text(scalar, false) {
                             push_unique(&mut out, text);
                         }
                     }
@@ -443,7 +540,7 @@ fn list_field(name: &str, value: Value) -> Result<Vec<String>, FieldError> {
             }
             Ok(out)
         }
-        scalar => Ok(scalar_text(&scalar)
+        scalar => Ok(scalar_text(&scalar, false)
             .map(|text| split_list(&text))
             .unwrap_or_default()),
     }
@@ -477,11 +574,11 @@ mod tests {
 
     const ERROR: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/error.json"
+        "/tests/fixtures/error.json"
     ));
     const RECOMMENDATIONS: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/recommendations.json"
+        "/tests/fixtures/recommendations.json"
     ));
 
     fn some(s: &str) -> Option<String> {
@@ -564,6 +661,51 @@ mod tests {
         assert_eq!(d.slack_channels, vec!["#dev", "#ops"]);
         // Empty after cleaning is kept as sent (empty), not dropped.
         assert_eq!(d.created, some(""));
+    }
+
+    #[test]
+    fn free_text_keeps_its_quotes() {
+        let error = PipelineError::from_json(json!({
+            "message": " Please set \"PORT\" ", "stackTrace": "\"quoted\"\n"
+        }))
+        .expect("valid");
+        assert_eq!(error.message, "Please set \"PORT\"");
+        assert_eq!(error.stack_trace, some("\"quoted\""));
+        let d = Deployment::from_json(json!({
+            "applicationName": "\"app\"", "cluster": "active",
+            "publicNameEnglish": "\"Quoted\" name", "descriptionSwedish": "\"a\" och \"b\""
+        }))
+        .expect("valid");
+        assert_eq!(d.application_name, "app");
+        assert_eq!(d.public_name_english, some("\"Quoted\" name"));
+        assert_eq!(d.description_swedish, some("\"a\" och \"b\""));
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_names_its_field() {
+        let cases = [
+            (
+                json!({"applicationName": "a\u{0}b", "cluster": "active"}),
+                "applicationName",
+            ),
+            (
+                json!({"applicationName": "a", "cluster": "active", "slackChannels": ["#a", "#b\u{0}"]}),
+                "slackChannels",
+            ),
+            (
+                json!({"applicationName": "a", "cluster": "active", "x-extra": {"deep": ["\u{0}"]}}),
+                "x-extra",
+            ),
+        ];
+        for (body, field) in cases {
+            let error = Deployment::from_json(body).unwrap_err();
+            assert_eq!(error.field, field);
+            assert_eq!(error.problem, "must not contain a NUL character (\\u0000)");
+        }
+        let error = PipelineError::from_json(json!({"message": "m\u{0}"})).unwrap_err();
+        assert_eq!(error.field, "message");
+        let error = Recommendation::from_json(json!({"message": "m", "a\u{0}": 1})).unwrap_err();
+        assert_eq!(error.field, "a\\u0000");
     }
 
     #[test]
@@ -815,9 +957,10 @@ mod tests {
             "slackChannels": "#b,#b", "message": " \"Add a README\" ", "seen": true
         }))
         .expect("valid");
+        // Free text keeps its quotes (BEHAVIOUR.md, "Event shapes").
         assert_eq!(
             Event::Recommendation(r).to_json(),
-            json!({"message": "Add a README", "slackChannels": ["#b"], "seen": true})
+            json!({"message": "\"Add a README\"", "slackChannels": ["#b"], "seen": true})
         );
     }
 
@@ -830,5 +973,38 @@ mod tests {
         .expect("valid");
         assert_eq!(event.kind(), EventKind::Deployment);
         assert_eq!(event.to_json()["applicationName"], json!("a"));
+    }
+
+    /// The field lists the OpenAPI document is built from are the fields
+    /// the parsers know: a body with every listed field keeps nothing as
+    /// unknown.
+    #[test]
+    fn the_known_field_lists_are_what_the_parsers_read() {
+        let body = |fields: &[(&str, FieldShape)]| {
+            Value::Object(
+                fields
+                    .iter()
+                    .map(|(name, _)| ((*name).to_owned(), json!("x")))
+                    .collect(),
+            )
+        };
+        let deployment = Deployment::from_json(body(&Deployment::known_fields())).unwrap();
+        assert!(deployment.extra.is_empty(), "{:?}", deployment.extra);
+        let written: Vec<String> = deployment
+            .to_json()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let listed: Vec<&str> = Deployment::known_fields()
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(written, listed, "written in the listed order");
+        let error = PipelineError::from_json(body(&PipelineError::KNOWN_FIELDS)).unwrap();
+        assert!(error.extra.is_empty(), "{:?}", error.extra);
+        let advice = Recommendation::from_json(body(&Recommendation::KNOWN_FIELDS)).unwrap();
+        assert!(advice.extra.is_empty(), "{:?}", advice.extra);
     }
 }

@@ -1,48 +1,55 @@
 //! The coordinator: every [`COORDINATE_EVERY`] it writes this replica's
 //! heartbeat, renews and rebalances which subscribers it delivers for, and
-//! applies on/off switches another replica stored, so an admin's toggle
+//! reads the stored on/off switches, and tells the registry (the routing
+//! table's owner) what changed — so an admin's toggle on one replica
 //! reaches every replica within a few seconds. On one SQLite node it still
-//! runs; it simply owns everything.
+//! runs; it simply owns everything. Its heartbeat is also the write that
+//! tells readiness, when nothing else is written, whether commits succeed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, Supervised,
+    WrapFuture,
+};
 
-use super::health::{ActorHealth, now_ms};
-use super::messages::SetEnabled;
-use super::ownership::Ownership;
+use super::messages::{ApplySilences, ApplyStoredSwitches, Quiesce, SetOwnership};
 use super::registry::RegistryActor;
-use crate::store::journal::Journal;
-use crate::store::models::replicas::{self, ReplicaRow};
-use crate::store::models::subscriber_settings;
+use super::routing::{Routing, current};
+use crate::clock::SharedClock;
+use crate::engine::ActorHealth;
+use crate::engine::guard::guarded;
+use crate::store::journal::{Coordinated, CoordinationRound, Journal};
+use crate::store::models::replicas::ReplicaRow;
 
 pub const COORDINATE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct CoordinatorActor {
     journal: Journal,
     me: ReplicaRow,
-    ownership: Arc<Ownership>,
+    /// The subscribers to share out are the routing table's (a reload may
+    /// declare more).
+    routing: Routing,
     registry: Addr<RegistryActor>,
-    /// The switches as last applied, by subscriber.
-    switches: HashMap<String, bool>,
     busy: bool,
     single_node: bool,
     health: Arc<ActorHealth>,
+    ticking: Option<SpawnHandle>,
+    quiet: bool,
 }
 
 impl CoordinatorActor {
     pub fn new(
         journal: Journal,
         host: String,
-        ownership: Arc<Ownership>,
+        routing: Routing,
         registry: Addr<RegistryActor>,
-        switches: HashMap<String, bool>,
         single_node: bool,
+        clock: &SharedClock,
         health: Arc<ActorHealth>,
     ) -> Self {
-        let now = now_ms();
+        let now = clock.now_ms();
         CoordinatorActor {
             me: ReplicaRow {
                 id: journal.owner().to_owned(),
@@ -51,64 +58,46 @@ impl CoordinatorActor {
                 heartbeat_at: now,
             },
             journal,
-            ownership,
+            routing,
             registry,
-            switches,
             busy: false,
             single_node,
             health,
+            ticking: None,
+            quiet: false,
         }
     }
 
     fn coordinate(&mut self, ctx: &mut Context<Self>) {
+        fail::fail_point!("coordinator-round");
         if self.busy {
             return;
         }
         self.busy = true;
         let journal = self.journal.clone();
-        let me = self.me.clone();
-        let ids = self.ownership.ids();
-        let lease_ms = journal.lease().as_millis() as i64;
-        let single_node = self.single_node;
-        let round = async move {
-            journal
-                .write(move |c| {
-                    let coordination =
-                        replicas::coordinate(c, &me, &ids, now_ms(), lease_ms, single_node)?;
-                    let switches = subscriber_settings::all(c)?;
-                    Ok((coordination, switches))
-                })
-                .await
+        let round = CoordinationRound {
+            me: self.me.clone(),
+            subscribers: current(&self.routing).routes.iter().map(|r| r.id).collect(),
+            lease_ms: journal.lease().as_millis() as i64,
+            single_node: self.single_node,
         };
-        ctx.spawn(round.into_actor(self).map(|result, actor, _| {
+        let as_of = std::time::Instant::now();
+        let round = async move { journal.coordinate(round).await };
+        ctx.spawn(round.into_actor(self).map(move |result, actor, _| {
             actor.busy = false;
             match result {
-                Ok((coordination, switches)) => {
+                Ok(coordinated) => {
                     ActorHealth::count(&actor.health.delivered);
-                    let (gained, lost) = actor.ownership.set(&coordination.owned);
-                    if !gained.is_empty() || !lost.is_empty() {
-                        log::info!(
-                            "coordinator: {} live replica(s); now delivering for {}; gave up {}",
-                            coordination.live_replicas,
-                            list(&gained),
-                            list(&lost)
-                        );
-                    }
-                    for setting in switches {
-                        let enabled = setting.enabled != 0;
-                        if actor.switches.get(&setting.subscriber) != Some(&enabled) {
-                            log::info!(
-                                "coordinator: {} switched {} by {}",
-                                setting.subscriber,
-                                if enabled { "on" } else { "off" },
-                                setting.changed_by
-                            );
-                            actor.switches.insert(setting.subscriber.clone(), enabled);
-                            actor.registry.do_send(SetEnabled {
-                                id: setting.subscriber,
-                                enabled,
-                            });
-                        }
+                    ActorHealth::count(&actor.health.rounds);
+                    if !actor.quiet {
+                        let Coordinated {
+                            coordination,
+                            switches,
+                            silences,
+                        } = coordinated;
+                        actor.registry.do_send(SetOwnership(coordination.owned));
+                        actor.registry.do_send(ApplyStoredSwitches(switches));
+                        actor.registry.do_send(ApplySilences { silences, as_of });
                     }
                 }
                 Err(error) => {
@@ -123,19 +112,37 @@ impl CoordinatorActor {
     }
 }
 
-fn list(ids: &[&str]) -> String {
-    if ids.is_empty() {
-        "nothing".to_owned()
-    } else {
-        ids.join(", ")
-    }
-}
-
 impl Actor for CoordinatorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.coordinate(ctx);
-        ctx.run_interval(COORDINATE_EVERY, |actor, ctx| actor.coordinate(ctx));
+        self.health.set_restarting(false);
+        self.busy = false;
+        if self.quiet {
+            return;
+        }
+        let health = self.health.clone();
+        guarded(&health, ctx, |ctx| self.coordinate(ctx));
+        self.ticking = Some(ctx.run_interval(COORDINATE_EVERY, |actor, ctx| {
+            let health = actor.health.clone();
+            guarded(&health, ctx, |ctx| actor.coordinate(ctx));
+        }));
+    }
+}
+
+impl Supervised for CoordinatorActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        log::warn!("coordinator: restarted by its supervisor");
+    }
+}
+
+impl Handler<Quiesce> for CoordinatorActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Quiesce, ctx: &mut Self::Context) {
+        self.quiet = true;
+        if let Some(ticking) = self.ticking.take() {
+            ctx.cancel_future(ticking);
+        }
     }
 }

@@ -1,45 +1,14 @@
-//! The messages that carry an event through the pipeline's actors.
+//! The messages between the pipeline's actors.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use actix::Message;
-use serde::Serialize;
-use uuid::Uuid;
 
-use crate::domain::event::{Event, EventKind};
+use crate::config::OperatorConfig;
+use crate::domain::{Event, EventId, PublishedEvent};
 use crate::store::journal::Ticket;
-
-/// An event's id: a UUID v7, so ids sort by the time they were accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct EventId(Uuid);
-
-impl EventId {
-    pub fn new() -> Self {
-        EventId(Uuid::now_v7())
-    }
-}
-
-impl Default for EventId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl FromStr for EventId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(EventId)
-    }
-}
+use crate::store::models::silences::SilenceRow;
+use crate::store::models::subscriber_settings::SubscriberSetting;
 
 /// Why intake could not take an event.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +19,8 @@ pub enum IntakeError {
     Storage(String),
     #[error("the idempotency key was used for a different body")]
     KeyReused,
+    #[error("intake is shutting down")]
+    ShuttingDown,
 }
 
 /// An `Idempotency-Key` header and the hash of the body it came with.
@@ -65,6 +36,8 @@ pub struct IdempotencyKey {
 pub struct Accept {
     pub event: Event,
     pub idempotency: Option<IdempotencyKey>,
+    /// The HTTP request's id, for the log lines about this event.
+    pub request_id: Option<String>,
 }
 
 /// Intake's answer: the event's id, and whether it repeats an earlier one.
@@ -74,39 +47,21 @@ pub struct Accepted {
     pub repeated: bool,
 }
 
-/// An event read back from the journal or just recorded, not yet enriched,
-/// with the deliveries of it this process holds.
-#[derive(Debug)]
-pub struct RecordedEvent {
-    pub id: EventId,
-    /// Unix milliseconds.
-    pub received_at: i64,
-    pub event: Event,
-    pub tickets: Vec<Ticket>,
-}
-
-/// Intake actor or sweeper → enricher actor.
+/// Intake actor → enricher actor: an event with its id, to enrich, record
+/// and publish; answered once it is recorded.
 #[derive(Message)]
-#[rtype(result = "()")]
-pub struct Enrich(pub RecordedEvent);
-
-/// An enriched event, as every subscriber sees it.
-#[derive(Debug)]
-pub struct PublishedEvent {
+#[rtype(result = "Result<Accepted, IntakeError>")]
+pub struct Record {
     pub id: EventId,
     /// Unix milliseconds.
     pub received_at: i64,
     pub event: Event,
+    pub idempotency: Option<IdempotencyKey>,
+    pub request_id: Option<String>,
 }
 
-impl PublishedEvent {
-    pub fn kind(&self) -> EventKind {
-        self.event.kind()
-    }
-}
-
-/// Enricher actor → registry actor: an event and the deliveries of it to
-/// hand out.
+/// Enricher or sweeper → registry actor: a recorded event and the
+/// deliveries of it this process holds, to hand out.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Publish {
@@ -114,31 +69,70 @@ pub struct Publish {
     pub tickets: Vec<Ticket>,
 }
 
-/// Registry actor → one subscriber actor: one delivery.
+/// Admin route → registry: switch a subscriber on or off for the next
+/// event. The registry stores it, so it outlives restarts and reaches the
+/// other replicas.
 #[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    pub ticket: Ticket,
-    pub event: Arc<PublishedEvent>,
-}
-
-/// Switches a subscriber on or off for the next event.
-#[derive(Message)]
-#[rtype(result = "Result<(), UnknownSubscriber>")]
+#[rtype(result = "Result<(), SwitchError>")]
 pub struct SetEnabled {
     pub id: String,
     pub enabled: bool,
+    /// Who changed it, as the settings table records it.
+    pub by: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("no subscriber has the id {0}")]
-pub struct UnknownSubscriber(pub String);
-
-/// Shutdown → a subscriber actor: start nothing new, let running
-/// deliveries finish until `until`, then give everything still held back
-/// to the journal. Answers how many deliveries were given back.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Drain {
-    pub until: std::time::Instant,
+pub enum SwitchError {
+    #[error("no subscriber has the id {0}")]
+    UnknownSubscriber(String),
+    #[error("the switch could not be stored: {0}")]
+    Storage(String),
 }
+
+/// Coordinator → registry: the subscribers this replica delivers for now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetOwnership(pub Vec<String>);
+
+/// Coordinator → registry: the switches as stored (another replica may
+/// have changed one).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyStoredSwitches(pub Vec<SubscriberSetting>);
+
+/// Coordinator or admin route → registry: the silences as stored, not yet
+/// ended, as read from `as_of` on. A list read earlier than the one in
+/// force is stale (a coordination round that began before an admin's
+/// change) and is ignored.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplySilences {
+    pub silences: Vec<SilenceRow>,
+    pub as_of: std::time::Instant,
+}
+
+/// Reload → registry: a validated operator configuration to put in force.
+#[derive(Message)]
+#[rtype(result = "Result<ReloadReport, String>")]
+pub struct Reload(pub OperatorConfig);
+
+/// What a reload changed.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadReport {
+    pub file: Option<String>,
+    pub routes: usize,
+    pub webhooks: Vec<String>,
+    pub webhooks_added: Vec<String>,
+    pub webhooks_removed: Vec<String>,
+    pub templates_replaced: Vec<String>,
+    /// `[settings]` that differ from those in force: they take effect at
+    /// the next start.
+    pub settings_need_restart: Vec<String>,
+}
+
+/// Shutdown → a core actor: take no new work. (A supervised actor that
+/// stopped would be restarted, so it stays, idle, until the process ends.)
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Quiesce;

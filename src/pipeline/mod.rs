@@ -1,39 +1,54 @@
-//! The actors an event passes through: intake (record, answer 202) →
-//! enricher → registry → one supervised actor per subscriber. The sweeper
-//! feeds the same path with deliveries read back from the journal
-//! (retries, recovery after a restart, and whatever did not fit in memory).
+//! The actors an event passes through, as the client's design fixes them:
+//! the HTTP routes hand it to the intake actor (`intake.rs`), which asks
+//! the enricher (`enricher.rs`) to enrich it, plan its deliveries from the
+//! routing table, record it and publish it to the registry
+//! (`registry.rs`), which hands each delivery to its subscriber's
+//! supervised actor (the engine's). The sweeper feeds the registry with
+//! deliveries read back from the journal (retries, recovery after a
+//! restart, and whatever did not fit in memory); the coordinator keeps the
+//! replicas' ownership and stored switches in step. Every core actor runs
+//! under an actix `Supervisor`: a panic restarts it.
 
+pub mod alerts;
 pub mod coordinator;
+pub mod digest;
 pub mod enricher;
 pub mod health;
 pub mod intake;
 pub mod messages;
 pub mod metrics;
-pub mod ownership;
 pub mod registry;
-pub mod retry;
-pub mod slots;
+pub mod routing;
 pub mod sweeper;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr};
+use actix::{Addr, Supervisor};
+use tokio::sync::watch;
 
-use crate::config::{ConfigError, Settings};
+use crate::clock::SharedClock;
+use crate::config::{ConfigError, OperatorConfig, OperatorView, Redactor, Settings};
+use crate::domain::history::DeploymentHistory;
+use crate::engine::rate_limit::Limiter;
+use crate::engine::slots::Slots;
+use crate::engine::{
+    ActorHealth, ActorLimits, ActorParts, Drain, Registration, RetryPolicy, Role, Setup,
+    SlackClient, StartedActor,
+};
 use crate::store::journal::{Journal, Ticket};
-use crate::subscribers::Registration;
 use coordinator::CoordinatorActor;
 use enricher::EnricherActor;
-use health::{ActorHealth, HealthBoard, now_ms};
+use health::HealthBoard;
 use intake::IntakeActor;
-use ownership::Ownership;
-use registry::{RegistryActor, WatchTargets};
-use slots::Slots;
-use sweeper::{SweeperActor, SweptSubscriber};
+use messages::Quiesce;
+use registry::{RegistryActor, TableOwner};
+use routing::{Route, Routing, RoutingTable, Switch, current};
+use sweeper::SweeperActor;
 
 /// The running pipeline: the intake address routes send to, the registry
-/// admin routes talk to, and every actor's health.
+/// admin routes talk to, the routing table and every actor's health.
 pub struct Pipeline {
     pub intake: Addr<IntakeActor>,
     pub registry: Addr<RegistryActor>,
@@ -41,191 +56,13 @@ pub struct Pipeline {
     sweeper: Addr<SweeperActor>,
     coordinator: Addr<CoordinatorActor>,
     pub health: HealthBoard,
+    pub routing: Routing,
+    /// The one Slack client, when Slack is configured (its shared channel
+    /// pace shows in the admin API).
+    pub slack: Option<Arc<SlackClient>>,
+    /// Reads the operator file again and hands it to the registry.
+    pub reloader: Reloader,
     journal: Journal,
-    drains: Vec<actix::Recipient<messages::Drain>>,
-    // Kept so the subscribers' threads stop with the pipeline.
-    subscriber_arbiters: Vec<actix::Arbiter>,
-}
-
-impl Pipeline {
-    /// Starts every actor. Must run inside the actix system.
-    pub fn start(
-        settings: &Settings,
-        journal: Journal,
-        journal_health: Arc<ActorHealth>,
-        registrations: &[Registration],
-        switches: &HashMap<String, bool>,
-        replica: ReplicaSetup,
-    ) -> Result<Self, ConfigError> {
-        let mut health = HealthBoard::default();
-        let intake_health = ActorHealth::new("intake", "intake");
-        let enricher_health = ActorHealth::new("enricher", "enricher");
-        let registry_health = ActorHealth::new("registry", "registry");
-        let sweeper_health = ActorHealth::new("sweeper", "sweeper");
-        let coordinator_health = ActorHealth::new("coordinator", "coordinator");
-        for actor in [
-            &intake_health,
-            &enricher_health,
-            &registry_health,
-            &sweeper_health,
-            &coordinator_health,
-            &journal_health,
-        ] {
-            health.add(actor.clone());
-        }
-
-        let mut started = registry::start_subscribers(settings, &journal, registrations, switches)?;
-        let drains = std::mem::take(&mut started.drains);
-        for subscriber in &started.entries {
-            health.add(subscriber.health.clone());
-        }
-        let ids: Vec<&'static str> = registrations.iter().map(|r| r.id).collect();
-        // One SQLite node owns everything; replicas on PostgreSQL wait for
-        // the coordinator to hand them their share.
-        let ownership = Arc::new(Ownership::new(&ids, replica.single_node));
-        let handback = Handback::new(journal.clone(), &started.entries);
-        let targets = registry::targets(&started.entries);
-        let swept = started
-            .entries
-            .iter()
-            .filter(|entry| entry.target.is_some())
-            .map(|entry| SweptSubscriber {
-                id: entry.id,
-                slots: entry.slots.clone(),
-                health: entry.health.clone(),
-            })
-            .collect();
-        let registry =
-            RegistryActor::new(started.entries, handback.clone(), registry_health).start();
-        let enricher = EnricherActor::new(
-            settings.enrichment.clone(),
-            registry.clone(),
-            handback.clone(),
-            enricher_health,
-        )
-        .start();
-        let sweeper = SweeperActor::new(
-            journal.clone(),
-            enricher.clone(),
-            swept,
-            ownership.clone(),
-            sweeper_health,
-        )
-        .start();
-        let coordinator = CoordinatorActor::new(
-            journal.clone(),
-            replica.host,
-            ownership.clone(),
-            registry.clone(),
-            switches.clone(),
-            replica.single_node,
-            coordinator_health,
-        )
-        .start();
-        let intake = IntakeActor::new(
-            journal.clone(),
-            enricher.clone(),
-            handback,
-            targets,
-            ownership,
-            intake_health,
-        )
-        .start();
-        registry.do_send(WatchTargets(intake.clone().recipient()));
-        Ok(Pipeline {
-            intake,
-            registry,
-            enricher,
-            sweeper,
-            coordinator,
-            health,
-            journal,
-            drains,
-            subscriber_arbiters: started.arbiters,
-        })
-    }
-}
-
-impl Pipeline {
-    /// Graceful shutdown: no new claims, running deliveries get until
-    /// `grace` to finish, the rest goes back to the journal (due now, so the
-    /// next start takes it up at once), and every outcome is committed.
-    pub async fn shut_down(&self, grace: std::time::Duration) {
-        self.sweeper.do_send(Stop);
-        self.coordinator.do_send(Stop);
-        self.intake.do_send(Stop);
-        let until = std::time::Instant::now() + grace;
-        let drains = self
-            .drains
-            .iter()
-            .map(|drain| drain.send(messages::Drain { until }));
-        let given_back: usize = futures_util::future::join_all(drains)
-            .await
-            .into_iter()
-            .map(|answer| answer.unwrap_or(0))
-            .sum();
-        let me = self.journal.owner().to_owned();
-        match self
-            .journal
-            .write(move |c| crate::store::models::replicas::leave(c, &me))
-            .await
-        {
-            Ok(handed_over) if handed_over > 0 => {
-                log::info!("shutdown: {handed_over} subscribers handed to the other replicas")
-            }
-            Ok(_) => {}
-            Err(error) => log::error!("shutdown: the journal could not be flushed: {error}"),
-        }
-        log::info!(
-            "shutdown: {given_back} unfinished deliveries left in the journal for the next start"
-        );
-        self.stop();
-    }
-
-    /// Stops the core actors (the sweeper first, so nothing new is claimed)
-    /// and the subscribers; the journal writer ends when the last handle is
-    /// gone. What was not finished stays in the journal for the next start.
-    pub fn stop(&self) {
-        self.sweeper.do_send(Stop);
-        self.coordinator.do_send(Stop);
-        self.intake.do_send(Stop);
-        self.enricher.do_send(Stop);
-        self.registry.do_send(Stop);
-    }
-}
-
-/// Stops a core actor.
-#[derive(actix::Message)]
-#[rtype(result = "()")]
-pub struct Stop;
-
-macro_rules! stoppable {
-    ($($actor:ty),*) => {
-        $(
-            impl actix::Handler<Stop> for $actor {
-                type Result = ();
-                fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
-                    actix::ActorContext::stop(ctx);
-                }
-            }
-        )*
-    };
-}
-
-stoppable!(
-    IntakeActor,
-    EnricherActor,
-    RegistryActor,
-    SweeperActor,
-    CoordinatorActor
-);
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        for arbiter in &self.subscriber_arbiters {
-            arbiter.stop();
-        }
-    }
 }
 
 /// Who this replica is.
@@ -236,28 +73,438 @@ pub struct ReplicaSetup {
     pub single_node: bool,
 }
 
+/// What the pipeline is built from.
+pub struct PipelineParts<'a> {
+    pub settings: Arc<Settings>,
+    pub journal: Journal,
+    pub journal_health: Arc<ActorHealth>,
+    /// The built-in subscribers.
+    pub registrations: &'a [Registration],
+    /// The subscribers an operator file declares (its webhooks).
+    pub declared: DeclaredSubscribers,
+    /// The deployment history, as subscribers read it.
+    pub history: Arc<dyn DeploymentHistory>,
+    /// The switches admins stored, by subscriber.
+    pub switches: HashMap<String, bool>,
+    pub replica: ReplicaSetup,
+    pub clock: SharedClock,
+}
+
+impl Pipeline {
+    /// Starts every actor. Must run inside the actix system.
+    pub fn start(parts: PipelineParts<'_>) -> Result<Self, ConfigError> {
+        let PipelineParts {
+            settings,
+            journal,
+            journal_health,
+            registrations,
+            declared,
+            history,
+            switches,
+            replica,
+            clock,
+        } = parts;
+        let core = |id: &str, role| ActorHealth::new(id, role, clock.clone());
+        let intake_health = core("intake", Role::Intake);
+        let enricher_health = core("enricher", Role::Enricher);
+        let registry_health = core("registry", Role::Registry);
+        let sweeper_health = core("sweeper", Role::Sweeper);
+        let coordinator_health = core("coordinator", Role::Coordinator);
+        let core_healths = vec![
+            intake_health.clone(),
+            enricher_health.clone(),
+            registry_health.clone(),
+            sweeper_health.clone(),
+            coordinator_health.clone(),
+            journal_health,
+        ];
+
+        let slack = SlackClient::from_settings(&settings, clock.clone())?;
+        let alerts = start_alerts(&settings, slack.as_ref(), &replica, &clock);
+        let (operator_sender, operator_view) = watch::channel(settings.operator.clone());
+        let config = &settings.subscribers;
+        let launcher = SubscriberLauncher {
+            settings: settings.clone(),
+            journal: journal.clone(),
+            slack: slack.clone(),
+            dead_letters: alerts.as_ref().map(|(addr, _)| addr.clone().recipient()),
+            clock: clock.clone(),
+            operator: operator_view,
+            history,
+            limits: ActorLimits {
+                concurrency: config.concurrency,
+                timeout: Duration::from_secs(config.timeout_seconds),
+                circuit_failures: config.circuit_failures,
+                circuit_cooldown: Duration::from_secs(config.circuit_cooldown_seconds),
+            },
+            policy: RetryPolicy::from_config(config),
+            single_node: replica.single_node,
+        };
+        let mut all: Vec<Registration> = registrations.to_vec();
+        all.extend(declared(&settings.operator));
+        let table = launcher.launch_all(&all, &switches)?;
+        let extra_healths: Vec<_> = alerts.iter().map(|(_, health)| health.clone()).collect();
+        let (publisher, routing) = watch::channel(Arc::new(table.clone()));
+        let handback = Handback {
+            journal: journal.clone(),
+            routing: routing.clone(),
+            clock: clock.clone(),
+        };
+        let health = HealthBoard::new(
+            core_healths,
+            extra_healths,
+            routing.clone(),
+            journal.status().clone(),
+        );
+        if let Some((alerts, _)) = &alerts {
+            alerts.do_send(alerts::WatchHealth(health.clone()));
+        }
+
+        let registry = {
+            let (journal, handback, clock) = (journal.clone(), handback.clone(), clock.clone());
+            let owner = TableOwner {
+                publisher,
+                operator: operator_sender,
+                launcher,
+                declared,
+            };
+            Supervisor::start(move |_| {
+                RegistryActor::new(table, owner, journal, handback, clock, registry_health)
+            })
+        };
+        let enricher = {
+            let (enrichment, routing, journal, registry, handback) = (
+                settings.enrichment.clone(),
+                routing.clone(),
+                journal.clone(),
+                registry.clone(),
+                handback.clone(),
+            );
+            Supervisor::start(move |_| {
+                EnricherActor::new(
+                    enrichment,
+                    routing,
+                    journal,
+                    registry,
+                    handback,
+                    enricher_health,
+                )
+            })
+        };
+        let sweeper = {
+            let (journal, registry, routing) = (journal.clone(), registry.clone(), routing.clone());
+            Supervisor::start(move |_| {
+                SweeperActor::new(journal, registry, routing, handback, sweeper_health)
+            })
+        };
+        let coordinator = {
+            let (journal, registry, clock) = (journal.clone(), registry.clone(), clock.clone());
+            let routing = routing.clone();
+            Supervisor::start(move |_| {
+                CoordinatorActor::new(
+                    journal,
+                    replica.host,
+                    routing,
+                    registry,
+                    replica.single_node,
+                    &clock,
+                    coordinator_health,
+                )
+            })
+        };
+        let intake = {
+            let (enricher, clock) = (enricher.clone(), clock.clone());
+            Supervisor::start(move |_| IntakeActor::new(enricher, clock, intake_health))
+        };
+        let reloader = Reloader {
+            path: settings.operator.source.clone(),
+            env: settings.env.clone(),
+            registry: registry.clone(),
+        };
+        Ok(Pipeline {
+            reloader,
+            intake,
+            registry,
+            enricher,
+            sweeper,
+            coordinator,
+            health,
+            routing,
+            slack,
+            journal,
+        })
+    }
+
+    /// Every subscriber actor started so far (declared ones included).
+    fn subscriber_actors(&self) -> Vec<(&'static str, StartedActor)> {
+        current(&self.routing)
+            .routes
+            .iter()
+            .filter_map(|route| route.actor.clone().map(|actor| (route.id, actor)))
+            .collect()
+    }
+
+    /// A core or subscriber actor that no longer takes messages (its thread
+    /// died: its supervisor could not restart it). The process must end so
+    /// that the orchestrator starts a new one.
+    pub fn dead_actor(&self) -> Option<String> {
+        let core = [
+            ("intake", self.intake.connected()),
+            ("enricher", self.enricher.connected()),
+            ("registry", self.registry.connected()),
+            ("sweeper", self.sweeper.connected()),
+            ("coordinator", self.coordinator.connected()),
+        ];
+        if let Some((id, _)) = core.iter().find(|(_, alive)| !alive) {
+            return Some(format!("the {id} actor died"));
+        }
+        self.subscriber_actors()
+            .into_iter()
+            .find(|(_, actor)| !actor.is_alive())
+            .map(|(id, _)| format!("the {id} actor died"))
+    }
+
+    /// Graceful shutdown: no new claims or events, running deliveries get
+    /// until `grace` to finish, the rest goes back to the journal (due now,
+    /// so the next start takes it up at once), and every outcome is
+    /// committed.
+    pub async fn shut_down(&self, grace: Duration) {
+        self.quiesce();
+        let until = Instant::now() + grace;
+        let actors = self.subscriber_actors();
+        let drains = actors
+            .iter()
+            .map(|(_, actor)| actor.drain.send(Drain { until }));
+        let given_back: usize = futures_util::future::join_all(drains)
+            .await
+            .into_iter()
+            .map(|answer| answer.unwrap_or(0))
+            .sum();
+        match self.journal.leave().await {
+            Ok(handed_over) if handed_over > 0 => {
+                log::info!("shutdown: {handed_over} subscribers handed to the other replicas")
+            }
+            Ok(_) => {}
+            Err(error) => log::error!("shutdown: the journal could not be flushed: {error}"),
+        }
+        log::info!(
+            "shutdown: {given_back} unfinished deliveries left in the journal for the next start"
+        );
+    }
+
+    /// Takes no new work anywhere: the sweeper and coordinator stop
+    /// ticking, intake refuses. (Supervised actors are not stopped: their
+    /// supervisor would restart them.)
+    pub fn quiesce(&self) {
+        self.sweeper.do_send(Quiesce);
+        self.coordinator.do_send(Quiesce);
+        self.intake.do_send(Quiesce);
+        self.enricher.do_send(Quiesce);
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.quiesce();
+        for (_, actor) in self.subscriber_actors() {
+            actor.arbiter.stop();
+        }
+    }
+}
+
+/// The actor that announces dead letters and open circuits, when
+/// `ALERT_CHANNEL` is set (the configuration made sure Slack is then).
+fn start_alerts(
+    settings: &Settings,
+    slack: Option<&Arc<SlackClient>>,
+    replica: &ReplicaSetup,
+    clock: &SharedClock,
+) -> Option<(Addr<alerts::AlertActor>, Arc<ActorHealth>)> {
+    let channel = settings.alerts.channel.clone()?;
+    let slack = slack?.clone();
+    let console = settings
+        .alerts
+        .public_url
+        .as_ref()
+        .map(|url| url.as_str().to_owned())
+        .unwrap_or_else(|| format!("http://{}", replica.host));
+    let window = Duration::from_secs(settings.alerts.after_seconds);
+    let timeout = Duration::from_secs(settings.subscribers.timeout_seconds);
+    let health = ActorHealth::new("alerts", Role::Alerts, clock.clone());
+    let (clock, actor_health) = (clock.clone(), health.clone());
+    let addr = Supervisor::start(move |_| {
+        alerts::AlertActor::new(
+            slack,
+            channel,
+            console,
+            window,
+            timeout,
+            clock,
+            actor_health,
+        )
+    });
+    Some((addr, health))
+}
+
+/// Makes the registrations of the subscribers an operator file declares.
+pub type DeclaredSubscribers = fn(&OperatorConfig) -> Vec<Registration>;
+
+/// Starts subscriber actors: every one at start-up, and those a reload
+/// declares (the registry keeps it for that).
+#[derive(Clone)]
+pub struct SubscriberLauncher {
+    settings: Arc<Settings>,
+    journal: Journal,
+    slack: Option<Arc<SlackClient>>,
+    dead_letters: Option<actix::Recipient<crate::engine::DeadLettered>>,
+    clock: SharedClock,
+    operator: OperatorView,
+    history: Arc<dyn DeploymentHistory>,
+    limits: ActorLimits,
+    policy: RetryPolicy,
+    single_node: bool,
+}
+
+impl SubscriberLauncher {
+    /// Resolves `DISABLED_SUBSCRIBERS` and starts an actor for every
+    /// configured subscriber (disabled ones too, so that they can be
+    /// switched on); answers the first routing table.
+    fn launch_all(
+        &self,
+        registrations: &[Registration],
+        switches: &HashMap<String, bool>,
+    ) -> Result<RoutingTable, ConfigError> {
+        let disabled =
+            registry::disabled_ids(&self.settings.subscribers.disabled.0, registrations)?;
+        let mut table = RoutingTable {
+            operator: self.settings.operator.clone(),
+            ..RoutingTable::default()
+        };
+        for registration in registrations {
+            // A switch an admin set wins; DISABLED_SUBSCRIBERS is the default.
+            let enabled = switches
+                .get(registration.id)
+                .copied()
+                .unwrap_or(!disabled.contains(registration.id));
+            table.routes.push(self.launch(registration, enabled)?);
+        }
+        Ok(table)
+    }
+
+    /// Starts one subscriber's actor when it is configured; answers its row.
+    pub fn launch(&self, registration: &Registration, enabled: bool) -> Result<Route, ConfigError> {
+        let settings = &self.settings;
+        let config = &settings.subscribers;
+        let health = ActorHealth::new(registration.id, Role::Subscriber, self.clock.clone());
+        let slots = Arc::new(Slots::new(config.queue_capacity));
+        let limiter = Arc::new(Limiter::new(
+            registration.id,
+            config.rate_limits.resolve(
+                registration.id,
+                registration.rate_group,
+                registration.default_rate_limit,
+            ),
+            config.rate_limit_destinations,
+            self.clock.clone(),
+        ));
+        let operator = self.operator.borrow().clone();
+        let setup = Setup {
+            settings,
+            journal: Some(&self.journal),
+            slack: self.slack.as_ref(),
+            clock: &self.clock,
+            health: &health,
+            operator: &self.operator,
+            history: Some(&self.history),
+        };
+        let parts = ActorParts {
+            limits: self.limits,
+            // A declared webhook's URL and secret are secrets too.
+            redactor: Arc::new(Redactor::from_env_naming(
+                &settings.env,
+                &operator.secret_variables(),
+            )),
+            policy: self.policy.clone(),
+            health: health.clone(),
+            journal: self.journal.clone(),
+            slots: slots.clone(),
+            limiter,
+            clock: self.clock.clone(),
+            dead_letters: self.dead_letters.clone(),
+        };
+        let actor = registration.start(&setup, parts)?;
+        let switch = match (&actor, enabled) {
+            (None, _) => Switch::Unconfigured,
+            (Some(_), false) => Switch::Off,
+            (Some(_), true) => Switch::On,
+        };
+        log::info!(
+            "{}: {}",
+            registration.id,
+            match switch {
+                Switch::Unconfigured => "unconfigured: it skips every event",
+                Switch::Off => "disabled",
+                Switch::On => "running",
+            }
+        );
+        Ok(Route {
+            id: registration.id,
+            kinds: registration.kinds,
+            switch,
+            owned: self.single_node,
+            slots,
+            health,
+            routed: registration.routed,
+            declared: registration.declared,
+            actor,
+        })
+    }
+}
+
+/// Reads the operator file again (`POST /admin/reload`, SIGHUP) and hands
+/// it to the registry; a file that does not validate changes nothing.
+#[derive(Clone)]
+pub struct Reloader {
+    path: Option<std::path::PathBuf>,
+    env: crate::config::Env,
+    registry: Addr<RegistryActor>,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("there is no configuration file to reload (ALVARES_CONFIG is not set)")]
+    NoFile,
+    #[error("{0}")]
+    Invalid(#[from] crate::config::file::FileError),
+    #[error("{0}")]
+    NotApplied(String),
+}
+
+impl Reloader {
+    pub async fn reload(&self) -> Result<messages::ReloadReport, ReloadError> {
+        let path = self.path.clone().ok_or(ReloadError::NoFile)?;
+        let config = OperatorConfig::load(&path, &self.env)?;
+        self.registry
+            .send(messages::Reload(config))
+            .await
+            .map_err(|_| ReloadError::NotApplied("the registry is restarting; try again".into()))?
+            .map_err(ReloadError::NotApplied)
+    }
+}
+
 /// Gives deliveries that could not be handed on back to the journal (due
 /// now, no attempt charged) and frees their slots.
 #[derive(Clone)]
 pub struct Handback {
     journal: Journal,
-    slots: Arc<HashMap<&'static str, Arc<Slots>>>,
+    routing: Routing,
+    clock: SharedClock,
 }
 
 impl Handback {
-    fn new(journal: Journal, entries: &[registry::SubscriberEntry]) -> Self {
-        Handback {
-            journal,
-            slots: Arc::new(entries.iter().map(|e| (e.id, e.slots.clone())).collect()),
-        }
-    }
-
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
     pub fn give_back(&self, tickets: &[Ticket]) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for ticket in tickets {
             self.journal.release(ticket, now);
             self.free_slot(ticket.subscriber);
@@ -265,8 +512,8 @@ impl Handback {
     }
 
     pub fn free_slot(&self, subscriber: &str) {
-        if let Some(slots) = self.slots.get(subscriber) {
-            slots.give_back(1);
+        if let Some(route) = current(&self.routing).route(subscriber) {
+            route.slots.give_back(1);
         }
     }
 }

@@ -1,152 +1,403 @@
-//! The registry actor: one entry per subscriber. It hands each delivery of
-//! a published event to its subscriber's actor, records a skip for
-//! subscribers that are switched off, and owns the on/off switch.
+//! The registry actor: the one owner of the routing table. It hands each
+//! published delivery to its subscriber's actor, and every change to the
+//! table — an admin's switch (stored here, so it outlives restarts and
+//! reaches the other replicas), a switch another replica stored, a change
+//! of which subscribers this replica delivers for — comes to it as a
+//! message. After each change it publishes a new snapshot of the table.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix::{Actor, Arbiter, Context, Handler, Message, Recipient};
+use actix::{Actor, ActorFutureExt, Context, Handler, ResponseActFuture, Supervised, WrapFuture};
+use tokio::sync::watch;
 
 use super::Handback;
-use super::health::ActorHealth;
-use super::messages::{Deliver, Drain, Publish, SetEnabled, UnknownSubscriber};
-use super::slots::Slots;
-use crate::config::{ConfigError, Settings};
-use crate::domain::event::EventKind;
-use crate::store::journal::{Journal, Ticket};
-use crate::store::models::deliveries::{DeliveryState, OutcomeWrite};
-use crate::subscribers::actor::ActorLimits;
-use crate::subscribers::rate_limit::Limiter;
-use crate::subscribers::{Registration, Setup};
+use super::messages::{
+    ApplySilences, ApplyStoredSwitches, Publish, Reload, ReloadReport, SetEnabled, SetOwnership,
+    SwitchError,
+};
+use super::routing::{RoutingTable, Switch};
+use super::{DeclaredSubscribers, SubscriberLauncher};
+use crate::clock::SharedClock;
+use crate::config::ConfigError;
+use crate::config::OperatorConfig;
+use crate::domain::silence::Silence;
+use crate::engine::guard::guarded;
+use crate::engine::{ActorHealth, Deliver, Registration};
+use crate::store::journal::Journal;
+use crate::store::models::subscriber_settings::SubscriberSetting;
 
 const MAILBOX_CAPACITY: usize = 65_536;
 
-pub struct SubscriberEntry {
-    pub id: &'static str,
-    pub kinds: &'static [EventKind],
-    /// `None` when the subscriber is not configured.
-    pub target: Option<Recipient<Deliver>>,
-    pub enabled: bool,
-    pub health: Arc<ActorHealth>,
-    pub slots: Arc<Slots>,
+pub struct RegistryActor {
+    table: RoutingTable,
+    /// Each subscriber's switch, whether or not it is configured.
+    switches: HashMap<&'static str, bool>,
+    owner: TableOwner,
+    /// When the silences in force were read.
+    silences_as_of: Option<std::time::Instant>,
+    journal: Journal,
+    handback: Handback,
+    clock: SharedClock,
+    health: Arc<ActorHealth>,
 }
 
-pub struct StartedSubscribers {
-    pub entries: Vec<SubscriberEntry>,
-    pub arbiters: Vec<Arbiter>,
-    pub drains: Vec<Recipient<Drain>>,
+/// What the registry changes the table with: where it publishes the table
+/// and the operator configuration, and how it starts the subscribers a
+/// reload declares.
+pub struct TableOwner {
+    pub publisher: watch::Sender<Arc<RoutingTable>>,
+    pub operator: watch::Sender<Arc<OperatorConfig>>,
+    pub launcher: SubscriberLauncher,
+    pub declared: DeclaredSubscribers,
 }
 
-/// What intake needs to know of a subscriber to plan an event's deliveries.
-#[derive(Clone)]
-pub struct Target {
-    pub id: &'static str,
-    pub kinds: &'static [EventKind],
-    pub status: TargetStatus,
-    pub slots: Arc<Slots>,
-    /// Where intake counts the events it records as skipped.
-    pub health: Arc<ActorHealth>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetStatus {
-    Enabled,
-    Disabled,
-    Unconfigured,
-}
-
-/// Registry → intake: the subscribers' switches changed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TargetsChanged(pub Vec<Target>);
-
-/// Pipeline start → registry: where to announce switch changes.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct WatchTargets(pub Recipient<TargetsChanged>);
-
-pub fn targets(entries: &[SubscriberEntry]) -> Vec<Target> {
-    entries
-        .iter()
-        .map(|entry| Target {
-            id: entry.id,
-            kinds: entry.kinds,
-            status: match (&entry.target, entry.enabled) {
-                (None, _) => TargetStatus::Unconfigured,
-                (Some(_), false) => TargetStatus::Disabled,
-                (Some(_), true) => TargetStatus::Enabled,
-            },
-            slots: entry.slots.clone(),
-            health: entry.health.clone(),
-        })
-        .collect()
-}
-
-/// Resolves `DISABLED_SUBSCRIBERS` and starts an actor for every configured
-/// subscriber (disabled ones too, so that they can be switched on).
-pub fn start_subscribers(
-    settings: &Settings,
-    journal: &Journal,
-    registrations: &[Registration],
-    switches: &HashMap<String, bool>,
-) -> Result<StartedSubscribers, ConfigError> {
-    let disabled = disabled_ids(&settings.subscribers.disabled.0, registrations)?;
-    let limits = ActorLimits {
-        concurrency: settings.subscribers.concurrency,
-        timeout: Duration::from_secs(settings.subscribers.timeout_seconds),
-        circuit_failures: settings.subscribers.circuit_failures,
-        circuit_cooldown: Duration::from_secs(settings.subscribers.circuit_cooldown_seconds),
-    };
-    let setup = Setup { settings, journal };
-    let mut started = StartedSubscribers {
-        entries: Vec::new(),
-        arbiters: Vec::new(),
-        drains: Vec::new(),
-    };
-    for registration in registrations {
-        let health = ActorHealth::new(registration.id, "subscriber");
-        let slots = Arc::new(Slots::new(settings.subscribers.queue_capacity));
-        // A switch an admin set wins; DISABLED_SUBSCRIBERS is the default.
-        let enabled = switches
-            .get(registration.id)
-            .copied()
-            .unwrap_or(!disabled.contains(registration.id));
-        health.set_enabled(enabled);
-        let limiter = Arc::new(Limiter::new(settings.subscribers.rate_limits.resolve(
-            registration.id,
-            registration.rate_group,
-            registration.default_rate_limit,
-        )));
-        health.attach_limiter(limiter.clone());
-        let actor = registration.start(&setup, limits, health.clone(), slots.clone(), limiter)?;
-        health.set_configured(actor.is_some());
-        let state = match (&actor, enabled) {
-            (None, _) => "unconfigured: it skips every event",
-            (Some(_), false) => "disabled",
-            (Some(_), true) => "running",
-        };
-        log::info!("{}: {state}", registration.id);
-        let target = actor.map(|actor| {
-            started.arbiters.push(actor.arbiter);
-            started.drains.push(actor.drain);
-            actor.recipient
-        });
-        started.entries.push(SubscriberEntry {
-            id: registration.id,
-            kinds: registration.kinds,
-            target,
-            enabled,
+impl RegistryActor {
+    pub fn new(
+        table: RoutingTable,
+        owner: TableOwner,
+        journal: Journal,
+        handback: Handback,
+        clock: SharedClock,
+        health: Arc<ActorHealth>,
+    ) -> Self {
+        let switches = table
+            .routes
+            .iter()
+            .map(|route| (route.id, route.switch == Switch::On))
+            .collect();
+        RegistryActor {
+            table,
+            switches,
+            owner,
+            silences_as_of: None,
+            journal,
+            handback,
+            clock,
             health,
-            slots,
-        });
+        }
     }
-    Ok(started)
+
+    /// Sets a switch in the table; answers whether it changed.
+    fn apply_switch(&mut self, id: &str, enabled: bool) -> bool {
+        let Some(route) = self.table.routes.iter_mut().find(|r| r.id == id) else {
+            return false;
+        };
+        self.switches.insert(route.id, enabled);
+        if route.switch == Switch::Unconfigured {
+            return false;
+        }
+        let switch = if enabled { Switch::On } else { Switch::Off };
+        let changed = route.switch != switch;
+        route.switch = switch;
+        changed
+    }
+
+    fn publish_table(&self) {
+        self.owner
+            .publisher
+            .send_replace(Arc::new(self.table.clone()));
+    }
+
+    /// Puts a validated operator configuration in force: starts the
+    /// webhooks it adds, marks those it removes (their waiting deliveries
+    /// stay in the journal, delivered if the webhook comes back), and
+    /// publishes the new routes and templates to every reader.
+    fn reload(&mut self, config: OperatorConfig) -> Result<ReloadReport, String> {
+        let config = Arc::new(config);
+        let declared = (self.owner.declared)(&config);
+        let mut added = Vec::new();
+        let mut new_routes = Vec::new();
+        for registration in &declared {
+            match self
+                .table
+                .routes
+                .iter_mut()
+                .find(|r| r.id == registration.id)
+            {
+                Some(route) => {
+                    if route.switch == Switch::Unconfigured && route.actor.is_some() {
+                        let on = self.switches.get(route.id).copied().unwrap_or(true);
+                        route.switch = if on { Switch::On } else { Switch::Off };
+                        added.push(route.id.to_owned());
+                    }
+                }
+                None => {
+                    let on = self.switches.get(registration.id).copied().unwrap_or(true);
+                    // The launcher reads the configuration being put in force.
+                    self.owner.operator.send_replace(config.clone());
+                    let route = match self.owner.launcher.launch(registration, on) {
+                        Ok(route) => route,
+                        Err(error) => {
+                            self.owner
+                                .operator
+                                .send_replace(self.table.operator.clone());
+                            return Err(error.to_string());
+                        }
+                    };
+                    added.push(route.id.to_owned());
+                    new_routes.push(route);
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        for route in self.table.routes.iter_mut().filter(|r| r.declared) {
+            let kept = declared.iter().any(|r| r.id == route.id);
+            if !kept && route.switch != Switch::Unconfigured {
+                route.switch = Switch::Unconfigured;
+                route
+                    .health
+                    .record_error("not configured: removed from the configuration file");
+                removed.push(route.id.to_owned());
+            }
+        }
+        self.table.routes.extend(new_routes);
+        let settings_need_restart = self
+            .table
+            .operator
+            .settings
+            .iter()
+            .filter(|(name, value)| config.settings.get(*name) != Some(*value))
+            .map(|(name, _)| name.clone())
+            .chain(
+                config
+                    .settings
+                    .keys()
+                    .filter(|name| !self.table.operator.settings.contains_key(*name))
+                    .cloned(),
+            )
+            .collect();
+        self.table.operator = config.clone();
+        self.owner.operator.send_replace(config.clone());
+        self.publish_table();
+        let report = ReloadReport {
+            file: config.source.as_ref().map(|p| p.display().to_string()),
+            routes: config.routes.len(),
+            webhooks: config.webhooks.iter().map(|w| w.id.clone()).collect(),
+            webhooks_added: added,
+            webhooks_removed: removed,
+            templates_replaced: config
+                .templates
+                .replaced()
+                .iter()
+                .filter(|name| !name.starts_with("webhook:"))
+                .cloned()
+                .collect(),
+            settings_need_restart,
+        };
+        log::info!(
+            "registry: configuration reloaded: {} routes, webhooks {:?} (added {:?}, removed {:?})",
+            report.routes,
+            report.webhooks,
+            report.webhooks_added,
+            report.webhooks_removed
+        );
+        Ok(report)
+    }
+
+    fn hand_out(&mut self, message: Publish) {
+        fail::fail_point!("registry-handle");
+        ActorHealth::count(&self.health.received);
+        let Publish { event, tickets } = message;
+        for ticket in tickets {
+            let route = self.table.route(ticket.subscriber);
+            let Some(deliver) = route.and_then(|r| r.actor.as_ref()).map(|a| &a.deliver) else {
+                log::error!(
+                    "event {}: no running actor for {}; its delivery waits in the journal",
+                    event.id,
+                    ticket.subscriber
+                );
+                self.handback.give_back(&[ticket]);
+                continue;
+            };
+            let message = Deliver {
+                ticket,
+                event: event.clone(),
+            };
+            if let Err(error) = deliver.try_send(message) {
+                let message = error.into_inner();
+                log::warn!(
+                    "{}: event {} not handed over (mailbox full); it waits in the journal",
+                    message.ticket.subscriber,
+                    event.id
+                );
+                self.handback.give_back(&[message.ticket]);
+            }
+        }
+        ActorHealth::count(&self.health.delivered);
+    }
+}
+
+impl Actor for RegistryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.health.set_restarting(false);
+    }
+}
+
+impl Supervised for RegistryActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        log::warn!("registry: restarted by its supervisor");
+    }
+}
+
+impl Handler<Publish> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Publish, ctx: &mut Self::Context) {
+        let health = self.health.clone();
+        let tickets = message.tickets.clone();
+        if guarded(&health, ctx, |_| self.hand_out(message)).is_none() {
+            // The tickets of a panicked hand-out go back to the journal.
+            self.handback.give_back(&tickets);
+        }
+    }
+}
+
+impl Handler<SetEnabled> for RegistryActor {
+    type Result = ResponseActFuture<Self, Result<(), SwitchError>>;
+
+    fn handle(&mut self, message: SetEnabled, _ctx: &mut Self::Context) -> Self::Result {
+        let Some(route) = self.table.route(&message.id) else {
+            return Box::pin(actix::fut::ready(Err(SwitchError::UnknownSubscriber(
+                message.id,
+            ))));
+        };
+        let id = route.id;
+        let setting = SubscriberSetting {
+            subscriber: id.to_owned(),
+            enabled: i16::from(message.enabled),
+            changed_at: self.clock.now_ms(),
+            changed_by: message.by.clone(),
+        };
+        let journal = self.journal.clone();
+        let stored = async move { journal.save_switch(setting).await };
+        Box::pin(stored.into_actor(self).map(move |result, actor, _ctx| {
+            result.map_err(|error| SwitchError::Storage(error.to_string()))?;
+            actor.apply_switch(id, message.enabled);
+            actor.publish_table();
+            log::info!(
+                "{id}: switched {} by {}",
+                if message.enabled { "on" } else { "off" },
+                message.by
+            );
+            Ok(())
+        }))
+    }
+}
+
+impl Handler<ApplyStoredSwitches> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, message: ApplyStoredSwitches, _ctx: &mut Self::Context) {
+        let mut changed = false;
+        for setting in message.0 {
+            let enabled = setting.enabled != 0;
+            let known = self.switches.get(setting.subscriber.as_str()).copied();
+            if known == Some(enabled) {
+                continue;
+            }
+            if self.apply_switch(&setting.subscriber, enabled) {
+                changed = true;
+                log::info!(
+                    "{}: switched {} by {} (stored)",
+                    setting.subscriber,
+                    if enabled { "on" } else { "off" },
+                    setting.changed_by
+                );
+            }
+        }
+        if changed {
+            self.publish_table();
+        }
+    }
+}
+
+impl Handler<SetOwnership> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, message: SetOwnership, _ctx: &mut Self::Context) {
+        let owned: HashSet<&str> = message.0.iter().map(String::as_str).collect();
+        let mut gained = Vec::new();
+        let mut lost = Vec::new();
+        for route in &mut self.table.routes {
+            let now = owned.contains(route.id);
+            if route.owned != now {
+                route.owned = now;
+                if now {
+                    gained.push(route.id);
+                } else {
+                    lost.push(route.id);
+                }
+            }
+        }
+        if !gained.is_empty() || !lost.is_empty() {
+            log::info!(
+                "registry: now delivering for {}; gave up {}",
+                list(&gained),
+                list(&lost)
+            );
+            self.publish_table();
+        }
+    }
+}
+
+fn list(ids: &[&str]) -> String {
+    if ids.is_empty() {
+        "nothing".to_owned()
+    } else {
+        ids.join(", ")
+    }
+}
+
+impl Handler<ApplySilences> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, message: ApplySilences, _ctx: &mut Self::Context) {
+        if self
+            .silences_as_of
+            .is_some_and(|applied| message.as_of < applied)
+        {
+            return;
+        }
+        self.silences_as_of = Some(message.as_of);
+        let silences: Vec<Silence> = message
+            .silences
+            .iter()
+            .filter_map(|row| {
+                row.to_silence()
+                    .map_err(|error| log::warn!("registry: {error}; not applied"))
+                    .ok()
+            })
+            .collect();
+        let same = |a: &Silence, b: &Silence| {
+            a.id == b.id && a.starts_at == b.starts_at && a.ends_at == b.ends_at
+        };
+        let unchanged = silences.len() == self.table.silences.len()
+            && silences
+                .iter()
+                .zip(self.table.silences.iter())
+                .all(|(a, b)| same(a, b));
+        if !unchanged {
+            self.table.silences = Arc::new(silences);
+            self.publish_table();
+        }
+    }
+}
+
+impl Handler<Reload> for RegistryActor {
+    type Result = Result<ReloadReport, String>;
+
+    fn handle(&mut self, message: Reload, _ctx: &mut Self::Context) -> Self::Result {
+        self.reload(message.0)
+    }
 }
 
 /// Maps ids and the Python service's module names to ids; an unknown name
 /// is a start-up error listing the valid ids.
-fn disabled_ids(
+pub fn disabled_ids(
     names: &[String],
     registrations: &[Registration],
 ) -> Result<BTreeSet<&'static str>, ConfigError> {
@@ -171,126 +422,6 @@ fn disabled_ids(
         unknown: unknown.join(", "),
         valid: valid.join(", "),
     })
-}
-
-pub struct RegistryActor {
-    entries: Vec<SubscriberEntry>,
-    handback: Handback,
-    health: Arc<ActorHealth>,
-    watchers: Vec<Recipient<TargetsChanged>>,
-}
-
-impl RegistryActor {
-    pub fn new(
-        entries: Vec<SubscriberEntry>,
-        handback: Handback,
-        health: Arc<ActorHealth>,
-    ) -> Self {
-        RegistryActor {
-            entries,
-            handback,
-            health,
-            watchers: Vec::new(),
-        }
-    }
-
-    /// A delivery that will not be made: recorded as skipped, slot freed.
-    fn skip(&self, ticket: Ticket, entry: &SubscriberEntry, reason: &str, event_id: &str) {
-        ActorHealth::count(&entry.health.skipped);
-        log::debug!("{}: event {event_id} skipped: {reason}", entry.id);
-        self.handback.journal().record_outcome(OutcomeWrite {
-            id: ticket.delivery_id,
-            lease_epoch: ticket.lease_epoch,
-            state: DeliveryState::Skipped,
-            attempts: ticket.attempts,
-            due_at: 0,
-            progress: ticket.progress,
-            outcome: Some(reason.to_owned()),
-            last_error: None,
-        });
-        entry.slots.give_back(1);
-    }
-}
-
-impl Actor for RegistryActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-    }
-}
-
-impl Handler<Publish> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, message: Publish, _ctx: &mut Self::Context) {
-        ActorHealth::count(&self.health.received);
-        let Publish { event, tickets } = message;
-        let event_id = event.id.to_string();
-        for ticket in tickets {
-            let Some(entry) = self.entries.iter().find(|e| e.id == ticket.subscriber) else {
-                log::error!("event {event_id}: no subscriber {}", ticket.subscriber);
-                continue;
-            };
-            let Some(target) = entry.target.as_ref() else {
-                self.skip(ticket, entry, "not configured", &event_id);
-                continue;
-            };
-            if !entry.enabled {
-                self.skip(ticket, entry, "disabled", &event_id);
-                continue;
-            }
-            let deliver = Deliver {
-                ticket,
-                event: event.clone(),
-            };
-            if let Err(error) = target.try_send(deliver) {
-                let deliver = error.into_inner();
-                log::warn!(
-                    "{}: event {event_id} not handed over (mailbox full); it waits in the journal",
-                    entry.id
-                );
-                self.handback.give_back(&[deliver.ticket]);
-            }
-        }
-        ActorHealth::count(&self.health.delivered);
-    }
-}
-
-impl Handler<SetEnabled> for RegistryActor {
-    type Result = Result<(), UnknownSubscriber>;
-
-    fn handle(&mut self, message: SetEnabled, _ctx: &mut Self::Context) -> Self::Result {
-        let entry = self
-            .entries
-            .iter_mut()
-            .find(|e| e.id == message.id)
-            .ok_or_else(|| UnknownSubscriber(message.id.clone()))?;
-        entry.enabled = message.enabled;
-        entry.health.set_enabled(message.enabled);
-        log::info!(
-            "{}: {}",
-            entry.id,
-            if message.enabled {
-                "enabled"
-            } else {
-                "disabled"
-            }
-        );
-        let targets = targets(&self.entries);
-        for watcher in &self.watchers {
-            watcher.do_send(TargetsChanged(targets.clone()));
-        }
-        Ok(())
-    }
-}
-
-impl Handler<WatchTargets> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, message: WatchTargets, _ctx: &mut Self::Context) {
-        self.watchers.push(message.0);
-    }
 }
 
 #[cfg(test)]
@@ -318,7 +449,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "DISABLED_SUBSCRIBERS names unknown subscriber(s) slack-eror; valid ids: \
-             application-endpoint, database, detectify, lighthouse, slack-deployment, slack-error, \
+             application-endpoint, database, detectify, flottsbro, lighthouse, slack-deployment, slack-error, \
              slack-recommendation, uptimerobot"
         );
     }

@@ -1,23 +1,29 @@
 //! The sweeper: every [`SWEEP_EVERY`] it claims due deliveries from the
 //! journal — retries whose wait is over, work a crashed process left behind
 //! (its lease ran out), and the backlog that did not fit in a subscriber's
-//! slots — up to each subscriber's free slots, and sends them down the
-//! same path as new events.
+//! slots — for each subscriber this replica delivers for, up to its free
+//! slots and what its circuit lets through, and publishes them to the
+//! registry like new events (the journal holds them enriched).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle,
+    Supervised, WrapFuture,
+};
 
-use super::enricher::EnricherActor;
-use super::health::ActorHealth;
-use super::messages::{Enrich, EventId, RecordedEvent};
-use super::ownership::Ownership;
-use super::slots::Slots;
-use crate::domain::event::{Event, EventKind};
+use super::Handback;
+use super::messages::{Publish, Quiesce};
+use super::registry::RegistryActor;
+use super::routing::{Route, Routing, current};
+use crate::domain::{EnrichedEvent, EventId, EventKind, PublishedEvent};
+use crate::engine::ActorHealth;
+use crate::engine::guard::guarded;
 use crate::store::journal::{Claimed, Journal, Ticket};
 use crate::store::models::deliveries::{DeliveryState, OutcomeWrite};
+use crate::store::models::events::EventRow;
 
 pub const SWEEP_EVERY: Duration = Duration::from_millis(200);
 /// Deliveries claimed for one subscriber in one go at most. A full claim is
@@ -25,59 +31,55 @@ pub const SWEEP_EVERY: Duration = Duration::from_millis(200);
 /// subscriber's own speed rather than one claim per tick.
 const MOST_PER_CLAIM: usize = 512;
 
-/// A subscriber whose backlog the sweeper claims.
-#[derive(Clone)]
-pub struct SweptSubscriber {
-    pub id: &'static str,
-    pub slots: Arc<Slots>,
-    pub health: Arc<ActorHealth>,
-}
-
 pub struct SweeperActor {
     journal: Journal,
-    enricher: Addr<EnricherActor>,
-    subscribers: Vec<SweptSubscriber>,
-    ownership: Arc<Ownership>,
+    registry: Addr<RegistryActor>,
+    routing: Routing,
+    handback: Handback,
     claiming: HashSet<&'static str>,
     health: Arc<ActorHealth>,
+    ticking: Option<SpawnHandle>,
+    /// Shutting down: nothing more is claimed.
+    quiet: bool,
 }
 
 impl SweeperActor {
     pub fn new(
         journal: Journal,
-        enricher: Addr<EnricherActor>,
-        subscribers: Vec<SweptSubscriber>,
-        ownership: Arc<Ownership>,
+        registry: Addr<RegistryActor>,
+        routing: Routing,
+        handback: Handback,
         health: Arc<ActorHealth>,
     ) -> Self {
         SweeperActor {
             journal,
-            enricher,
-            subscribers,
-            ownership,
+            registry,
+            routing,
+            handback,
             claiming: HashSet::new(),
             health,
+            ticking: None,
+            quiet: false,
         }
     }
 
     fn sweep(&mut self, ctx: &mut Context<Self>) {
-        for swept in self.subscribers.clone() {
-            self.claim_for(swept, ctx);
+        fail::fail_point!("sweeper-sweep");
+        ActorHealth::count(&self.health.rounds);
+        let table = current(&self.routing);
+        for route in table.routes.iter().filter(|route| route.is_active_here()) {
+            self.claim_for(route.clone(), ctx);
         }
     }
 
-    /// Claims what one subscriber has room for.
-    fn claim_for(&mut self, swept: SweptSubscriber, ctx: &mut Context<Self>) {
-        let subscriber = swept.id;
-        // Another replica delivers for subscribers it owns; an open
-        // circuit's backlog waits for the probe's verdict.
-        if self.claiming.contains(subscriber)
-            || !self.ownership.owns(subscriber)
-            || swept.health.circuit_is_open()
-        {
+    /// Claims what one subscriber has room for, and its circuit allows.
+    fn claim_for(&mut self, route: Route, ctx: &mut Context<Self>) {
+        let subscriber = route.id;
+        let admits = route.health.circuit_admits().min(MOST_PER_CLAIM);
+        if self.claiming.contains(subscriber) || admits == 0 {
             return;
         }
-        let taken = swept.slots.take_up_to(MOST_PER_CLAIM);
+        let taken = route.slots.take_up_to(admits);
         if taken == 0 {
             return;
         }
@@ -88,15 +90,29 @@ impl SweeperActor {
             actor.claiming.remove(subscriber);
             match result {
                 Ok(claimed) => {
-                    let full = claimed.len() == taken;
-                    swept.slots.give_back(taken - claimed.len());
-                    actor.hand_on(claimed, &swept.slots);
-                    if full {
-                        actor.claim_for(swept, ctx);
+                    if !claimed.is_empty() {
+                        // A crash here leaves the claimed rows leased to a
+                        // dead process: they are taken up again after a
+                        // restart.
+                        fail::fail_point!("sweeper-after-claim", |_| std::process::abort());
+                    }
+                    // Another claim at once only after a claim as large as
+                    // claims get (not one cut short by the slots or by a
+                    // circuit letting one probe through).
+                    let full = claimed.len() == MOST_PER_CLAIM;
+                    route.slots.give_back(taken - claimed.len());
+                    actor.hand_on(claimed);
+                    if full && ctx.state() == actix::ActorState::Running {
+                        let still_active = current(&actor.routing)
+                            .route(subscriber)
+                            .is_some_and(|r| r.is_active_here());
+                        if still_active {
+                            actor.claim_for(route, ctx);
+                        }
                     }
                 }
                 Err(error) => {
-                    swept.slots.give_back(taken);
+                    route.slots.give_back(taken);
                     actor
                         .health
                         .record_error(format!("{subscriber}: claim failed: {error}"));
@@ -106,16 +122,13 @@ impl SweeperActor {
         }));
     }
 
-    /// Groups claimed deliveries by event and sends each event on.
-    fn hand_on(&mut self, claimed: Vec<Claimed>, slots: &Slots) {
+    /// Groups claimed deliveries by event and publishes each event.
+    fn hand_on(&mut self, claimed: Vec<Claimed>) {
         if claimed.is_empty() {
             return;
         }
         ActorHealth::count(&self.health.received);
-        let mut by_event: BTreeMap<
-            String,
-            (Arc<crate::store::models::events::EventRow>, Vec<Ticket>),
-        > = BTreeMap::new();
+        let mut by_event: BTreeMap<String, (Arc<EventRow>, Vec<Ticket>)> = BTreeMap::new();
         for item in claimed {
             by_event
                 .entry(item.event.id.clone())
@@ -125,63 +138,62 @@ impl SweeperActor {
         }
         for (event_id, (row, tickets)) in by_event {
             ActorHealth::count(&self.health.delivered);
-            let parsed = parse_stored(&row.kind, &row.body).and_then(|event| {
-                let id = event_id.parse::<EventId>().map_err(|e| e.to_string())?;
-                Ok((id, event))
-            });
-            let (id, event) = match parsed {
-                Ok(parsed) => parsed,
+            let event = match read_stored(&row) {
+                Ok(event) => event,
                 Err(error) => {
                     // Never expected: the body was written by intake.
                     log::error!(
                         "event {event_id}: stored event unreadable ({error}); its deliveries fail"
                     );
                     for ticket in tickets {
-                        self.journal.record_outcome(unreadable(ticket, &error));
-                        slots.give_back(1);
+                        self.journal.record_outcome(unreadable(&ticket, &error));
+                        self.handback.free_slot(ticket.subscriber);
                     }
                     continue;
                 }
             };
-            log::debug!("event {id}: swept {} deliveries", tickets.len());
-            let recorded = RecordedEvent {
-                id,
-                received_at: row.received_at,
-                event,
+            log::debug!("event {}: swept {} deliveries", event.id, tickets.len());
+            let publish = Publish {
+                event: Arc::new(event),
                 tickets,
             };
-            if let Err(error) = self.enricher.try_send(Enrich(recorded)) {
-                let Enrich(recorded) = error.into_inner();
-                for ticket in &recorded.tickets {
-                    self.journal.release(ticket, super::health::now_ms());
-                    slots.give_back(1);
-                }
+            if let Err(error) = self.registry.try_send(publish) {
+                let publish = error.into_inner();
+                self.handback.give_back(&publish.tickets);
             }
         }
     }
 }
 
-fn parse_stored(kind: &str, body: &str) -> Result<Event, String> {
-    let kind = match kind {
+/// An event as the journal stored it: enriched already.
+fn read_stored(row: &EventRow) -> Result<PublishedEvent, String> {
+    let kind = match row.kind.as_str() {
         "deployment" => EventKind::Deployment,
         "error" => EventKind::Error,
         "recommendation" => EventKind::Recommendation,
         other => return Err(format!("unknown kind {other}")),
     };
-    let value = serde_json::from_str(body).map_err(|e| e.to_string())?;
-    Event::parse(kind, value).map_err(|e| e.to_string())
+    let id = row.id.parse::<EventId>().map_err(|e| e.to_string())?;
+    let body = serde_json::from_str(&row.body).map_err(|e| e.to_string())?;
+    let event = EnrichedEvent::from_stored(kind, body).map_err(|e| e.to_string())?;
+    Ok(PublishedEvent {
+        id,
+        received_at: row.received_at,
+        event,
+    })
 }
 
-fn unreadable(ticket: Ticket, error: &str) -> OutcomeWrite {
+fn unreadable(ticket: &Ticket, error: &str) -> OutcomeWrite {
     OutcomeWrite {
         id: ticket.delivery_id,
         lease_epoch: ticket.lease_epoch,
         state: DeliveryState::Failed,
         attempts: ticket.attempts,
         due_at: 0,
-        progress: ticket.progress,
+        progress: ticket.progress.clone(),
         outcome: None,
         last_error: Some(format!("stored event unreadable: {error}")),
+        deferred_since: None,
     }
 }
 
@@ -189,7 +201,33 @@ impl Actor for SweeperActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.sweep(ctx);
-        ctx.run_interval(SWEEP_EVERY, |actor, ctx| actor.sweep(ctx));
+        self.health.set_restarting(false);
+        if self.quiet {
+            return;
+        }
+        let health = self.health.clone();
+        guarded(&health, ctx, |ctx| self.sweep(ctx));
+        self.ticking = Some(ctx.run_interval(SWEEP_EVERY, |actor, ctx| {
+            let health = actor.health.clone();
+            guarded(&health, ctx, |ctx| actor.sweep(ctx));
+        }));
+    }
+}
+
+impl Supervised for SweeperActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        self.claiming.clear();
+        log::warn!("sweeper: restarted by its supervisor");
+    }
+}
+
+impl Handler<Quiesce> for SweeperActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Quiesce, ctx: &mut Self::Context) {
+        self.quiet = true;
+        if let Some(ticking) = self.ticking.take() {
+            ctx.cancel_future(ticking);
+        }
     }
 }

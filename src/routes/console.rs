@@ -16,24 +16,50 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// `GET /admin`: the console lives at `/admin/` so its relative links work.
+/// The admin console's address
+///
+/// The console lives at `/admin/` so its relative links work.
+#[utoipa::path(
+    get,
+    path = "/admin",
+    responses((status = 308, description = "To the console",
+        headers(("Location" = String, description = "`/admin/`"))))
+)]
 pub async fn redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
         .insert_header((header::LOCATION, "/admin/"))
         .finish()
 }
 
-/// `GET /admin/`
+/// The admin console
+///
+/// A static page over the admin API (the page itself needs no token; what
+/// it shows comes from the admin API with the token the operator enters).
+#[utoipa::path(
+    get,
+    path = "/admin/",
+    responses((status = 200, description = "The page", body = String, content_type = "text/html; charset=utf-8"))
+)]
 pub async fn page() -> HttpResponse {
     asset(ContentType::html(), PAGE)
 }
 
-/// `GET /admin/console.css`
+/// The admin console's stylesheet
+#[utoipa::path(
+    get,
+    path = "/admin/console.css",
+    responses((status = 200, description = "The stylesheet", body = String, content_type = "text/css; charset=utf-8"))
+)]
 pub async fn stylesheet() -> HttpResponse {
     asset(ContentType(mime::TEXT_CSS_UTF_8), STYLESHEET)
 }
 
-/// `GET /admin/console.js`
+/// The admin console's script
+#[utoipa::path(
+    get,
+    path = "/admin/console.js",
+    responses((status = 200, description = "The script", body = String, content_type = "application/javascript; charset=utf-8"))
+)]
 pub async fn script() -> HttpResponse {
     asset(ContentType(mime::APPLICATION_JAVASCRIPT_UTF_8), SCRIPT)
 }

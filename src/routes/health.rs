@@ -1,41 +1,114 @@
 //! Operations endpoints, without authentication: `/healthz` (alive),
-//! `/readyz` (able to work) and `/metrics` (Prometheus).
+//! `/readyz` (able to take events) and `/metrics` (Prometheus).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
+use super::store::query;
+use crate::clock::SharedClock;
+use crate::engine::ActorState;
 use crate::error::ApiError;
-use crate::pipeline::health::{ActorState, HealthBoard};
-use crate::pipeline::metrics::Metrics;
+use crate::pipeline::health::HealthBoard;
+use crate::pipeline::metrics::{CONTENT_TYPE, JournalGauges, Metrics};
 use crate::store::DbPool;
+use crate::store::journal::Journal;
+use crate::store::models::deliveries::{self, DeliveryState};
+use crate::store::models::replicas;
 
-/// Alive, with each actor's state (no counters, no errors: those are the
-/// admin API's).
-pub async fn healthz(board: web::Data<HealthBoard>) -> HttpResponse {
-    let states: serde_json::Map<String, serde_json::Value> = board
-        .snapshot()
-        .into_iter()
-        .map(|report| (report.id, json!(report.state)))
-        .collect();
-    HttpResponse::Ok().json(json!({ "status": "ok", "actors": states }))
+/// `/healthz`: the process answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Alive {
+    pub status: AliveStatus,
+    /// Each actor's state, by actor id.
+    #[schema(value_type = std::collections::HashMap<String, ActorState>)]
+    pub actors: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Ready when storage answers and no enabled subscriber's actor is between
-/// a stop and its restart. A destination that is down (open circuit) does
-/// not make the service unready: another replica could do no better.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AliveStatus {
+    Ok,
+}
+
+/// `/readyz` with 200: the service takes events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    pub status: ReadyStatus,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyStatus {
+    Ready,
+}
+
+/// `/readyz` with 503: why the service does not take events now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Unready {
+    pub status: UnreadyStatus,
+    /// E.g. `storage is unreachable`, `slack-deployment is restarting`.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UnreadyStatus {
+    Unready,
+}
+
+/// Alive
+///
+/// The process answers, with each actor's state (no counters, no errors:
+/// those are the admin API's). No authentication.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    responses((status = 200, description = "Alive", body = Alive))
+)]
+pub async fn healthz(board: web::Data<HealthBoard>) -> HttpResponse {
+    let actors = board
+        .snapshot()
+        .into_iter()
+        .map(|report| (report.id, serde_json::json!(report.state)))
+        .collect();
+    HttpResponse::Ok().json(Alive {
+        status: AliveStatus::Ok,
+        actors,
+    })
+}
+
+/// Ready to take events
+///
+/// Ready when the store takes writes (its file is still the one opened,
+/// its last commit succeeded, it answers) and no actor is between a stop
+/// and its restart. A destination that is down (open circuit) does not
+/// make the service unready: another replica could do no better. No
+/// authentication.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "Not ready, with the reasons", body = Unready),
+    )
+)]
 pub async fn readyz(board: web::Data<HealthBoard>, pool: web::Data<DbPool>) -> HttpResponse {
     let mut reasons = Vec::new();
-    let pool = pool.clone();
-    let storage = web::block(move || {
-        use diesel::connection::SimpleConnection;
-        pool.get()
-            .ok()
-            .is_some_and(|mut c| c.batch_execute("SELECT 1").is_ok())
-    })
-    .await
-    .unwrap_or(false);
-    if !storage {
-        reasons.push("storage is unreachable".to_owned());
+    if let Some(problem) = board.store_problem() {
+        reasons.push(problem);
+    } else {
+        let pool = pool.clone();
+        let answers = web::block(move || {
+            use diesel::connection::SimpleConnection;
+            pool.get()
+                .ok()
+                .is_some_and(|mut c| c.batch_execute("SELECT 1").is_ok())
+        })
+        .await
+        .unwrap_or(false);
+        if !answers {
+            reasons.push("storage is unreachable".to_owned());
+        }
     }
     for report in board.snapshot() {
         if report.state == ActorState::Restarting {
@@ -43,17 +116,69 @@ pub async fn readyz(board: web::Data<HealthBoard>, pool: web::Data<DbPool>) -> H
         }
     }
     if reasons.is_empty() {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
+        HttpResponse::Ok().json(Ready {
+            status: ReadyStatus::Ready,
+        })
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({ "status": "unready", "reasons": reasons }))
+        HttpResponse::ServiceUnavailable().json(Unready {
+            status: UnreadyStatus::Unready,
+            reasons,
+        })
     }
 }
 
+/// Prometheus metrics
+///
+/// Text format 0.0.4: events received, deliveries by outcome, retries,
+/// restarts, queues, backlog, dead letters, circuits, replicas and latency
+/// histograms. The journal's gauges are read at scrape time; when the
+/// database does not answer they are left out rather than the scrape. No
+/// authentication.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses(
+        (status = 200, description = "The metrics", body = String,
+            content_type = "text/plain; version=0.0.4; charset=utf-8"),
+    )
+)]
 pub async fn metrics(
     metrics: web::Data<std::sync::Arc<Metrics>>,
+    pool: web::Data<DbPool>,
+    journal: web::Data<Journal>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
-    let text = metrics.encode().map_err(|_| ApiError::Internal)?;
+    let now = clock.now_ms();
+    let lease_ms = journal.lease().as_millis() as i64;
+    let gauges = query(&pool, move |c| {
+        let mut gauges = JournalGauges::default();
+        for (subscriber, state, count) in deliveries::counts_by_state(c)? {
+            if DeliveryState::UNFINISHED.contains(&state) {
+                *gauges.backlog.entry(subscriber.clone()).or_default() += count;
+            }
+            if state == DeliveryState::Failed {
+                *gauges.dead_letters.entry(subscriber).or_default() += count;
+            }
+        }
+        for (subscriber, due) in deliveries::oldest_due(c, now)? {
+            if let Some(due) = due {
+                gauges
+                    .oldest_due_age
+                    .insert(subscriber, (now - due).max(0) as f64 / 1000.0);
+            }
+        }
+        for replica in replicas::overview(c, now, lease_ms)? {
+            if replica.live {
+                gauges.replicas_live += 1;
+            } else {
+                gauges.replicas_missing += 1;
+            }
+        }
+        Ok(gauges)
+    })
+    .await
+    .unwrap_or_default();
     Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(text))
+        .content_type(CONTENT_TYPE)
+        .body(metrics.encode(&gauges)))
 }

@@ -3,20 +3,27 @@
 //! edge; the intake actor answers once the event is recorded, and that
 //! answer becomes `202 Accepted`.
 
+use std::time::Duration;
+
 use actix::Addr;
-use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde_json::json;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::bearer_token;
+use super::docs::answers::{
+    BadRequest, InvalidEvent, PayloadTooLarge, RequestTimeout, Unauthorized, Unavailable,
+};
+use super::docs::events::{DeploymentEvent, PipelineErrorEvent, RecommendationEvent};
 use crate::config::Secret;
 use crate::domain::event::{Event, EventKind, FieldError};
 use crate::error::ApiError;
 use crate::pipeline::intake::IntakeActor;
 use crate::pipeline::messages::{Accept, IdempotencyKey, IntakeError};
-use crate::pipeline::metrics::{KindLabel, Metrics};
+use crate::pipeline::metrics::Metrics;
 
 /// Longest `Idempotency-Key` accepted.
 const MAX_KEY_LENGTH: usize = 255;
@@ -26,9 +33,47 @@ pub struct IntakeRoute {
     pub intake: Addr<IntakeActor>,
     pub token: Option<Secret<String>>,
     pub max_body_bytes: usize,
+    /// A body not fully arrived after this is answered 408.
+    pub body_timeout: Duration,
     pub metrics: std::sync::Arc<Metrics>,
 }
 
+/// `202 Accepted`: the event is recorded (committed) and will be delivered.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AcceptedEvent {
+    /// The event's id (a UUID v7): `GET /api/v1/events/{id}` shows what
+    /// became of it.
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub kind: EventKind,
+    /// Present (and true) only when an `Idempotency-Key` repeated a request
+    /// from the last 24 hours: `id` is then the original event's, and
+    /// nothing is delivered again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
+}
+
+/// Accept a deployment
+///
+/// Records a deployment report from the pipeline, enriches it (URLs,
+/// friendly name, team) and hands it to every subscriber that takes
+/// deployments. Answers only once the event is committed.
+#[utoipa::path(
+    method(put, post),
+    path = "/api/v1/deployment",
+    request_body(content = DeploymentEvent, content_type = "application/json"),
+    params(IdempotencyHeader),
+    security((), ("ingestToken" = [])),
+    responses(
+        (status = 202, description = "Recorded", body = AcceptedEvent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = RequestTimeout),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = InvalidEvent),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn accept_deployment(
     request: HttpRequest,
     payload: web::Payload,
@@ -37,6 +82,26 @@ pub async fn accept_deployment(
     accept(EventKind::Deployment, request, payload, route).await
 }
 
+/// Accept a failed pipeline step
+///
+/// Records an error report and hands it to the subscribers that take
+/// errors (`slack-error`). Answers only once the event is committed.
+#[utoipa::path(
+    method(put, post),
+    path = "/api/v1/error",
+    request_body(content = PipelineErrorEvent, content_type = "application/json"),
+    params(IdempotencyHeader),
+    security((), ("ingestToken" = [])),
+    responses(
+        (status = 202, description = "Recorded", body = AcceptedEvent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = RequestTimeout),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = InvalidEvent),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn accept_error(
     request: HttpRequest,
     payload: web::Payload,
@@ -45,6 +110,27 @@ pub async fn accept_error(
     accept(EventKind::Error, request, payload, route).await
 }
 
+/// Accept advice for a team
+///
+/// Records a recommendation and hands it to the subscribers that take
+/// recommendations (`slack-recommendation`). Answers only once the event is
+/// committed.
+#[utoipa::path(
+    method(put, post),
+    path = "/api/v1/recommendation",
+    request_body(content = RecommendationEvent, content_type = "application/json"),
+    params(IdempotencyHeader),
+    security((), ("ingestToken" = [])),
+    responses(
+        (status = 202, description = "Recorded", body = AcceptedEvent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = RequestTimeout),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = InvalidEvent),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn accept_recommendation(
     request: HttpRequest,
     payload: web::Payload,
@@ -66,13 +152,7 @@ async fn accept(
         .intake_latency
         .observe(started.elapsed().as_secs_f64());
     if answer.is_ok() {
-        route
-            .metrics
-            .events_received
-            .get_or_create(&KindLabel {
-                kind: kind.as_str().to_owned(),
-            })
-            .inc();
+        route.metrics.count_received(kind);
     }
     answer
 }
@@ -86,53 +166,83 @@ async fn record(
     let request = request.clone();
     authorize(&request, route.token.as_ref())?;
     require_json_content_type(&request)?;
-    let body = read_body(&request, payload, route.max_body_bytes).await?;
+    let body = actix_rt::time::timeout(
+        route.body_timeout,
+        read_body(&request, payload, route.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        log::warn!(
+            "intake: a request body from {} did not arrive within {}s; answered 408",
+            peer(&request),
+            route.body_timeout.as_secs()
+        );
+        ApiError::BodyTimeout {
+            seconds: route.body_timeout.as_secs(),
+        }
+    })??;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
     let event = Event::parse(kind, value).map_err(ApiError::InvalidEvent)?;
     let idempotency = idempotency_key(&request, &body)?;
     let accepted = route
         .intake
-        .send(Accept { event, idempotency })
+        .send(Accept {
+            event,
+            idempotency,
+            request_id: crate::logging::LogContext::current().request_id,
+        })
         .await
         .map_err(|_| ApiError::Unavailable)?
         .map_err(|error| match error {
-            IntakeError::Overloaded => ApiError::Unavailable,
+            IntakeError::Overloaded | IntakeError::ShuttingDown => ApiError::Unavailable,
             IntakeError::Storage(_) => ApiError::StorageUnavailable,
             IntakeError::KeyReused => ApiError::InvalidEvent(FieldError::new(
                 "Idempotency-Key",
                 "was already used for a different body in the last 24 hours",
             )),
         })?;
-    let mut answer = json!({ "id": accepted.id, "kind": kind.as_str() });
-    if accepted.repeated {
-        answer["repeated"] = json!(true);
-    }
-    Ok(HttpResponse::Accepted().json(answer))
+    Ok(HttpResponse::Accepted().json(AcceptedEvent {
+        id: accepted.id,
+        kind,
+        repeated: accepted.repeated,
+    }))
+}
+
+/// The intake routes' optional header, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IdempotencyHeader {
+    /// Makes a retried request safe: a request repeating a key from the
+    /// last 24 hours with the same body is answered with the original
+    /// event's id and not delivered again; with a different body it is a
+    /// 422. 1 to 255 visible ASCII characters.
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
+    idempotency_key: Option<String>,
 }
 
 /// With `INGEST_TOKEN` set, a matching bearer token is required. The
 /// comparison takes the same time whatever the sent token is.
 fn authorize(request: &HttpRequest, token: Option<&Secret<String>>) -> Result<(), ApiError> {
     let Some(token) = token else { return Ok(()) };
-    let sent = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let sent = bearer_token(request);
     if bool::from(sent.as_bytes().ct_eq(token.expose().as_bytes())) {
         Ok(())
     } else {
         log::warn!(
             "intake refused a request from {} without a valid bearer token",
-            request
-                .peer_addr()
-                .map(|addr| addr.ip().to_string())
-                .unwrap_or_else(|| "an unknown peer".into())
+            peer(request)
         );
         Err(ApiError::Unauthorized)
     }
+}
+
+fn peer(request: &HttpRequest) -> String {
+    request
+        .peer_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|| "an unknown peer".into())
 }
 
 fn require_json_content_type(request: &HttpRequest) -> Result<(), ApiError> {

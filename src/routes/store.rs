@@ -6,10 +6,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::domain::enrichment::{EnrichmentSettings, enrich};
-use crate::domain::event::{Event, EventKind, FieldError};
+use super::docs::answers::{Internal, InvalidQuery, NotFound, Unavailable};
+use super::docs::events::{EnrichedDeployment, RecordedEvent};
+use crate::domain::event::{EventKind, FieldError};
 use crate::error::ApiError;
 use crate::store::DbPool;
 use crate::store::models::deliveries::{self, DeliveryRow, DeliveryState};
@@ -39,19 +40,71 @@ pub async fn query<T: Send + 'static>(
     .map_err(|_| ApiError::Internal)?
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeploymentQuery {
+    /// Only deployments to this cluster.
     cluster: Option<String>,
+    /// Only deployments of this application (`applicationName`).
     application: Option<String>,
+    /// Only deployments of this team.
     team: Option<String>,
-    /// RFC 3339 time or Unix milliseconds.
+    /// Only deployments received at or after this time: RFC 3339
+    /// (`2026-11-25T10:00:00Z`) or Unix milliseconds.
     since: Option<String>,
+    /// Deployments per page, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// The `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
-/// `GET /api/v1/deployments?cluster=&application=&team=&since=&limit=&cursor=`
+/// A page of stored deployments, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentPage {
+    pub deployments: Vec<StoredDeployment>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A deployment from the history, enriched as it was when received.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredDeployment {
+    /// The event's id.
+    #[schema(format = "uuid")]
+    pub id: String,
+    /// When it was received (RFC 3339, UTC, milliseconds).
+    #[schema(format = DateTime)]
+    pub received_at: String,
+    #[schema(value_type = EnrichedDeployment)]
+    pub deployment: Value,
+}
+
+/// The latest deployment of each application in a cluster.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClusterDeployments {
+    pub cluster: String,
+    /// One per application, by application name.
+    pub deployments: Vec<StoredDeployment>,
+}
+
+/// List stored deployments
+///
+/// The deployment history dashboards read, newest first, with cursor
+/// pagination.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments",
+    params(DeploymentQuery),
+    responses(
+        (status = 200, description = "A page of deployments", body = DeploymentPage),
+        (status = 400, response = InvalidQuery),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn deployments(
     pool: web::Data<DbPool>,
     params: web::Query<DeploymentQuery>,
@@ -70,11 +123,24 @@ pub async fn deployments(
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|row| row.id.clone()))
         .flatten();
-    let items: Vec<Value> = rows.iter().map(deployment_view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "deployments": items, "nextCursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(DeploymentPage {
+        deployments: rows.iter().map(deployment_view).collect(),
+        next_cursor,
+    }))
 }
 
-/// `GET /api/v1/deployments/{id}`
+/// One stored deployment
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}",
+    params(("id" = String, Path, description = "The deployment event's id")),
+    responses(
+        (status = 200, description = "The deployment", body = StoredDeployment),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn deployment(
     pool: web::Data<DbPool>,
     id: web::Path<String>,
@@ -85,8 +151,19 @@ pub async fn deployment(
     Ok(HttpResponse::Ok().json(deployment_view(&row)))
 }
 
-/// `GET /api/v1/clusters/{cluster}/latest`: the latest deployment of each
-/// application in the cluster.
+/// The latest deployment of each application in a cluster
+///
+/// An unknown cluster has no deployments (200 with an empty list).
+#[utoipa::path(
+    get,
+    path = "/api/v1/clusters/{cluster}/latest",
+    params(("cluster" = String, Path, description = "The cluster's name")),
+    responses(
+        (status = 200, description = "Each application's latest deployment", body = ClusterDeployments),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn latest_in_cluster(
     pool: web::Data<DbPool>,
     cluster: web::Path<String>,
@@ -94,15 +171,30 @@ pub async fn latest_in_cluster(
     let cluster = cluster.into_inner();
     let name = cluster.clone();
     let rows = query(&pool, move |c| deployments::latest_in_cluster(c, &name)).await?;
-    let items: Vec<Value> = rows.iter().map(deployment_view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "cluster": cluster, "deployments": items })))
+    Ok(HttpResponse::Ok().json(ClusterDeployments {
+        cluster,
+        deployments: rows.iter().map(deployment_view).collect(),
+    }))
 }
 
-/// `GET /api/v1/events/{id}`: the event, enriched as subscribers saw it,
-/// with each subscriber's delivery outcome.
+/// What happened to an event
+///
+/// The event as subscribers received it (the journal keeps it enriched,
+/// so it shows what was delivered even after a settings change), with each
+/// subscriber's outcome.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    params(("id" = String, Path, description = "The id intake answered with")),
+    responses(
+        (status = 200, description = "The event and its deliveries", body = EventView),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn event(
     pool: web::Data<DbPool>,
-    settings: web::Data<EnrichmentSettings>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -115,25 +207,51 @@ pub async fn event(
     })
     .await?;
     let (event, deliveries) = found.ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(event_view(&event, &deliveries, &settings)))
+    Ok(HttpResponse::Ok().json(event_view(&event, &deliveries)))
 }
 
 /// One subscriber's part in an event, as the event routes show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
+    /// The subscriber's id, e.g. `slack-deployment`.
     pub subscriber: String,
     pub state: DeliveryState,
+    /// Attempts made so far.
     pub attempts: i32,
     /// What was done, or why it was skipped.
     pub outcome: Option<String>,
+    /// The last failure, secrets taken out.
     pub last_error: Option<String>,
-    /// When a pending or retrying delivery is next tried.
+    /// When a pending or retrying delivery is next tried (RFC 3339).
+    #[schema(format = DateTime)]
     pub next_attempt_at: Option<String>,
+    /// When the outcome was last written (RFC 3339).
+    #[schema(format = DateTime)]
     pub updated_at: Option<String>,
 }
 
-pub fn event_view(event: &EventRow, rows: &[DeliveryRow], settings: &EnrichmentSettings) -> Value {
+/// An event with every subscriber's part in it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    #[schema(format = "uuid")]
+    pub id: String,
+    #[schema(value_type = EventKind)]
+    pub kind: String,
+    /// When it was received (RFC 3339, UTC, milliseconds).
+    #[schema(format = DateTime)]
+    pub received_at: String,
+    /// The event as its subscribers received it (a deployment enriched).
+    #[schema(value_type = RecordedEvent)]
+    pub event: Value,
+    /// One per subscriber that takes this kind, by subscriber id.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// An event with every subscriber's part in it: its delivery, or the skip
+/// decided when the event was planned (recorded with the event).
+pub fn event_view(event: &EventRow, rows: &[DeliveryRow]) -> EventView {
     let mut views: Vec<DeliveryView> = rows.iter().map(delivery_view).collect();
     if let Ok(Value::Object(skipped)) = serde_json::from_str::<Value>(&event.skipped) {
         for (subscriber, reason) in skipped {
@@ -149,17 +267,17 @@ pub fn event_view(event: &EventRow, rows: &[DeliveryRow], settings: &EnrichmentS
         }
     }
     views.sort_by(|a, b| a.subscriber.cmp(&b.subscriber));
-    json!({
-        "id": event.id,
-        "kind": event.kind,
-        "receivedAt": rfc3339(event.received_at),
-        "event": enriched_body(event, settings),
-        "deliveries": views,
-    })
+    EventView {
+        id: event.id.clone(),
+        kind: event.kind.clone(),
+        received_at: rfc3339(event.received_at),
+        event: serde_json::from_str::<Value>(&event.body).unwrap_or(Value::Null),
+        deliveries: views,
+    }
 }
 
 fn delivery_view(row: &DeliveryRow) -> DeliveryView {
-    let state = DeliveryState::from_i16(row.state);
+    let state = row.state;
     DeliveryView {
         subscriber: row.subscriber.clone(),
         state,
@@ -172,27 +290,12 @@ fn delivery_view(row: &DeliveryRow) -> DeliveryView {
     }
 }
 
-/// The stored event as subscribers see it: deployments enriched again
-/// (enrichment is deterministic for a given configuration).
-fn enriched_body(event: &EventRow, settings: &EnrichmentSettings) -> Value {
-    let Ok(body) = serde_json::from_str::<Value>(&event.body) else {
-        return Value::Null;
-    };
-    if event.kind != EventKind::Deployment.as_str() {
-        return body;
+fn deployment_view(row: &DeploymentRow) -> StoredDeployment {
+    StoredDeployment {
+        id: row.id.clone(),
+        received_at: rfc3339(row.received_at),
+        deployment: serde_json::from_str::<Value>(&row.body).unwrap_or(Value::Null),
     }
-    match Event::parse(EventKind::Deployment, body.clone()) {
-        Ok(Event::Deployment(deployment)) => enrich(deployment, settings).to_json(),
-        _ => body,
-    }
-}
-
-fn deployment_view(row: &DeploymentRow) -> Value {
-    json!({
-        "id": row.id,
-        "receivedAt": rfc3339(row.received_at),
-        "deployment": serde_json::from_str::<Value>(&row.body).unwrap_or(Value::Null),
-    })
 }
 
 pub fn rfc3339(ms: i64) -> String {

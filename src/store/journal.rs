@@ -1,18 +1,32 @@
 //! The journal writer: one thread, one connection, every write.
 //!
-//! Requests queue on a bounded channel. The writer takes whatever is
-//! waiting (up to [`MOST_PER_BATCH`]) and writes it in one transaction:
-//! new events with their deliveries, stored deployments, delivery outcomes
-//! and claims. Only after the commit does each waiting request get its
-//! answer, so an event is answered 202 only once it is durable, and many
-//! concurrent requests share one commit (group commit). A batch forms by
-//! itself while the previous one is being committed; no timer is needed.
+//! Writes are typed [`Command`]s queued on a bounded channel. The writer
+//! takes whatever is waiting (up to [`MOST_PER_BATCH`]) and writes it in one
+//! transaction: new events with their deliveries, stored deployments,
+//! delivery outcomes, releases, claims, admin changes and coordination.
+//! Only after the commit does each waiting request get its answer, so an
+//! event is answered 202 only once it is durable, and many concurrent
+//! requests share one commit (group commit). A batch forms by itself while
+//! the previous one is being committed; no timer is needed.
 //!
-//! Between batches the writer also renews this process's leases, prunes
-//! finished journal entries past their retention and forgets idempotency
-//! keys older than a day.
+//! A batch shares a transaction, not a fate. When it fails for a reason
+//! other than a lost connection, its members are written again one by one,
+//! each behind a savepoint, so one member's bad value fails that member
+//! only and everyone else's is committed. An outcome or deployment that
+//! still cannot be stored is tried once more with its text escaped and
+//! truncated, and is never carried into later batches. (Writing every
+//! member behind its own savepoint from the start costs two more round
+//! trips per member on every batch; the split only costs on failure. See
+//! the README's performance section for the figures.)
+//!
+//! Between batches the writer renews this process's leases, prunes
+//! finished journal entries past their retention, forgets idempotency keys
+//! older than a day, and checks that the SQLite file it writes is still the
+//! one at its path.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -21,13 +35,22 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tokio::sync::oneshot;
 
-use super::models::deliveries::{self, ClaimedRow, DeliveryState, NewDelivery, OutcomeWrite};
+use super::models::deliveries::{
+    self, ClaimedRow, DeliveryState, NewDelivery, OutcomeWrite, ReplayTarget, escaped_and_truncated,
+};
 use super::models::deployments::{self, DeploymentRow};
 use super::models::events::{self, EventRow, NewEvent};
+use super::models::failures::{self, FailureRow};
+use super::models::once_per;
+use super::models::replicas::{self, Coordination, ReplicaRow};
+use super::models::silences::{self, SilenceRow};
+use super::models::subscriber_settings::{self, SubscriberSetting};
+use super::status::{OpenedFile, StoreStatus, WriterObserver};
 use super::{AnyConnection, Backend, DbConnection, DbPool, StoreError};
-use crate::pipeline::health::{ActorHealth, now_ms};
+use crate::clock::SharedClock;
 
 /// Requests written in one transaction at most.
 pub const MOST_PER_BATCH: usize = 1024;
@@ -37,6 +60,11 @@ const CHANNEL_CAPACITY: usize = 65_536;
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// Rows deleted per pruning statement, so no transaction grows large.
 const PRUNE_BATCH: i64 = 1000;
+/// Outcomes kept for the next batch while the database is unreachable;
+/// beyond this their leases simply run out (the deliveries are redone).
+const MOST_CARRIED_OUTCOMES: usize = 100_000;
+/// How often the SQLite file's identity is checked.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone)]
 pub struct JournalSettings {
@@ -56,6 +84,8 @@ pub enum JournalError {
     Stopped,
     #[error("storage failed: {0}")]
     Storage(String),
+    #[error("{0}")]
+    StoreLost(String),
 }
 
 /// A delivery planned at intake.
@@ -72,6 +102,19 @@ pub struct PlannedDelivery {
 pub struct Append {
     pub event: NewEvent,
     pub deliveries: Vec<PlannedDelivery>,
+    /// `once_per` rules: decided in the commit, so that of two events with
+    /// one key (on any replica) exactly one is first.
+    pub once: Vec<OnceClaim>,
+    /// Silences that skipped deliveries of this event, for their counts.
+    pub silenced_by: Vec<String>,
+}
+
+/// One `once_per` rule over an event's planned deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnceClaim {
+    pub key: String,
+    pub window_ms: i64,
+    pub subscribers: Vec<&'static str>,
 }
 
 /// What a subscriber actor needs to work on, and later report, a delivery.
@@ -84,12 +127,18 @@ pub struct Ticket {
     pub attempts: i32,
     /// Steps already done by earlier attempts, one per line.
     pub progress: String,
+    /// Since when it has been deferred without an attempt, if it is.
+    pub deferred_since: Option<i64>,
 }
 
 #[derive(Debug)]
 pub enum AppendOutcome {
-    /// Committed; these deliveries are leased to this process.
-    Recorded { pushed: Vec<Ticket> },
+    /// Committed; these deliveries are leased to this process. `dropped`:
+    /// planned deliveries not made, being duplicates under `once_per`.
+    Recorded {
+        pushed: Vec<Ticket>,
+        dropped: Vec<&'static str>,
+    },
     /// The idempotency key was used for the same body: the original id.
     Duplicate { original_id: String },
     /// The idempotency key was used for a different body.
@@ -103,57 +152,81 @@ pub struct Claimed {
     pub event: Arc<EventRow>,
 }
 
+/// A leased delivery given back, due at `due_at`, no attempt charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    pub id: i64,
+    pub lease_epoch: i64,
+    pub due_at: i64,
+}
+
+/// This replica's coordination round: heartbeat and subscriber ownership.
+#[derive(Debug, Clone)]
+pub struct CoordinationRound {
+    pub me: ReplicaRow,
+    pub subscribers: Vec<&'static str>,
+    pub lease_ms: i64,
+    pub single_node: bool,
+}
+
+/// What a coordination round read back: this replica's share of the
+/// subscribers, the stored switches and the silences not yet ended.
+#[derive(Debug)]
+pub struct Coordinated {
+    pub coordination: Coordination,
+    pub switches: Vec<SubscriberSetting>,
+    pub silences: Vec<SilenceRow>,
+}
+
 /// Where the writer answers a request.
 type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
 
-struct ClaimRequest {
-    subscriber: &'static str,
-    limit: usize,
-    reply: Reply<Vec<Claimed>>,
-}
-
-/// Any other write (admin switches, replays), run in the writer's next
-/// transaction; it answers through its own channel after the commit.
-struct Write {
-    work: Work,
-    fail: Box<dyn FnOnce(JournalError) + Send>,
-}
-
-/// The write itself; answers what to send once it is committed.
-type Work = Box<dyn FnOnce(&mut AnyConnection) -> diesel::QueryResult<Answer> + Send>;
-
-/// Sends a committed write's answer.
-type Answer = Box<dyn FnOnce() + Send>;
-
-enum Request {
-    Write(Write),
+/// One write, typed. Each is written in the writer's next transaction and
+/// answered (where it has an answer) after the commit.
+enum Command {
     Append(Append, Reply<AppendOutcome>),
     StoreDeployment(DeploymentRow, Reply<()>),
+    StoreFailure(FailureRow, Reply<()>),
     Outcome(OutcomeWrite),
-    Release {
-        id: i64,
-        lease_epoch: i64,
-        due_at: i64,
+    Release(Release),
+    Claim {
+        subscriber: &'static str,
+        limit: usize,
+        reply: Reply<Vec<Claimed>>,
     },
-    Claim(ClaimRequest),
+    SaveSwitch(SubscriberSetting, Reply<()>),
+    Replay(ReplayTarget, Reply<usize>),
+    Coordinate(CoordinationRound, Reply<Coordinated>),
+    SaveSilence(SilenceRow, Reply<()>),
+    ExpireSilence {
+        id: String,
+        by: String,
+        reply: Reply<bool>,
+    },
+    Leave(Reply<usize>),
+    Flush(Reply<()>),
 }
 
 /// The handle every part of the pipeline writes through. Cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
-    sender: SyncSender<Request>,
+    sender: SyncSender<Command>,
     owner: Arc<str>,
     waiting: Arc<AtomicUsize>,
     lease: Duration,
+    status: Arc<StoreStatus>,
 }
 
 impl Journal {
-    /// Starts the writer thread on a connection of its own.
+    /// Starts the writer thread on a connection of its own. `sqlite_file`
+    /// is the SQLite database file to watch (none on PostgreSQL).
     pub fn start(
         pool: DbPool,
         backend: Backend,
+        sqlite_file: Option<PathBuf>,
         settings: JournalSettings,
-        health: Arc<ActorHealth>,
+        observer: Arc<dyn WriterObserver>,
+        clock: SharedClock,
     ) -> Result<(Journal, JoinHandle<()>), StoreError> {
         // Random per process start, never a host name: a restarted process
         // must not think it still holds its old leases.
@@ -161,15 +234,23 @@ impl Journal {
         let mut connection = pool.get()?;
         if backend == Backend::Sqlite {
             // Single node: whatever the last process held is due now.
-            let expired = deliveries::expire_all_leases(&mut connection, now_ms())?;
+            let expired = deliveries::expire_all_leases(&mut connection, clock.now_ms())?;
             if expired > 0 {
                 log::info!(
                     "journal: {expired} deliveries left in flight by the last run are due again"
                 );
             }
         }
+        let watched = match sqlite_file {
+            Some(path) => Some(OpenedFile::open(&path).map_err(|error| {
+                StoreError::Open(format!("cannot watch {}: {error}", path.display()))
+            })?),
+            None => None,
+        };
         let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
         let waiting = Arc::new(AtomicUsize::new(0));
+        let status = Arc::new(StoreStatus::default());
+        let now = Instant::now();
         let writer = Writer {
             receiver,
             pool,
@@ -178,11 +259,15 @@ impl Journal {
             owner: owner.clone(),
             settings: settings.clone(),
             waiting: waiting.clone(),
-            health,
-            unwritten_outcomes: Vec::new(),
+            observer,
+            status: status.clone(),
+            clock,
+            carried_outcomes: Vec::new(),
             orphans: Vec::new(),
-            last_renewal: Instant::now(),
-            last_prune: Instant::now() - settings.prune_every + Duration::from_secs(60),
+            last_renewal: now,
+            last_prune: now - settings.prune_every + Duration::from_secs(60),
+            watched,
+            last_watch: now,
         };
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
@@ -196,6 +281,7 @@ impl Journal {
                 owner,
                 waiting,
                 lease: settings.lease,
+                status,
             },
             thread,
         ))
@@ -210,11 +296,19 @@ impl Journal {
         self.lease
     }
 
-    fn submit(&self, request: Request) -> Result<(), JournalError> {
+    /// Readiness as the store sees it.
+    pub fn status(&self) -> &Arc<StoreStatus> {
+        &self.status
+    }
+
+    fn submit(&self, command: Command) -> Result<(), JournalError> {
+        if let Some(reason) = self.status.lost() {
+            return Err(JournalError::StoreLost(reason));
+        }
         // Counted before the send, so the writer never takes away more than
         // was added.
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(request) {
+        match self.sender.try_send(command) {
             Ok(()) => Ok(()),
             Err(error) => {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -226,18 +320,26 @@ impl Journal {
         }
     }
 
+    async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, JournalError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(command(reply))?;
+        answer.await.map_err(|_| JournalError::Stopped)?
+    }
+
     /// Records an event and its deliveries; answers after the commit.
     pub async fn append(&self, append: Append) -> Result<AppendOutcome, JournalError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Request::Append(append, reply))?;
-        answer.await.map_err(|_| JournalError::Stopped)?
+        self.ask(|reply| Command::Append(append, reply)).await
     }
 
     /// Stores a deployment in the history (idempotent by event id).
     pub async fn store_deployment(&self, row: DeploymentRow) -> Result<(), JournalError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Request::StoreDeployment(row, reply))?;
-        answer.await.map_err(|_| JournalError::Stopped)?
+        self.ask(|reply| Command::StoreDeployment(row, reply)).await
+    }
+
+    /// Stores an error event in the failure history (idempotent by event
+    /// id). Written among the batch's ordered commands: errors are few.
+    pub async fn store_failure(&self, row: FailureRow) -> Result<(), JournalError> {
+        self.ask(|reply| Command::StoreFailure(row, reply)).await
     }
 
     /// Claims up to `limit` due deliveries of a subscriber.
@@ -246,20 +348,55 @@ impl Journal {
         subscriber: &'static str,
         limit: usize,
     ) -> Result<Vec<Claimed>, JournalError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Request::Claim(ClaimRequest {
+        self.ask(|reply| Command::Claim {
             subscriber,
             limit,
             reply,
-        }))?;
-        answer.await.map_err(|_| JournalError::Stopped)?
+        })
+        .await
+    }
+
+    /// Stores an admin's on/off switch.
+    pub async fn save_switch(&self, setting: SubscriberSetting) -> Result<(), JournalError> {
+        self.ask(|reply| Command::SaveSwitch(setting, reply)).await
+    }
+
+    /// Puts dead letters back to pending; answers how many.
+    pub async fn replay(&self, target: ReplayTarget) -> Result<usize, JournalError> {
+        self.ask(|reply| Command::Replay(target, reply)).await
+    }
+
+    /// Heartbeat and subscriber ownership, with the stored switches.
+    pub async fn coordinate(&self, round: CoordinationRound) -> Result<Coordinated, JournalError> {
+        self.ask(|reply| Command::Coordinate(round, reply)).await
+    }
+
+    /// Stores a new silence.
+    pub async fn save_silence(&self, row: SilenceRow) -> Result<(), JournalError> {
+        self.ask(|reply| Command::SaveSilence(row, reply)).await
+    }
+
+    /// Ends a silence now; answers whether there was one still running.
+    pub async fn expire_silence(&self, id: String, by: String) -> Result<bool, JournalError> {
+        self.ask(|reply| Command::ExpireSilence { id, by, reply })
+            .await
+    }
+
+    /// A clean shutdown hands this replica's subscribers over at once.
+    pub async fn leave(&self) -> Result<usize, JournalError> {
+        self.ask(Command::Leave).await
+    }
+
+    /// Answers once everything submitted before it is committed.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        self.ask(Command::Flush).await
     }
 
     /// Records an attempt's outcome. Not awaited: if it cannot be written
     /// the lease runs out and the delivery is done again (at-least-once).
     pub fn record_outcome(&self, write: OutcomeWrite) {
         let id = write.id;
-        if let Err(error) = self.submit(Request::Outcome(write)) {
+        if let Err(error) = self.submit(Command::Outcome(write)) {
             log::warn!(
                 "journal: outcome of delivery {id} not recorded ({error}); it will be redone"
             );
@@ -268,124 +405,158 @@ impl Journal {
 
     /// Gives a leased delivery back, due at `due_at`, no attempt charged.
     pub fn release(&self, ticket: &Ticket, due_at: i64) {
-        let request = Request::Release {
+        let release = Release {
             id: ticket.delivery_id,
             lease_epoch: ticket.lease_epoch,
             due_at,
         };
-        if let Err(error) = self.submit(request) {
+        if let Err(error) = self.submit(Command::Release(release)) {
             log::warn!(
                 "journal: delivery {} not released ({error}); its lease will run out",
                 ticket.delivery_id
             );
         }
     }
-
-    /// Runs `work` in the writer's next transaction (all writes go through
-    /// the one writer, which SQLite needs) and answers after the commit.
-    pub async fn write<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
-    ) -> Result<T, JournalError> {
-        let (reply, answer) = oneshot::channel::<Result<T, JournalError>>();
-        let reply = Arc::new(std::sync::Mutex::new(Some(reply)));
-        let on_commit = reply.clone();
-        let write = Write {
-            work: Box::new(move |connection| {
-                let value = work(connection)?;
-                Ok(Box::new(move || {
-                    if let Some(reply) = on_commit.lock().ok().and_then(|mut r| r.take()) {
-                        let _ = reply.send(Ok(value));
-                    }
-                }) as Answer)
-            }),
-            fail: Box::new(move |error| {
-                if let Some(reply) = reply.lock().ok().and_then(|mut r| r.take()) {
-                    let _ = reply.send(Err(error));
-                }
-            }),
-        };
-        self.submit(Request::Write(write))?;
-        answer.await.map_err(|_| JournalError::Stopped)?
-    }
-
-    /// Answers once everything submitted before it is committed.
-    pub async fn flush(&self) -> Result<(), JournalError> {
-        self.write(|_| Ok(())).await
-    }
 }
 
 struct Writer {
-    receiver: Receiver<Request>,
+    receiver: Receiver<Command>,
     pool: DbPool,
     connection: Option<DbConnection>,
     backend: Backend,
     owner: Arc<str>,
     settings: JournalSettings,
     waiting: Arc<AtomicUsize>,
-    health: Arc<ActorHealth>,
-    /// Outcomes whose transaction failed; written with the next batch.
-    unwritten_outcomes: Vec<OutcomeWrite>,
+    observer: Arc<dyn WriterObserver>,
+    status: Arc<StoreStatus>,
+    clock: SharedClock,
+    /// Outcomes whose batch could not reach the database; written with the
+    /// next batch (bounded).
+    carried_outcomes: Vec<OutcomeWrite>,
     /// Deliveries leased for a request nobody waits for any more; given
     /// back with the next batch.
     orphans: Vec<Ticket>,
     last_renewal: Instant,
     last_prune: Instant,
+    watched: Option<OpenedFile>,
+    last_watch: Instant,
 }
 
-/// One batch's requests, sorted by kind.
+/// One batch's commands, sorted by kind.
 #[derive(Default)]
 struct Batch {
-    writes: Vec<Write>,
     appends: Vec<(Append, Reply<AppendOutcome>)>,
     deployments: Vec<(DeploymentRow, Reply<()>)>,
     outcomes: Vec<OutcomeWrite>,
-    releases: Vec<(i64, i64, i64)>,
-    claims: Vec<ClaimRequest>,
+    releases: Vec<Release>,
+    /// Claims, admin changes, coordination: written one by one in order.
+    others: Vec<Command>,
 }
 
 impl Batch {
-    fn add(&mut self, request: Request) {
-        match request {
-            Request::Write(write) => self.writes.push(write),
-            Request::Append(append, reply) => self.appends.push((append, reply)),
-            Request::StoreDeployment(row, reply) => self.deployments.push((row, reply)),
-            Request::Outcome(write) => self.outcomes.push(write),
-            Request::Release {
-                id,
-                lease_epoch,
-                due_at,
-            } => self.releases.push((id, lease_epoch, due_at)),
-            Request::Claim(claim) => self.claims.push(claim),
+    fn add(&mut self, command: Command) {
+        match command {
+            Command::Append(append, reply) => self.appends.push((append, reply)),
+            Command::StoreDeployment(row, reply) => self.deployments.push((row, reply)),
+            Command::Outcome(write) => self.outcomes.push(write),
+            Command::Release(release) => self.releases.push(release),
+            other => self.others.push(other),
         }
     }
 
+    fn len(&self) -> usize {
+        self.appends.len()
+            + self.deployments.len()
+            + self.outcomes.len()
+            + self.releases.len()
+            + self.others.len()
+    }
+
     fn is_empty(&self) -> bool {
-        self.writes.is_empty()
-            && self.appends.is_empty()
-            && self.deployments.is_empty()
-            && self.outcomes.is_empty()
-            && self.releases.is_empty()
-            && self.claims.is_empty()
+        self.len() == 0
+    }
+
+    /// Answers every waiting member with `error`. Outcomes and releases
+    /// have nobody waiting: they are answered by being kept or dropped.
+    fn fail(self, error: &JournalError) -> (Vec<OutcomeWrite>, Vec<Release>) {
+        for (_, reply) in self.appends {
+            let _ = reply.send(Err(error.clone()));
+        }
+        for (_, reply) in self.deployments {
+            let _ = reply.send(Err(error.clone()));
+        }
+        for command in self.others {
+            fail_command(command, error);
+        }
+        (self.outcomes, self.releases)
     }
 }
 
-/// What a committed batch answers.
-struct Answers {
-    writes: Vec<Answer>,
-    appends: Vec<AppendOutcome>,
-    claims: Vec<Vec<Claimed>>,
+fn fail_command(command: Command, error: &JournalError) {
+    let error = error.clone();
+    match command {
+        Command::Append(_, reply) => drop(reply.send(Err(error))),
+        Command::StoreDeployment(_, reply) => drop(reply.send(Err(error))),
+        Command::Claim { reply, .. } => drop(reply.send(Err(error))),
+        Command::SaveSwitch(_, reply) => drop(reply.send(Err(error))),
+        Command::StoreFailure(_, reply) => drop(reply.send(Err(error))),
+        Command::Replay(_, reply) => drop(reply.send(Err(error))),
+        Command::Coordinate(_, reply) => drop(reply.send(Err(error))),
+        Command::SaveSilence(_, reply) => drop(reply.send(Err(error))),
+        Command::ExpireSilence { reply, .. } => drop(reply.send(Err(error))),
+        Command::Leave(reply) => drop(reply.send(Err(error))),
+        Command::Flush(reply) => drop(reply.send(Err(error))),
+        Command::Outcome(_) | Command::Release(_) => {}
+    }
+}
+
+/// What one command wrote, to be answered after the commit.
+enum Written {
+    Appended(Vec<AppendOutcome>),
+    Stored,
+    Claimed(Vec<Claimed>),
+    Count(usize),
+    Coordinated(Coordinated),
+    Answer(bool),
+    Done,
+}
+
+/// A connection that is gone (as opposed to a value the database refused):
+/// retrying the members one by one would not help.
+fn is_connection_problem(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        ) | DieselError::BrokenTransactionManager
+    )
+}
+
+fn is_unique_violation(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Why a batch could not be written together.
+enum BatchError {
+    /// No connection, or it broke: nothing can be written now.
+    Connection(String),
+    /// A value was refused: the members are tried one by one.
+    Member(String),
 }
 
 impl Writer {
     fn run(mut self) {
-        let tick = (self.settings.lease / 3).min(Duration::from_secs(1));
+        let tick = (self.settings.lease / 3).min(Duration::from_millis(250));
         loop {
             let mut batch = Batch::default();
             let mut taken = 0;
             match self.receiver.recv_timeout(tick) {
-                Ok(request) => {
-                    batch.add(request);
+                Ok(command) => {
+                    batch.add(command);
                     taken += 1;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -393,8 +564,8 @@ impl Writer {
             }
             while taken < MOST_PER_BATCH {
                 match self.receiver.try_recv() {
-                    Ok(request) => {
-                        batch.add(request);
+                    Ok(command) => {
+                        batch.add(command);
                         taken += 1;
                     }
                     Err(_) => break,
@@ -404,14 +575,16 @@ impl Writer {
                 .waiting
                 .fetch_sub(taken, Ordering::Relaxed)
                 .saturating_sub(taken);
-            ActorHealth::set_gauge(&self.health.queued, left);
-            batch.outcomes.append(&mut self.unwritten_outcomes);
-            let now = now_ms();
-            batch.releases.extend(
-                self.orphans
-                    .drain(..)
-                    .map(|ticket| (ticket.delivery_id, ticket.lease_epoch, now)),
-            );
+            self.observer.queue_depth(left);
+            batch.outcomes.append(&mut self.carried_outcomes);
+            let now = self.clock.now_ms();
+            batch
+                .releases
+                .extend(self.orphans.drain(..).map(|ticket| Release {
+                    id: ticket.delivery_id,
+                    lease_epoch: ticket.lease_epoch,
+                    due_at: now,
+                }));
             if !batch.is_empty() {
                 self.write(batch);
             }
@@ -420,94 +593,277 @@ impl Writer {
         log::info!("journal: writer stopped");
     }
 
-    fn connection(&mut self) -> Result<&mut DbConnection, JournalError> {
+    fn connection(&mut self) -> Result<&mut DbConnection, BatchError> {
         if self.connection.is_none() {
             let connection = self
                 .pool
                 .get()
-                .map_err(|error| JournalError::Storage(error.to_string()))?;
+                .map_err(|error| BatchError::Connection(error.to_string()))?;
             self.connection = Some(connection);
         }
         Ok(self.connection.as_mut().expect("just set"))
     }
 
     fn write(&mut self, batch: Batch) {
+        if let Some(reason) = self.status.lost() {
+            let _ = batch.fail(&JournalError::StoreLost(reason));
+            return;
+        }
         let started = Instant::now();
+        let size = batch.len();
+        // The writer is a core actor: a panic in one batch fails that
+        // batch, and the writer goes on with a fresh connection.
+        let together = std::panic::catch_unwind(AssertUnwindSafe(|| self.write_together(&batch)));
+        match together {
+            Ok(Ok(written)) => {
+                self.answer(batch, written);
+                self.status.committed();
+                self.observer.batch_written(size, started.elapsed());
+            }
+            Ok(Err(BatchError::Connection(error))) => {
+                self.connection = None;
+                self.status.commit_failed(&error);
+                self.observer.batch_failed(&error);
+                log::error!("journal: a batch could not be written: {error}");
+                let (mut outcomes, _releases) = batch.fail(&JournalError::Storage(error));
+                // Outcomes wait for the database; releases simply let their
+                // leases run out.
+                outcomes.truncate(MOST_CARRIED_OUTCOMES);
+                self.carried_outcomes = outcomes;
+            }
+            Ok(Err(BatchError::Member(error))) => {
+                log::warn!(
+                    "journal: a batch of {size} was refused ({error}); writing its members one by one"
+                );
+                self.write_one_by_one(batch);
+            }
+            Err(panic) => {
+                let cause = format!("panicked: {}", panic_text(panic.as_ref()));
+                log::error!("journal: the writer {cause}; its batch failed, writing goes on");
+                self.connection = None;
+                self.observer.recovered(&cause);
+                let _ = batch.fail(&JournalError::Storage("internal error".into()));
+            }
+        }
+    }
+
+    /// The fast path: every member in one transaction.
+    fn write_together(&mut self, batch: &Batch) -> Result<Vec<Written>, BatchError> {
+        let now = self.clock.now_ms();
+        let owner = self.owner.clone();
+        let lease_until = now + self.settings.lease.as_millis() as i64;
+        self.in_transaction(|c| {
+            let mut written = Vec::with_capacity(2 + batch.others.len());
+            let appends: Vec<&Append> = batch.appends.iter().map(|(a, _)| a).collect();
+            written.push(Written::Appended(append_events(
+                c,
+                &owner,
+                now,
+                lease_until,
+                &appends,
+            )?));
+            fail::fail_point!("journal-mid-batch", |_| std::process::abort());
+            let rows: Vec<&DeploymentRow> = batch.deployments.iter().map(|(r, _)| r).collect();
+            deployments::insert_all(c, &rows)?;
+            write_outcomes(c, &batch.outcomes, now)?;
+            for release in &batch.releases {
+                deliveries::release(c, release.id, release.lease_epoch, release.due_at, now)?;
+            }
+            for command in &batch.others {
+                written.push(run_other(c, command, &owner, now, lease_until)?);
+            }
+            Ok(written)
+        })
+    }
+
+    /// The slow path after a refused batch: each member behind its own
+    /// savepoint in one transaction, so a refused member fails alone.
+    fn write_one_by_one(&mut self, batch: Batch) {
+        let now = self.clock.now_ms();
+        let owner = self.owner.clone();
+        let lease_until = now + self.settings.lease.as_millis() as i64;
         let Batch {
-            writes,
             appends,
-            deployments,
+            deployments: rows,
             outcomes,
             releases,
-            claims,
+            others,
         } = batch;
-        let mut failures = Vec::with_capacity(writes.len());
-        let mut works = Vec::with_capacity(writes.len());
-        for write in writes {
-            works.push(write.work);
-            failures.push(write.fail);
-        }
-        let result = self.in_transaction(|connection, owner, lease| {
-            let mut answers = Vec::with_capacity(works.len());
-            for work in works {
-                answers.push(work(connection)?);
-            }
-            let mut batch = write_batch(
-                connection,
-                owner,
-                lease,
-                &appends,
-                &deployments,
-                &outcomes,
-                &releases,
-                &claims,
-            )?;
-            batch.writes = answers;
-            Ok(batch)
-        });
-        match result {
-            Ok(answers) => {
-                ActorHealth::count(&self.health.delivered);
-                for answer in answers.writes {
-                    answer();
+        let mut append_results = Vec::with_capacity(appends.len());
+        let mut deployment_results = Vec::with_capacity(rows.len());
+        let mut other_results = Vec::with_capacity(others.len());
+        let mut refused = 0usize;
+        let mut first_error = None;
+        let result = self.in_transaction(|c| {
+            let mut note = |error: &DieselError| {
+                refused += 1;
+                first_error.get_or_insert_with(|| error.to_string());
+            };
+            for (append, _) in &appends {
+                let mut outcome = savepoint(c, |c| {
+                    append_events(c, &owner, now, lease_until, &[append]).map(|mut o| o.remove(0))
+                })?;
+                // Lost a race for an idempotency key with another replica:
+                // written again, it finds the key and answers the original.
+                if let Err(error) = &outcome
+                    && is_unique_violation(error)
+                {
+                    outcome = savepoint(c, |c| {
+                        append_events(c, &owner, now, lease_until, &[append])
+                            .map(|mut o| o.remove(0))
+                    })?;
                 }
-                for ((_, reply), outcome) in appends.into_iter().zip(answers.appends) {
-                    // Nobody waits any more (intake timed out): give the
-                    // leased deliveries back rather than hold them forever.
-                    if let Err(Ok(AppendOutcome::Recorded { pushed })) = reply.send(Ok(outcome)) {
+                if let Err(error) = &outcome {
+                    note(error);
+                }
+                append_results.push(outcome);
+            }
+            for (row, _) in &rows {
+                let mut stored = savepoint(c, |c| deployments::insert_all(c, &[row]))?;
+                if let Err(error) = &stored {
+                    log::error!(
+                        "journal: deployment {} refused as it was ({error}); storing it with its text escaped",
+                        row.id
+                    );
+                    let escaped = row.escaped();
+                    stored = savepoint(c, |c| deployments::insert_all(c, &[&escaped]))?;
+                }
+                if let Err(error) = &stored {
+                    note(error);
+                }
+                deployment_results.push(stored.map(|_| ()));
+            }
+            for write in &outcomes {
+                let result = savepoint(c, |c| write_outcomes(c, std::slice::from_ref(write), now))?;
+                if let Err(error) = result {
+                    log::error!(
+                        "journal: outcome of delivery {} refused as it was ({error}); recording it escaped",
+                        write.id
+                    );
+                    let escaped = write.escaped();
+                    if let Err(error) = savepoint(c, |c| write_outcomes(c, &[escaped], now))? {
+                        note(&error);
+                        log::error!(
+                            "journal: outcome of delivery {} could not be recorded at all ({error}); \
+                             its lease will run out and it will be done again",
+                            write.id
+                        );
+                    }
+                }
+            }
+            for release in &releases {
+                let result = savepoint(c, |c| {
+                    deliveries::release(c, release.id, release.lease_epoch, release.due_at, now)
+                })?;
+                if let Err(error) = result {
+                    note(&error);
+                    log::warn!(
+                        "journal: delivery {} not released ({error}); its lease will run out",
+                        release.id
+                    );
+                }
+            }
+            for command in &others {
+                let result = savepoint(c, |c| run_other(c, command, &owner, now, lease_until))?;
+                if let Err(error) = &result {
+                    note(error);
+                }
+                other_results.push(result);
+            }
+            Ok(())
+        });
+        let members = appends.len() + rows.len() + outcomes.len() + releases.len() + others.len();
+        match result {
+            Err(BatchError::Connection(error) | BatchError::Member(error)) => {
+                self.connection = None;
+                self.status.commit_failed(&error);
+                self.observer.batch_failed(&error);
+                log::error!("journal: a batch could not be written one by one either: {error}");
+                let batch = Batch {
+                    appends,
+                    deployments: rows,
+                    outcomes: Vec::new(),
+                    releases: Vec::new(),
+                    others,
+                };
+                let _ = batch.fail(&JournalError::Storage(error));
+            }
+            Ok(()) => {
+                if let Some(error) = &first_error {
+                    self.observer.batch_failed(error);
+                }
+                if refused == members {
+                    // Nothing at all could be written: the store is failing,
+                    // not a member.
+                    self.status
+                        .commit_failed(first_error.as_deref().unwrap_or("every write refused"));
+                } else {
+                    self.status.committed();
+                }
+                for ((_, reply), outcome) in appends.into_iter().zip(append_results) {
+                    let answer = outcome.map_err(|error| JournalError::Storage(error.to_string()));
+                    if let Err(Ok(AppendOutcome::Recorded { pushed, .. })) = reply.send(answer) {
                         self.orphans.extend(pushed);
                     }
                 }
-                for (_, reply) in deployments {
-                    let _ = reply.send(Ok(()));
+                for ((_, reply), stored) in rows.into_iter().zip(deployment_results) {
+                    let _ = reply.send(stored.map_err(|e| JournalError::Storage(e.to_string())));
                 }
-                for (claim, claimed) in claims.into_iter().zip(answers.claims) {
-                    if let Err(Ok(claimed)) = claim.reply.send(Ok(claimed)) {
-                        self.orphans.extend(claimed.into_iter().map(|c| c.ticket));
+                for (command, result) in others.into_iter().zip(other_results) {
+                    match result {
+                        Ok(written) => self.answer_other(command, written),
+                        Err(error) => {
+                            fail_command(command, &JournalError::Storage(error.to_string()))
+                        }
                     }
                 }
-                log::trace!("journal: batch written in {:?}", started.elapsed());
             }
-            Err(error) => {
-                ActorHealth::count(&self.health.failed);
-                self.health.record_error(error.to_string());
-                log::error!("journal: a batch could not be written: {error}");
-                // Drop the connection: it may be what broke.
-                self.connection = None;
-                for fail in failures {
-                    fail(error.clone());
+        }
+    }
+
+    /// Sends a committed batch's answers.
+    fn answer(&mut self, batch: Batch, written: Vec<Written>) {
+        let mut written = written.into_iter();
+        if let Some(Written::Appended(outcomes)) = written.next() {
+            for ((_, reply), outcome) in batch.appends.into_iter().zip(outcomes) {
+                // Nobody waits any more (intake timed out): give the leased
+                // deliveries back rather than hold them until the lease ends.
+                if let Err(Ok(AppendOutcome::Recorded { pushed, .. })) = reply.send(Ok(outcome)) {
+                    self.orphans.extend(pushed);
                 }
-                for (_, reply) in appends {
-                    let _ = reply.send(Err(error.clone()));
-                }
-                for (_, reply) in deployments {
-                    let _ = reply.send(Err(error.clone()));
-                }
-                for claim in claims {
-                    let _ = claim.reply.send(Err(error.clone()));
-                }
-                self.unwritten_outcomes = outcomes;
             }
+        }
+        for (_, reply) in batch.deployments {
+            let _ = reply.send(Ok(()));
+        }
+        for (command, written) in batch.others.into_iter().zip(written) {
+            self.answer_other(command, written);
+        }
+    }
+
+    fn answer_other(&mut self, command: Command, written: Written) {
+        match (command, written) {
+            (Command::Claim { reply, .. }, Written::Claimed(claimed)) => {
+                if let Err(Ok(claimed)) = reply.send(Ok(claimed)) {
+                    self.orphans.extend(claimed.into_iter().map(|c| c.ticket));
+                }
+            }
+            (Command::SaveSwitch(_, reply), _) => drop(reply.send(Ok(()))),
+            (Command::StoreFailure(_, reply), _) => drop(reply.send(Ok(()))),
+            (Command::Replay(_, reply), Written::Count(n)) => drop(reply.send(Ok(n))),
+            (Command::Leave(reply), Written::Count(n)) => drop(reply.send(Ok(n))),
+            (Command::Coordinate(_, reply), Written::Coordinated(round)) => {
+                drop(reply.send(Ok(round)))
+            }
+            (Command::SaveSilence(_, reply), _) => drop(reply.send(Ok(()))),
+            (Command::ExpireSilence { reply, .. }, Written::Answer(found)) => {
+                drop(reply.send(Ok(found)))
+            }
+            (Command::Flush(reply), _) => drop(reply.send(Ok(()))),
+            (command, _) => fail_command(
+                command,
+                &JournalError::Storage("internal error: a mismatched answer".into()),
+            ),
         }
     }
 
@@ -515,36 +871,39 @@ impl Writer {
     /// the write lock is taken up front rather than on upgrade).
     fn in_transaction<T>(
         &mut self,
-        work: impl FnOnce(&mut AnyConnection, &str, Duration) -> diesel::QueryResult<T>,
-    ) -> Result<T, JournalError> {
+        work: impl FnOnce(&mut AnyConnection) -> diesel::QueryResult<T>,
+    ) -> Result<T, BatchError> {
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        let owner = self.owner.clone();
-        let lease = self.settings.lease;
         let connection = self.connection()?;
-        let storage = |error: diesel::result::Error| JournalError::Storage(error.to_string());
-        connection.batch_execute(begin).map_err(storage)?;
-        match work(connection, &owner, lease) {
+        let broken = |error: DieselError| BatchError::Connection(error.to_string());
+        connection.batch_execute(begin).map_err(broken)?;
+        match work(connection) {
             Ok(value) => {
-                connection.batch_execute("COMMIT").map_err(storage)?;
+                connection.batch_execute("COMMIT").map_err(broken)?;
                 Ok(value)
             }
             Err(error) => {
-                let _ = connection.batch_execute("ROLLBACK");
-                Err(storage(error))
+                let rolled_back = connection.batch_execute("ROLLBACK").is_ok();
+                if is_connection_problem(&error) || !rolled_back {
+                    Err(BatchError::Connection(error.to_string()))
+                } else {
+                    Err(BatchError::Member(error.to_string()))
+                }
             }
         }
     }
 
     fn housekeeping(&mut self) {
+        self.watch_the_file();
         if self.last_renewal.elapsed() >= self.settings.lease / 3 {
             self.last_renewal = Instant::now();
-            let result = self.in_transaction(|connection, owner, lease| {
-                deliveries::renew_leases(connection, owner, now_ms() + lease.as_millis() as i64)
-            });
-            if let Err(error) = result {
+            let owner = self.owner.clone();
+            let lease_until = self.clock.now_ms() + self.settings.lease.as_millis() as i64;
+            let result = self.in_transaction(|c| deliveries::renew_leases(c, &owner, lease_until));
+            if let Err(BatchError::Connection(error) | BatchError::Member(error)) = result {
                 log::warn!("journal: could not renew leases: {error}");
                 self.connection = None;
             }
@@ -555,12 +914,31 @@ impl Writer {
         }
     }
 
+    /// A SQLite file deleted or replaced under the running process: every
+    /// later write would be lost, so the store stops taking them.
+    fn watch_the_file(&mut self) {
+        if self.last_watch.elapsed() < WATCH_EVERY || self.status.lost().is_some() {
+            return;
+        }
+        self.last_watch = Instant::now();
+        if let Some(watched) = &self.watched
+            && let Err(reason) = watched.check()
+        {
+            log::error!("journal: {reason}");
+            self.status.set_lost(reason.clone());
+            self.observer.batch_failed(&reason);
+        }
+    }
+
     /// Deletes finished entries past their retention, in small batches.
     fn prune(&mut self) {
         let retention = self.settings.retention;
+        let now = self.clock.now_ms();
         let result = match self.connection() {
-            Ok(connection) => prune_finished(connection, now_ms(), retention),
-            Err(error) => Err(error),
+            Ok(connection) => prune_finished(connection, now, retention),
+            Err(BatchError::Connection(error) | BatchError::Member(error)) => {
+                Err(JournalError::Storage(error))
+            }
         };
         match result {
             Ok(pruned) if pruned != Pruned::default() => log::info!(
@@ -577,6 +955,101 @@ impl Writer {
             }
         }
     }
+}
+
+/// Runs `work` behind a savepoint: its own failure is answered as a value
+/// (and rolled back to the savepoint); only a broken connection fails the
+/// whole transaction.
+fn savepoint<T>(
+    c: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<Result<T, DieselError>> {
+    c.batch_execute("SAVEPOINT member")?;
+    match work(c) {
+        Ok(value) => {
+            c.batch_execute("RELEASE SAVEPOINT member")?;
+            Ok(Ok(value))
+        }
+        Err(error) if is_connection_problem(&error) => Err(error),
+        Err(error) => {
+            c.batch_execute("ROLLBACK TO SAVEPOINT member")?;
+            c.batch_execute("RELEASE SAVEPOINT member")?;
+            Ok(Err(error))
+        }
+    }
+}
+
+fn run_other(
+    c: &mut AnyConnection,
+    command: &Command,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> diesel::QueryResult<Written> {
+    Ok(match command {
+        Command::Claim {
+            subscriber, limit, ..
+        } => Written::Claimed(claim(c, subscriber, owner, now, lease_until, *limit)?),
+        Command::SaveSwitch(setting, _) => {
+            subscriber_settings::save(c, setting)?;
+            Written::Done
+        }
+        Command::Replay(target, _) => Written::Count(deliveries::replay(c, target, now)?),
+        Command::Coordinate(round, _) => {
+            let coordination = replicas::coordinate(
+                c,
+                &round.me,
+                &round.subscribers,
+                now,
+                round.lease_ms,
+                round.single_node,
+            )?;
+            Written::Coordinated(Coordinated {
+                coordination,
+                switches: subscriber_settings::all(c)?,
+                silences: silences::not_ended(c, now)?,
+            })
+        }
+        Command::SaveSilence(row, _) => {
+            silences::insert(c, row)?;
+            Written::Done
+        }
+        Command::StoreFailure(row, _) => {
+            failures::insert(c, row)?;
+            Written::Done
+        }
+        Command::ExpireSilence { id, by, .. } => Written::Answer(silences::expire(c, id, now, by)?),
+        Command::Leave(_) => Written::Count(replicas::leave(c, owner)?),
+        Command::Flush(_) => Written::Done,
+        // Written with their kind, not here.
+        Command::Append(..)
+        | Command::StoreDeployment(..)
+        | Command::Outcome(_)
+        | Command::Release(_) => Written::Stored,
+    })
+}
+
+/// Writes outcomes, each fenced by its lease; a stale one (another process
+/// took the delivery over) is ignored with a log line.
+fn write_outcomes(
+    c: &mut AnyConnection,
+    outcomes: &[OutcomeWrite],
+    now: i64,
+) -> diesel::QueryResult<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let written = deliveries::write_outcomes(c, outcomes, now)?;
+    if written.len() < outcomes.len() {
+        for write in outcomes.iter().filter(|w| !written.contains(&w.id)) {
+            log::warn!(
+                "journal: stale outcome for delivery {} (lease {} was lost); ignored",
+                write.id,
+                write.lease_epoch
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What one pruning pass removed.
@@ -596,7 +1069,7 @@ pub fn prune_finished(
     now: i64,
     retention: Duration,
 ) -> Result<Pruned, JournalError> {
-    let storage = |error: diesel::result::Error| JournalError::Storage(error.to_string());
+    let storage = |error: DieselError| JournalError::Storage(error.to_string());
     let before = now - retention.as_millis() as i64;
     let mut pruned = Pruned::default();
     loop {
@@ -604,7 +1077,7 @@ pub fn prune_finished(
             .transaction(|c| {
                 let deliveries = deliveries::prune_finished(c, before, PRUNE_BATCH)?;
                 let events = events::prune_finished(c, before, PRUNE_BATCH)?;
-                Ok::<_, diesel::result::Error>((deliveries, events))
+                Ok::<_, DieselError>((deliveries, events))
             })
             .map_err(storage)?;
         pruned.deliveries += deliveries;
@@ -616,61 +1089,11 @@ pub fn prune_finished(
     pruned.keys =
         events::forget_keys_before(connection, now - IDEMPOTENCY_WINDOW.as_millis() as i64)
             .map_err(storage)?;
+    // Noise control: claims past their window, silences ended long ago.
+    once_per::forget_expired(connection, now).map_err(storage)?;
+    silences::forget_ended_before(connection, now - retention.as_millis() as i64)
+        .map_err(storage)?;
     Ok(pruned)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_batch(
-    connection: &mut AnyConnection,
-    owner: &str,
-    lease: Duration,
-    appends: &[(Append, Reply<AppendOutcome>)],
-    deployments_to_store: &[(DeploymentRow, Reply<()>)],
-    outcomes: &[OutcomeWrite],
-    releases: &[(i64, i64, i64)],
-    claims: &[ClaimRequest],
-) -> diesel::QueryResult<Answers> {
-    let now = now_ms();
-    let lease_until = now + lease.as_millis() as i64;
-    let append_outcomes = append_events(connection, owner, now, lease_until, appends)?;
-    if !deployments_to_store.is_empty() {
-        let rows: Vec<DeploymentRow> = deployments_to_store
-            .iter()
-            .map(|(row, _)| row.clone())
-            .collect();
-        deployments::insert_all(connection, &rows)?;
-    }
-    if !outcomes.is_empty() {
-        let written = deliveries::write_outcomes(connection, outcomes, now)?;
-        if written.len() < outcomes.len() {
-            for write in outcomes.iter().filter(|w| !written.contains(&w.id)) {
-                log::warn!(
-                    "journal: stale outcome for delivery {} (lease {} was lost); ignored",
-                    write.id,
-                    write.lease_epoch
-                );
-            }
-        }
-    }
-    for (id, lease_epoch, due_at) in releases {
-        deliveries::release(connection, *id, *lease_epoch, *due_at, now)?;
-    }
-    let mut claimed = Vec::with_capacity(claims.len());
-    for request in claims {
-        claimed.push(claim(
-            connection,
-            request.subscriber,
-            owner,
-            now,
-            lease_until,
-            request.limit,
-        )?);
-    }
-    Ok(Answers {
-        writes: Vec::new(),
-        appends: append_outcomes,
-        claims: claimed,
-    })
 }
 
 /// Inserts new events and their deliveries; answers duplicates of an
@@ -680,12 +1103,15 @@ fn append_events(
     owner: &str,
     now: i64,
     lease_until: i64,
-    appends: &[(Append, Reply<AppendOutcome>)],
+    appends: &[&Append],
 ) -> diesel::QueryResult<Vec<AppendOutcome>> {
+    if appends.is_empty() {
+        return Ok(Vec::new());
+    }
     // Keys seen before (within the window), and in this batch.
     let keys: Vec<String> = appends
         .iter()
-        .filter_map(|(append, _)| append.event.idempotency_key.clone())
+        .filter_map(|append| append.event.idempotency_key.clone())
         .collect();
     let mut known: HashMap<String, (String, Option<String>)> = HashMap::new();
     if !keys.is_empty() {
@@ -702,11 +1128,13 @@ fn append_events(
         events::forget_keys_before(connection, window_start)?;
     }
     let mut outcomes: Vec<Option<AppendOutcome>> = Vec::with_capacity(appends.len());
-    let mut new_events = Vec::with_capacity(appends.len());
+    // Events as inserted: the planned one, or a copy recording duplicates.
+    let mut new_events: Vec<std::borrow::Cow<'_, NewEvent>> = Vec::with_capacity(appends.len());
     let mut new_deliveries = Vec::new();
     // Parallel to `new_deliveries`: which append and which plan each is.
     let mut planned: Vec<(usize, &PlannedDelivery)> = Vec::new();
-    for (index, (append, _)) in appends.iter().enumerate() {
+    let mut dropped: Vec<Vec<&'static str>> = vec![Vec::new(); appends.len()];
+    for (index, append) in appends.iter().enumerate() {
         if let Some(key) = &append.event.idempotency_key {
             if let Some((original_id, hash)) = known.get(key) {
                 outcomes.push(Some(if *hash == append.event.body_hash {
@@ -724,16 +1152,38 @@ fn append_events(
             );
         }
         outcomes.push(None);
-        new_events.push(append.event.clone());
+        let duplicates = claim_once(connection, append, now)?;
+        if duplicates.is_empty() {
+            new_events.push(std::borrow::Cow::Borrowed(&append.event));
+        } else {
+            let mut event = append.event.clone();
+            let mut skipped: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&event.skipped).unwrap_or_default();
+            for (subscriber, first) in &duplicates {
+                skipped.insert((*subscriber).into(), format!("duplicate of {first}").into());
+            }
+            event.skipped = serde_json::Value::Object(skipped).to_string();
+            new_events.push(std::borrow::Cow::Owned(event));
+        }
+        for silence in &append.silenced_by {
+            silences::count_silenced(connection, silence, 1)?;
+        }
         for plan in &append.deliveries {
+            if duplicates
+                .iter()
+                .any(|(subscriber, _)| *subscriber == plan.subscriber)
+            {
+                dropped[index].push(plan.subscriber);
+                continue;
+            }
             planned.push((index, plan));
             new_deliveries.push(NewDelivery {
                 event_id: append.event.id.clone(),
                 subscriber: plan.subscriber.to_owned(),
                 state: if plan.push {
-                    DeliveryState::InFlight as i16
+                    DeliveryState::InFlight
                 } else {
-                    DeliveryState::Pending as i16
+                    DeliveryState::Pending
                 },
                 attempts: 0,
                 lease_epoch: i64::from(plan.push),
@@ -746,6 +1196,7 @@ fn append_events(
             });
         }
     }
+    let new_events: Vec<&NewEvent> = new_events.iter().map(|event| event.as_ref()).collect();
     events::insert_all(connection, &new_events)?;
     let ids = deliveries::insert_all_returning_ids(connection, &new_deliveries)?;
     // Tickets for the pushed deliveries, by append.
@@ -758,14 +1209,45 @@ fn append_events(
                 lease_epoch: 1,
                 attempts: 0,
                 progress: String::new(),
+                deferred_since: None,
             });
         }
     }
     Ok(outcomes
         .into_iter()
         .zip(pushed)
-        .map(|(outcome, pushed)| outcome.unwrap_or(AppendOutcome::Recorded { pushed }))
+        .zip(dropped)
+        .map(|((outcome, pushed), dropped)| {
+            outcome.unwrap_or(AppendOutcome::Recorded { pushed, dropped })
+        })
         .collect())
+}
+
+/// Applies an event's `once_per` rules: answers the subscribers whose
+/// delivery is a duplicate, each with the event that came first.
+fn claim_once(
+    connection: &mut AnyConnection,
+    append: &Append,
+    now: i64,
+) -> diesel::QueryResult<Vec<(&'static str, String)>> {
+    let mut duplicates = Vec::new();
+    for claim in &append.once {
+        let first = once_per::claim(
+            connection,
+            &claim.key,
+            &append.event.id,
+            now,
+            now + claim.window_ms,
+        )?;
+        if first != append.event.id {
+            for subscriber in &claim.subscribers {
+                if !duplicates.iter().any(|(s, _)| s == subscriber) {
+                    duplicates.push((*subscriber, first.clone()));
+                }
+            }
+        }
+    }
+    Ok(duplicates)
 }
 
 fn claim(
@@ -805,6 +1287,7 @@ fn claim(
                     lease_epoch: row.lease_epoch,
                     attempts: row.attempts,
                     progress: row.progress,
+                    deferred_since: row.deferred_since,
                 },
                 event,
             })
@@ -813,4 +1296,36 @@ fn claim(
     // Oldest event first.
     claimed.sort_by(|a, b| a.event.id.cmp(&b.event.id));
     Ok(claimed)
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}
+
+/// For the escaped retry of a refused deployment.
+impl DeploymentRow {
+    pub fn escaped(&self) -> Self {
+        let e = |text: &str| escaped_and_truncated(text);
+        DeploymentRow {
+            id: self.id.clone(),
+            received_at: self.received_at,
+            application: e(&self.application),
+            cluster: e(&self.cluster),
+            version: e(&self.version),
+            image: e(&self.image),
+            team: e(&self.team),
+            importance: e(&self.importance),
+            application_url: e(&self.application_url),
+            monitor_url: e(&self.monitor_url),
+            about_url: e(&self.about_url),
+            friendly_name: e(&self.friendly_name),
+            body: self.body.replace('\0', "\\u0000"),
+        }
+    }
 }

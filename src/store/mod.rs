@@ -6,9 +6,12 @@
 //! through [`with_connection!`]; only the few statements whose SQL differs
 //! (claiming with `SKIP LOCKED`) are spelled out per backend.
 
+pub mod history;
+pub mod insights;
 pub mod journal;
 pub mod models;
 pub mod schema;
+pub mod status;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -123,6 +126,9 @@ impl DatabaseUrl {
 pub struct Store {
     pub pool: DbPool,
     pub backend: Backend,
+    /// The SQLite database file (none on PostgreSQL), watched by the
+    /// journal writer.
+    pub sqlite_file: Option<PathBuf>,
     // Held for the life of the process: a second Alvares on the same SQLite
     // file is refused.
     _sqlite_lock: Option<File>,
@@ -173,6 +179,7 @@ impl Store {
         let store = Store {
             pool,
             backend: url.backend,
+            sqlite_file: url.sqlite_path(),
             _sqlite_lock: lock,
         };
         store.migrate()?;

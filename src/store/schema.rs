@@ -14,6 +14,7 @@ diesel::table! {
         outcome -> Nullable<Text>,
         last_error -> Nullable<Text>,
         updated_at -> Int8,
+        deferred_since -> Nullable<Int8>,
     }
 }
 
@@ -50,11 +51,42 @@ diesel::table! {
 }
 
 diesel::table! {
+    failures (id) {
+        id -> Text,
+        received_at -> Int8,
+        application -> Text,
+        cluster -> Text,
+    }
+}
+
+diesel::table! {
+    once_per (key) {
+        key -> Text,
+        event_id -> Text,
+        expires_at -> Int8,
+    }
+}
+
+diesel::table! {
     replicas (id) {
         id -> Text,
         host -> Text,
         started_at -> Int8,
         heartbeat_at -> Int8,
+    }
+}
+
+diesel::table! {
+    silences (id) {
+        id -> Text,
+        matchers -> Text,
+        starts_at -> Int8,
+        ends_at -> Int8,
+        comment -> Text,
+        created_by -> Text,
+        created_at -> Int8,
+        expired_by -> Nullable<Text>,
+        silenced -> Int8,
     }
 }
 
@@ -81,7 +113,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     deployments,
     events,
+    failures,
+    once_per,
     replicas,
+    silences,
     subscriber_owners,
     subscriber_settings,
 );

@@ -87,7 +87,7 @@ async fn actors_report_state_counters_rate_limits_and_unknown_ids_are_404() {
         &json!({"message": "m", "slackChannels": "#a"}),
     )
     .await;
-    wait_for_slack(&slack, 1).await;
+    wait_for_slack(&app, &slack, 1).await;
     let (status, body) = admin(&app, "GET", "/admin/actors", None).await;
     assert_eq!(status, 200);
     assert!(body["replica"].as_str().is_some_and(|r| !r.is_empty()));
@@ -105,6 +105,7 @@ async fn actors_report_state_counters_rate_limits_and_unknown_ids_are_404() {
             "application-endpoint",
             "database",
             "detectify",
+            "flottsbro",
             "lighthouse",
             "slack-deployment",
             "slack-error",
@@ -214,7 +215,7 @@ async fn a_switch_takes_effect_for_the_next_event_and_survives_a_restart(
         .await;
     let view = second.finished_event(answer["id"].as_str().unwrap()).await;
     assert_eq!(view["deliveries"][0]["state"], "delivered");
-    let received = wait_for_slack(&slack, 1).await;
+    let received = wait_for_slack(&second, &slack, 1).await;
     assert_eq!(received[0]["text"], "back on");
 }
 
@@ -381,7 +382,7 @@ async fn readyz_and_metrics_answer_without_auth() {
         &json!({"message": "m", "slackChannels": "#a"}),
     )
     .await;
-    wait_for_slack(&slack, 1).await;
+    wait_for_slack(&app, &slack, 1).await;
     let metrics = eventually("the delivery in the metrics", Duration::from_secs(5), || async {
         let mut response = app
             .http
@@ -399,8 +400,8 @@ async fn readyz_and_metrics_answer_without_auth() {
         "alvares_actor_restarts_total{actor=\"intake\"} 0",
         "alvares_queue_depth{actor=\"slack-recommendation\"} 0",
         "# TYPE alvares_intake_duration_seconds histogram",
-        "alvares_delivery_duration_seconds_count{actor=\"slack-recommendation\"} 1",
-        "alvares_retries_total{actor=\"slack-recommendation\"} 0",
+        "alvares_delivery_duration_seconds_count{subscriber=\"slack-recommendation\"} 1",
+        "alvares_retries_total{subscriber=\"slack-recommendation\"} 0",
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }

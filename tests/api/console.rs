@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, eventually, hook, spawn_app};
+use crate::helpers::{TestApp, TestDatabase, eventually, hook, spawn_app, spawn_app_full};
 
 const TOKEN: &str = "console-admin-token";
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -109,13 +109,7 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
         .unwrap();
     let url = browser.current_url().await.unwrap();
     assert!(url.as_str().ends_with("/admin/"), "{url}");
-    browser
-        .find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys("not-the-token")
-        .await
-        .unwrap();
+    type_into(&browser, "#token", "not-the-token").await;
     click(&browser, "#sign-in").await;
     let refused = until(
         &browser,
@@ -206,13 +200,7 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
     screenshot(&browser, &shots, "events").await;
 
     // The filter narrows the list to that application.
-    browser
-        .find(Locator::Css("#filter-application"))
-        .await
-        .unwrap()
-        .send_keys("nobody-deploys-this")
-        .await
-        .unwrap();
+    type_into(&browser, "#filter-application", "nobody-deploys-this").await;
     click(&browser, "#events-filter button[type='submit']").await;
     until(
         &browser,
@@ -380,6 +368,339 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
     browser.close().await.unwrap();
 }
 
+/// The insights view over 60 days of history sent through intake on a
+/// manual clock: what it shows is worked out by hand below.
+///
+/// Deployments (day after the start, at the start's time of day):
+/// web (team-a) to active every 5 days from day 0 to 55 and to stage on
+/// days 2, 22, 42; api (team-a) to active on days 1, 8, 15; search (team-b)
+/// to active every 7 days from day 3 to 59 and to stage on days 30, 50;
+/// batch (team-c) to active on day 4 and to stage on day 6: 31 in all.
+/// Errors: web active 2 h after days 10 and 30 (restored 118 h later each),
+/// search active 3 h after days 17 and 38 (restored after 165 h), batch
+/// active 1 h after day 4 (never restored). Now is day 60.
+#[actix_web::test]
+async fn the_insights_view_charts_the_history_in_a_real_browser() {
+    let Some(driver) = Chromedriver::start() else {
+        return;
+    };
+    const DAY: i64 = 86_400_000;
+    const HOUR: i64 = 3_600_000;
+    let start = alvares::clock::unix_ms(std::time::SystemTime::now()) - 60 * DAY;
+    let clock = alvares::clock::ManualClock::starting_at(start);
+    let app = spawn_app_full(
+        std::sync::Arc::new(TestDatabase::sqlite()),
+        &[("ADMIN_TOKEN", TOKEN)],
+        alvares::subscribers::registrations(),
+        clock.clone(),
+    )
+    .await;
+    let mut history: Vec<(i64, &str, Value)> = Vec::new();
+    let mut deploy_at = |day: i64, application: &str, cluster: &str, team: &str| {
+        history.push((
+            day * DAY,
+            "deployment",
+            json!({"applicationName": application, "cluster": cluster,
+                   "version": format!("1.{day}.0"), "team": team}),
+        ));
+    };
+    for day in (0..=55).step_by(5) {
+        deploy_at(day, "web", "active", "team-a");
+    }
+    for day in [2, 22, 42] {
+        deploy_at(day, "web", "stage", "team-a");
+    }
+    for day in [1, 8, 15] {
+        deploy_at(day, "api", "active", "team-a");
+    }
+    for day in (3..=59).step_by(7) {
+        deploy_at(day, "search", "active", "team-b");
+    }
+    for day in [30, 50] {
+        deploy_at(day, "search", "stage", "team-b");
+    }
+    deploy_at(4, "batch", "active", "team-c");
+    deploy_at(6, "batch", "stage", "team-c");
+    for (at, application) in [
+        (10 * DAY + 2 * HOUR, "web"),
+        (30 * DAY + 2 * HOUR, "web"),
+        (17 * DAY + 3 * HOUR, "search"),
+        (38 * DAY + 3 * HOUR, "search"),
+        (4 * DAY + HOUR, "batch"),
+    ] {
+        history.push((
+            at,
+            "error",
+            json!({"message": "failed", "applicationName": application, "cluster": "active"}),
+        ));
+    }
+    history.sort_by_key(|(at, ..)| *at);
+    let mut now = 0;
+    for (at, kind, body) in &history {
+        clock.advance(Duration::from_millis((at - now) as u64));
+        now = *at;
+        let (status, answer) = app.put_event(kind, body).await;
+        assert_eq!(status, 202, "{answer}");
+        app.finished_event(answer["id"].as_str().unwrap()).await;
+    }
+    clock.advance(Duration::from_millis((60 * DAY - now) as u64));
+
+    let browser = driver.browser().await;
+    let shots = screenshot_folder();
+    browser
+        .goto(&format!("{}/admin/#insights", app.address))
+        .await
+        .unwrap();
+    type_into(&browser, "#token", TOKEN).await;
+    click(&browser, "#sign-in").await;
+    let summary = until(
+        &browser,
+        "the insights summary",
+        "return !document.getElementById('view-insights').hidden             && document.getElementById('insights-summary').textContent;",
+    )
+    .await;
+    assert_eq!(
+        summary,
+        json!(
+            "31 deployments5 failedchange-failure rate 16.1 %\
+             time to restore: median 5.9 days, mean 5.9 days (4 restored, 1 not yet)"
+        )
+    );
+    // Every deployment is in a bar of the per-day chart, coloured by cluster.
+    let charted = browser
+        .execute(
+            "const bars = [...document.querySelectorAll('#insights-per-day rect')];              return [bars.reduce((n, bar) => n + Number(bar.dataset.count), 0),                      [...new Set(bars.map((bar) => bar.dataset.cluster))].sort(),                      document.getElementById('insights-per-day-legend').textContent];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(charted, json!([31, ["active", "stage"], "activestage"]));
+    let rates = browser
+        .execute(
+            "return [...document.querySelectorAll('#insights-failure-rate text')]                  .map((t) => t.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rates,
+        json!([
+            "team-a",
+            "11.1 % (2/18)",
+            "team-b",
+            "18.2 % (2/11)",
+            "team-c",
+            "50.0 % (1/2)"
+        ])
+    );
+    let stale_script = "return [...document.querySelectorAll('#insights-stale-list tbody tr')]          .map((row) => [...row.children].filter((_, i) => i !== 4).map((td) => td.textContent).join(' '));";
+    let stale = browser.execute(stale_script, vec![]).await.unwrap();
+    assert_eq!(
+        stale,
+        json!([
+            "batch active 1.4.0 team-c 56",
+            "batch stage 1.6.0 team-c 54",
+            "api active 1.15.0 team-a 45"
+        ])
+    );
+    screenshot(&browser, &shots, "insights").await;
+
+    // A shorter threshold lists more applications.
+    browser
+        .find(Locator::Css("#insights-stale"))
+        .await
+        .unwrap()
+        .select_by_value("7")
+        .await
+        .unwrap();
+    let stale = browser.execute(stale_script, vec![]).await.unwrap();
+    assert_eq!(
+        stale,
+        json!([
+            "batch active 1.4.0 team-c 56",
+            "batch stage 1.6.0 team-c 54",
+            "api active 1.15.0 team-a 45",
+            "web stage 1.42.0 team-a 18",
+            "search stage 1.50.0 team-b 10"
+        ])
+    );
+
+    // One team's figures.
+    type_into(&browser, "#insights-team", "team-b").await;
+    click(&browser, "#insights-apply").await;
+    let summary = until(
+        &browser,
+        "team-b's figures",
+        "const s = document.getElementById('insights-summary').textContent;          return s.startsWith('11 deployments') && s;",
+    )
+    .await;
+    assert_eq!(
+        summary,
+        json!(
+            "11 deployments2 failedchange-failure rate 18.2 %\
+             time to restore: median 6.9 days, mean 6.9 days (2 restored, 0 not yet)"
+        )
+    );
+    let rates = browser
+        .execute(
+            "return [...document.querySelectorAll('#insights-failure-rate text')]                  .map((t) => t.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rates, json!(["team-b", "18.2 % (2/11)"]));
+
+    // On a phone: no sideways scrolling.
+    browser.set_window_size(390, 844).await.unwrap();
+    let fits = browser
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    screenshot(&browser, &shots, "insights-phone").await;
+    browser.close().await.unwrap();
+}
+
+/// The routes-and-silences view: the example file's routes and webhook as in
+/// force (secrets only by their variable), a silence made from the form that
+/// then silences a matching deployment, and ended early from its card.
+#[actix_web::test]
+async fn an_operator_sees_the_routes_and_silences_a_noisy_application_in_a_real_browser() {
+    let Some(driver) = Chromedriver::start() else {
+        return;
+    };
+    let slack = MockServer::start().await;
+    slack_answers_ok(&slack).await;
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/alvares.toml");
+    let app = spawn_app(&[
+        ("ADMIN_TOKEN", TOKEN),
+        ("SLACK_WEB_HOOK", &hook(&slack)),
+        ("ALVARES_CONFIG", example),
+        ("INCIDENTS_WEBHOOK_URL", "http://127.0.0.1:9/incidents"),
+        (
+            "INCIDENTS_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+    ])
+    .await;
+    let browser = driver.browser().await;
+    let shots = screenshot_folder();
+    browser
+        .goto(&format!("{}/admin/#operator", app.address))
+        .await
+        .unwrap();
+    type_into(&browser, "#token", TOKEN).await;
+    click(&browser, "#sign-in").await;
+    click(&browser, "#tabs a[data-view='operator']").await;
+
+    let routes = until(
+        &browser,
+        "the example's routes",
+        "const r = [...document.querySelectorAll('[data-route]')]; \
+         return r.length === 3 && r.map((n) => n.dataset.route).join('|');",
+    )
+    .await;
+    assert_eq!(
+        routes,
+        json!("studadm production|kth errors to ops|no recommendations in general")
+    );
+    let webhook = until(
+        &browser,
+        "the example's webhook",
+        "const w = document.querySelector(\"[data-webhook='incidents']\"); return w && w.textContent;",
+    )
+    .await;
+    let webhook = webhook.as_str().unwrap();
+    assert!(
+        webhook.contains("POST $INCIDENTS_WEBHOOK_URL")
+            && webhook.contains("signed with $INCIDENTS_WEBHOOK_SECRET"),
+        "{webhook}"
+    );
+    let page = browser
+        .execute("return document.body.textContent;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        !page.as_str().unwrap().contains("whsec_") && !page.as_str().unwrap().contains(":9/"),
+        "a secret reached the page"
+    );
+
+    // Silence console-app for two hours from the form.
+    for (field, value) in [
+        ("#silence-pattern", "console-*"),
+        ("#silence-comment", "noisy rollout"),
+        ("#silence-by", "oncall"),
+    ] {
+        type_into(&browser, field, value).await;
+    }
+    click(&browser, "#silence-create").await;
+    let card = until(
+        &browser,
+        "the new silence",
+        "const c = document.querySelector(\"[data-silence-id][data-state='active']\"); \
+         return c && c.dataset.silenceId;",
+    )
+    .await;
+    let silence = card.as_str().unwrap().to_owned();
+
+    let id = deploy(&app, "#console").await;
+    let view = app.finished_event(&id).await;
+    let silenced_by = format!("silenced by {silence}");
+    let silenced: Vec<&str> = view["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["state"] == "skipped" && d["outcome"] == silenced_by.as_str())
+        .map(|d| d["subscriber"].as_str().unwrap())
+        .collect();
+    assert!(silenced.contains(&"slack-deployment"), "{view}");
+    let counted = until(
+        &browser,
+        "the silenced count",
+        &format!(
+            "const c = document.querySelector(\"[data-silence-id='{silence}']\"); \
+             return c && c.textContent.includes('· {} deliveries silenced') && c.textContent;",
+            silenced.len()
+        ),
+    )
+    .await;
+    assert!(
+        counted
+            .as_str()
+            .unwrap()
+            .contains("applicationName = console-*")
+            && counted.as_str().unwrap().contains("by oncall"),
+        "{counted}"
+    );
+    screenshot(&browser, &shots, "operator").await;
+
+    // End it early: the next deployment is delivered again.
+    click(&browser, &format!("[data-silence-id='{silence}'] button")).await;
+    until(
+        &browser,
+        "the ended silence",
+        &format!("return Boolean(document.querySelector(\"[data-silence-id='{silence}'][data-state='ended']\"));"),
+    )
+    .await;
+    let id = deploy(&app, "#console").await;
+    let view = app.finished_event(&id).await;
+    assert_eq!(delivery_state(&view, "slack-deployment"), "delivered");
+
+    browser.set_window_size(390, 844).await.unwrap();
+    let fits = browser
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    browser.close().await.unwrap();
+}
+
 async fn slack_answers_ok(slack: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/hook"))
@@ -450,6 +771,16 @@ async fn click(browser: &Client, css: &str) {
         .click()
         .await
         .unwrap_or_else(|e| panic!("could not click {css}: {e}"));
+}
+
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("could not type into {css}: {e}"));
 }
 
 /// Polls a script in the page until it answers something truthy (not

@@ -120,7 +120,12 @@ async fn every_accepted_event_survives_a_kill(database: Arc<TestDatabase>) {
     // Start again on the same database while the senders keep going.
     let mut second = start(&env, &log);
     wait_until_ready(&client, &base).await;
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    eventually(
+        "events accepted after the restart",
+        Duration::from_secs(20),
+        || async { (accepted.borrow().len() >= accepted_at_kill + 50).then_some(()) },
+    )
+    .await;
     stop.set(true);
     for sender in senders {
         sender.await.unwrap();

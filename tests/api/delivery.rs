@@ -2,6 +2,7 @@
 //! schedule across a restart, the circuit breaker, and a hanging
 //! destination that delays no other subscriber.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,11 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use alvares::clock::ManualClock;
+
 use crate::helpers::{
-    TestDatabase, eventually, fixture, hook, spawn_app, spawn_app_on, wait_for_slack,
+    TestApp, TestDatabase, eventually, fixture, hook, spawn_app, spawn_app_clocked, spawn_app_on,
+    wait_for_slack,
 };
 use crate::on_both_backends;
 
@@ -66,7 +70,7 @@ async fn a_burst_to_one_channel_is_spaced_by_the_limit_and_nothing_is_dropped() 
             .await;
         assert_eq!(status, 202);
     }
-    let received = wait_for_slack(&slack, 20).await;
+    let received = wait_for_slack(&app, &slack, 20).await;
     let mut texts: Vec<String> = received
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_owned())
@@ -138,7 +142,12 @@ async fn the_retry_schedule_is_followed_and_survives_a_restart(database: Arc<Tes
         (arrivals.lock().unwrap().len() >= 2).then_some(())
     })
     .await;
-    let (_, view) = first.get(&format!("/api/v1/events/{id}")).await;
+    // The second attempt's outcome is recorded just after Slack answers it.
+    let view = eventually("attempt 2 recorded", Duration::from_secs(5), || async {
+        let (_, view) = first.get(&format!("/api/v1/events/{id}")).await;
+        (view["deliveries"][0]["attempts"] == 2).then_some(view)
+    })
+    .await;
     let delivery = &view["deliveries"][0];
     assert_eq!(delivery["state"], "retrying");
     assert_eq!(delivery["attempts"], 2);
@@ -183,12 +192,16 @@ async fn the_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe
         }
     })
     .await;
-    let app = spawn_app(&[
-        ("SLACK_WEB_HOOK", &hook(&slack)),
-        ("CIRCUIT_FAILURES", "3"),
-        ("CIRCUIT_COOLDOWN_SECONDS", "4"),
-        ("ADMIN_TOKEN", "t"),
-    ])
+    let clock = ManualClock::new();
+    let app = spawn_app_clocked(
+        &[
+            ("SLACK_WEB_HOOK", &hook(&slack)),
+            ("CIRCUIT_FAILURES", "3"),
+            ("CIRCUIT_COOLDOWN_SECONDS", "4"),
+            ("RETRY_JITTER_PERCENT", "0"),
+        ],
+        clock.clone(),
+    )
     .await;
     let mut ids = Vec::new();
     for n in 0..3 {
@@ -202,17 +215,25 @@ async fn the_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe
     }
     let opened = eventually("the circuit to open", Duration::from_secs(5), || async {
         let report = app.actor("slack-recommendation");
-        (report.state == alvares::pipeline::health::ActorState::CircuitOpen).then_some(report)
+        (report.state == alvares::engine::ActorState::CircuitOpen).then_some(report)
     })
     .await;
     let circuit = opened.circuit.unwrap();
     assert_eq!(circuit.failures, 3);
     assert!(circuit.open_until_ms.is_some());
-    // While open, retries that come due are held, not sent.
-    actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
+    // Two seconds on, every retry is due (after one second) but the circuit
+    // is open for four: sweeps go by and nothing is sent.
+    clock.advance(Duration::from_secs(2));
+    sweeps_go_by(&app, 3).await;
     assert_eq!(arrivals.lock().unwrap().len(), 3);
+    for id in &ids {
+        let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
+        assert_eq!(view["deliveries"][0]["state"], "retrying");
+        assert_eq!(view["deliveries"][0]["attempts"], 1);
+    }
     // After the cool-down a probe succeeds, the circuit closes and the
     // held deliveries go out.
+    clock.advance(Duration::from_secs(3));
     for id in &ids {
         let view = app.finished_event(id).await;
         assert_eq!(view["deliveries"][0]["state"], "delivered");
@@ -220,10 +241,20 @@ async fn the_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe
     let report = app.actor("slack-recommendation");
     assert_eq!(
         report.circuit.unwrap().state,
-        alvares::subscribers::circuit::CircuitState::Closed
+        alvares::engine::circuit::CircuitState::Closed
     );
-    assert_eq!(report.state, alvares::pipeline::health::ActorState::Running);
+    assert_eq!(report.state, alvares::engine::ActorState::Running);
     assert_eq!(arrivals.lock().unwrap().len(), 6);
+}
+
+/// Waits until the sweeper has swept `rounds` more times: whatever was due
+/// had its chance to be claimed.
+pub async fn sweeps_go_by(app: &TestApp, rounds: u64) {
+    let from = app.actor("sweeper").rounds;
+    eventually("sweeps to go by", Duration::from_secs(5), || async {
+        (app.actor("sweeper").rounds >= from + rounds).then_some(())
+    })
+    .await;
 }
 
 #[actix_web::test]
@@ -259,4 +290,75 @@ async fn a_hanging_destination_does_not_delay_the_store() {
     }
     assert_eq!(app.actor("database").delivered, 10);
     assert_eq!(app.actor("slack-deployment").in_flight, 10);
+}
+
+/// Four Slack subscribers post to one channel at once: together they keep
+/// the channel's pace (`slack-channel` in `RATE_LIMITS`), and a 429 from
+/// Slack pauses the channel for all of them.
+#[actix_web::test]
+async fn subscribers_posting_to_one_channel_share_its_pace_and_its_pauses() {
+    let (slack, arrivals) = recording_slack(|n| {
+        if n == 1 {
+            ResponseTemplate::new(429).insert_header("Retry-After", "2")
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let app = spawn_app(&[
+        ("SLACK_WEB_HOOK", &hook(&slack)),
+        ("RATE_LIMITS", "slack=none,slack-channel=4/s:burst=2"),
+    ])
+    .await;
+    for n in 0..4 {
+        for (kind, body) in [
+            (
+                "deployment",
+                json!({"applicationName": format!("d{n}"), "cluster": "active", "slackChannels": "#shared"}),
+            ),
+            (
+                "error",
+                json!({"message": format!("e{n}"), "slackChannels": "#shared"}),
+            ),
+            (
+                "recommendation",
+                json!({"message": format!("r{n}"), "slackChannels": "#shared"}),
+            ),
+        ] {
+            assert_eq!(app.put_event(kind, &body).await.0, 202);
+        }
+    }
+    // 4 deployments × 2 subscribers, 4 errors, 4 recommendations; the first
+    // message is answered 429 and sent again.
+    let received = wait_for_slack(&app, &slack, 17).await;
+    let senders: BTreeSet<&str> = received
+        .iter()
+        .map(|m| m["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        senders,
+        ["Alvares", "Alvares Error", "Cluster Deployment"].into()
+    );
+    let arrivals = arrivals.lock().unwrap().clone();
+    // During the pause the 429 asked for, nobody posted to the channel but
+    // the one message already on its way with it (the burst is two).
+    let paused_until = arrivals[0] + Duration::from_millis(1980);
+    let during: Vec<Duration> = arrivals[1..]
+        .iter()
+        .filter(|at| **at < paused_until)
+        .map(|at| *at - arrivals[0])
+        .collect();
+    assert!(during.len() <= 1, "messages during the pause: {during:?}");
+    // After the pause: never more than the burst plus the rate in any
+    // second, whichever subscriber sent them.
+    for (index, start) in arrivals.iter().enumerate().skip(1) {
+        let in_window = arrivals[index..]
+            .iter()
+            .filter(|at| **at < *start + Duration::from_secs(1))
+            .count();
+        assert!(
+            in_window <= 6,
+            "{in_window} messages within one second from message {index}"
+        );
+    }
 }

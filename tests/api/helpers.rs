@@ -7,8 +7,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use alvares::clock::{ManualClock, SharedClock, SystemClock};
 use alvares::config::Settings;
-use alvares::pipeline::health::{ActorReport, HealthBoard};
+use alvares::engine::ActorReport;
+use alvares::pipeline::health::HealthBoard;
 use alvares::startup::Application;
 use alvares::subscribers::{Registration, registrations};
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -16,7 +20,7 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 pub fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(format!("{FIXTURES}/{name}"))
@@ -40,6 +44,10 @@ impl TestDatabase {
     /// URL fails the test.
     pub fn postgres() -> Option<Self> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            // CI sets this so that a PostgreSQL test cannot pass by skipping.
+            if std::env::var_os("REQUIRE_POSTGRES_TESTS").is_some() {
+                panic!("REQUIRE_POSTGRES_TESTS is set but TEST_DATABASE_URL is not");
+            }
             eprintln!("skipped: TEST_DATABASE_URL is not set, so this PostgreSQL test did not run");
             return None;
         };
@@ -133,6 +141,27 @@ pub async fn spawn_app_on(
     vars: &[(&str, &str)],
     subscribers: Vec<Registration>,
 ) -> TestApp {
+    spawn_app_full(database, vars, subscribers, SystemClock::shared()).await
+}
+
+/// The application on a clock the test moves: nothing that waits for time
+/// (a retry, a cool-down, a deferral) happens until the test says so.
+pub async fn spawn_app_clocked(vars: &[(&str, &str)], clock: Arc<ManualClock>) -> TestApp {
+    spawn_app_full(
+        Arc::new(TestDatabase::sqlite()),
+        vars,
+        registrations(),
+        clock,
+    )
+    .await
+}
+
+pub async fn spawn_app_full(
+    database: std::sync::Arc<TestDatabase>,
+    vars: &[(&str, &str)],
+    subscribers: Vec<Registration>,
+    clock: SharedClock,
+) -> TestApp {
     let mut map: HashMap<String, String> = HashMap::from([
         ("HTTP_WORKERS".into(), "1".into()),
         ("DB_POOL_SIZE".into(), "3".into()),
@@ -148,7 +177,7 @@ pub async fn spawn_app_on(
         map.insert((*key).into(), (*value).into());
     }
     let settings = Settings::from_map(map).expect("test settings are valid");
-    let application = Application::build_with(settings, subscribers, "127.0.0.1:0")
+    let application = Application::build_with_clock(settings, subscribers, "127.0.0.1:0", clock)
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", application.port());
@@ -220,11 +249,40 @@ impl TestApp {
         )
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let mut response = self
+            .http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics answer");
+        String::from_utf8(response.body().limit(4 << 20).await.unwrap().to_vec()).unwrap()
+    }
+
+    /// One sample of `/metrics`, by its name with labels as written.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Whether none of `subscribers` has work left: nothing in the journal
+    /// for them (pending, retrying, in flight) and nothing in their actors.
+    pub async fn settled(&self, subscribers: &[&str]) -> bool {
+        let text = self.metrics().await;
+        subscribers.iter().all(|id| {
+            ["alvares_backlog", "alvares_in_flight"].iter().all(|name| {
+                let series = format!("{name}{{subscriber=\"{id}\"}} 0");
+                text.lines().any(|line| line == series)
+            }) && self.actor(id).queued == 0
+        })
+    }
+
     pub fn actor(&self, id: &str) -> ActorReport {
         self.health
-            .get(id)
+            .report(id)
             .unwrap_or_else(|| panic!("no actor {id}"))
-            .snapshot()
     }
 
     /// Shuts the application down as SIGTERM would (for restart tests) and
@@ -314,24 +372,37 @@ pub async fn slack_bodies(server: &MockServer) -> Vec<Value> {
         .collect()
 }
 
-/// Waits until Slack has received exactly `count` messages (and no more
-/// arrive for a short while), then returns them.
-pub async fn wait_for_slack(server: &MockServer, count: usize) -> Vec<Value> {
-    let bodies = eventually(
+/// The subscribers that post to Slack.
+const POSTING_TO_SLACK: [&str; 6] = [
+    "application-endpoint",
+    "lighthouse",
+    "slack-deployment",
+    "slack-error",
+    "slack-recommendation",
+    "uptimerobot",
+];
+
+/// Waits until Slack has received `count` messages and every subscriber
+/// that posts to Slack has finished all its work (nothing waiting in the
+/// journal or running: so no further message can come), then checks that
+/// exactly `count` came and returns them.
+pub async fn wait_for_slack(app: &TestApp, server: &MockServer, count: usize) -> Vec<Value> {
+    eventually(
         &format!("{count} Slack messages"),
         Duration::from_secs(10),
-        || async {
-            let bodies = slack_bodies(server).await;
-            (bodies.len() >= count).then_some(bodies)
-        },
+        || async { (slack_bodies(server).await.len() >= count).then_some(()) },
     )
     .await;
-    // Give a stray extra message the chance to show up before asserting.
-    actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+    eventually(
+        "the Slack subscribers to finish their work",
+        Duration::from_secs(10),
+        || async { app.settled(&POSTING_TO_SLACK).await.then_some(()) },
+    )
+    .await;
     let settled = slack_bodies(server).await;
     assert_eq!(
         settled.len(),
-        bodies.len(),
+        count,
         "more Slack messages than expected: {settled:#?}"
     );
     settled

@@ -269,6 +269,7 @@ async fn health_lists_every_actor_and_unconfigured_subscribers() {
                 "application-endpoint": "unconfigured",
                 "database": "running",
                 "detectify": "unconfigured",
+                "flottsbro": "unconfigured",
                 "lighthouse": "unconfigured",
                 "slack-deployment": "unconfigured",
                 "slack-error": "unconfigured",

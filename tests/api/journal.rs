@@ -212,6 +212,12 @@ async fn the_event_route_tells_what_each_subscriber_did(database: Arc<TestDataba
                 Value::Null
             ),
             (
+                "flottsbro".into(),
+                "skipped".into(),
+                json!("not configured"),
+                Value::Null
+            ),
+            (
                 "lighthouse".into(),
                 "skipped".into(),
                 json!("not configured"),
@@ -279,7 +285,7 @@ async fn an_idempotency_key_repeats_the_original_answer(database: Arc<TestDataba
     let (status, third) = send(body, "deploy-43").await;
     assert_eq!(status, 202);
     assert_ne!(third["id"], first["id"]);
-    assert_eq!(wait_for_slack(&slack, 2).await.len(), 2);
+    assert_eq!(wait_for_slack(&app, &slack, 2).await.len(), 2);
 }
 
 async fn a_restart_finishes_pending_deliveries_and_keeps_the_history(database: Arc<TestDatabase>) {
@@ -336,7 +342,7 @@ async fn a_restart_finishes_pending_deliveries_and_keeps_the_history(database: A
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let second = spawn_app_on(database, &pairs, registrations()).await;
-    let received = wait_for_slack(&up, 1).await;
+    let received = wait_for_slack(&second, &up, 1).await;
     assert_eq!(received[0]["text"], "survive");
     let view = second.finished_event(&id).await;
     assert_eq!(view["deliveries"][0]["state"], "delivered");
@@ -502,11 +508,63 @@ async fn every_migration_can_be_reverted_and_applied_again(database: Arc<TestDat
                 .len(),
         ),
     };
-    assert_eq!((applied, reverted, again), (3, 3, 3));
+    assert_eq!((applied, reverted, again), (6, 6, 6));
     // The application starts on the re-created schema.
     let app = spawn_app_on(database, &[], registrations()).await;
     let (status, _) = app
         .put_event("deployment", &fixture("deployment.json"))
         .await;
     assert_eq!(status, 202);
+}
+
+on_both_backends!(the_event_view_shows_what_subscribers_saw_after_a_settings_change);
+
+/// The journal keeps the enriched event: after the enrichment settings
+/// change (a restart with other cluster hosts), the event view still shows
+/// the URLs its subscribers were given.
+async fn the_event_view_shows_what_subscribers_saw_after_a_settings_change(
+    database: Arc<TestDatabase>,
+) {
+    let slack = mock_slack().await;
+    let hook_url = hook(&slack);
+    let before = [
+        ("SLACK_WEB_HOOK", hook_url.as_str()),
+        ("ACTIVE_APP_HOST", "https://before.example"),
+        ("DISABLED_SUBSCRIBERS", "application-endpoint"),
+    ];
+    let first = spawn_app_on(database.clone(), &before, registrations()).await;
+    let (_, answer) = first
+        .put_event(
+            "deployment",
+            &json!({"applicationName": "moving", "cluster": "active",
+                    "applicationPath": "/moving", "slackChannels": "#m"}),
+        )
+        .await;
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let view = first.finished_event(&id).await;
+    assert_eq!(
+        view["event"]["monitorUrl"],
+        "https://before.example/moving/_monitor"
+    );
+    first.stop().await;
+
+    let after = [("ACTIVE_APP_HOST", "https://after.example")];
+    let second = spawn_app_on(database, &after, registrations()).await;
+    let (status, view) = second.get(&format!("/api/v1/events/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        view["event"]["monitorUrl"],
+        "https://before.example/moving/_monitor"
+    );
+    assert_eq!(
+        view["event"]["applicationUrl"],
+        "https://before.example/moving"
+    );
+    assert_eq!(
+        view["event"]["aboutUrl"],
+        "https://before.example/moving/_about"
+    );
+    // What the subscribers were sent, and what the history keeps, agree.
+    let (_, stored) = second.get(&format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(stored["deployment"], view["event"]);
 }

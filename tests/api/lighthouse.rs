@@ -448,7 +448,7 @@ async fn without_test_accessibility_nothing_runs_and_without_a_token_it_is_uncon
     let unconfigured = spawn_app(&[("LIGHTHOUSE_COMMAND", &scanner.command())]).await;
     assert_eq!(
         unconfigured.actor("lighthouse").state,
-        alvares::pipeline::health::ActorState::Unconfigured
+        alvares::engine::ActorState::Unconfigured
     );
 }
 

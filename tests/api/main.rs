@@ -1,20 +1,33 @@
 //! The one integration-test binary: each file is an area.
 
 mod admin;
+mod architecture;
+mod change_context;
 mod cli;
+mod conformance;
 mod console;
+mod container;
 mod crash;
 mod delivery;
 mod detectify;
+mod digest;
+mod failpoints;
+mod flottsbro;
 mod helpers;
+mod insights;
 mod intake;
 mod journal;
 mod lighthouse;
+mod observability;
+mod openapi;
+mod operator;
+mod reliability;
 mod replicas;
 mod schema_validation;
 mod secrets;
 mod shutdown;
 mod slack;
+mod store_model;
 mod subscribers;
 mod supervision;
 mod uptimerobot;

@@ -75,7 +75,24 @@ async fn run_with_secrets(env: &[(&str, &str)], slack: &MockServer, secrets: &[&
         (slack.received_requests().await.unwrap_or_default().len() >= 4).then_some(())
     })
     .await;
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    // Every delivery of the event has ended (and so been logged) before
+    // the log is read.
+    let view_url = format!(
+        "http://127.0.0.1:{port}/api/v1/events/{}",
+        accepted["id"].as_str().unwrap()
+    );
+    eventually("every delivery to end", Duration::from_secs(10), || async {
+        let mut response = client.get(&view_url).send().await.ok()?;
+        let view: serde_json::Value = response.json().await.ok()?;
+        view["deliveries"]
+            .as_array()?
+            .iter()
+            .all(|d| {
+                ["delivered", "skipped", "failed"].contains(&d["state"].as_str().unwrap_or(""))
+            })
+            .then_some(())
+    })
+    .await;
     let log = stop_and_read_log(child);
     let id = accepted["id"].as_str().unwrap();
     assert!(

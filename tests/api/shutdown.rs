@@ -12,7 +12,21 @@ use crate::helpers::{eventually, free_port};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
 
-fn start(env: &[(&str, String)]) -> Child {
+/// The child process, killed when the test ends however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(env: &[(&str, String)]) -> Running {
+    Running(start_child(env))
+}
+
+fn start_child(env: &[(&str, String)]) -> Child {
     Command::new(BINARY)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -93,7 +107,7 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
             folder.path().join("alvares.db").display().to_string(),
         ),
         ("SLACK_WEB_HOOK", format!("{}/hook", slack.uri())),
-        ("SHUTDOWN_GRACE_SECONDS", "3".to_owned()),
+        ("SHUTDOWN_GRACE_SECONDS", "6".to_owned()),
         ("SUBSCRIBER_TIMEOUT_SECONDS", "60".to_owned()),
     ];
     let client = awc::Client::builder()
@@ -118,17 +132,17 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
     })
     .await;
     let signalled = Instant::now();
-    sigterm(&first);
-    let status = first.wait().unwrap();
+    sigterm(&first.0);
+    let status = first.0.wait().unwrap();
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}");
-    // It did not wait for the stuck one (30 s) past the 3 s grace. That it
+    // It did not wait for the stuck one (30 s) past the 6 s grace. That it
     // waited for the slow one shows below: delivered, and not sent again.
     assert!(took < Duration::from_secs(10), "{took:?}");
 
     // The next start: the slow delivery was recorded as delivered and is
     // not sent again; the stuck one was handed back and is sent at once.
-    let mut second = start(&env);
+    let second = start(&env);
     let view = eventually(
         "the stuck delivery to be redone",
         Duration::from_secs(10),
@@ -156,6 +170,5 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
         .collect();
     assert_eq!(channels.iter().filter(|c| *c == "#slow").count(), 1);
     assert_eq!(channels.iter().filter(|c| *c == "#stuck").count(), 2);
-    second.kill().unwrap();
-    second.wait().unwrap();
+    drop(second);
 }

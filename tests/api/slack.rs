@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::helpers::{eventually, fixture, hook, mock_slack, spawn_app, wait_for_slack};
+use crate::helpers::{TestApp, eventually, fixture, hook, mock_slack, spawn_app, wait_for_slack};
 
 const LOG_LINK: &str = "https://graycloud.ite.kth.se/search?rangetype=relative&fields=message%2Csource&width=2560&highlightMessage=&relative=3600&q=source%3Aactive+AND+image_name%3A/.%2Akth-azure-app%3A2.0.11_abc123.%2A/";
 
@@ -25,7 +25,8 @@ fn deployment_message(channel: &str) -> Value {
             "author_name": ":mag: Search Logs",
             "author_link": LOG_LINK,
             "title": "se.kth.imageName: kth-azure-app",
-            "text": "se.kth.imageVersion: 2.0.11_abc123"
+            "text": "se.kth.imageVersion: 2.0.11_abc123",
+            "footer": "the first deployment of kth-azure-app to active"
         }]
     })
 }
@@ -71,7 +72,7 @@ async fn the_fixture_deployment_gives_the_exact_messages_per_channel() {
         .put_event("deployment", &fixture("deployment.json"))
         .await;
     assert_eq!(status, 202);
-    let received = wait_for_slack(&slack, 4).await;
+    let received = wait_for_slack(&app, &slack, 4).await;
     assert_eq!(
         sorted(received),
         sorted(vec![
@@ -95,7 +96,7 @@ async fn configured_channels_come_first_for_deployments_and_errors_without_chann
     .await;
     app.put_event("deployment", &fixture("deployment.json"))
         .await;
-    let received = wait_for_slack(&slack, 5).await;
+    let received = wait_for_slack(&app, &slack, 5).await;
     let deployment_channels: Vec<&str> = received
         .iter()
         .filter(|m| m["username"] == "Cluster Deployment")
@@ -109,7 +110,7 @@ async fn configured_channels_come_first_for_deployments_and_errors_without_chann
     let mut error = fixture("error.json");
     error.as_object_mut().unwrap().remove("slackChannels");
     app.put_event("error", &error).await;
-    let received = wait_for_slack(&slack, 7).await;
+    let received = wait_for_slack(&app, &slack, 7).await;
     assert_eq!(
         received[5..].to_vec(),
         vec![error_message("#deploys"), error_message("#developers")]
@@ -122,7 +123,7 @@ async fn the_fixture_error_and_recommendations_give_the_exact_messages() {
     let app = spawn_app(&[("SLACK_WEB_HOOK", &hook(&slack))]).await;
     app.put_event("error", &fixture("error.json")).await;
     assert_eq!(
-        wait_for_slack(&slack, 2).await,
+        wait_for_slack(&app, &slack, 2).await,
         vec![
             error_message("#team-pipeline-logs"),
             error_message("#ita-ops")
@@ -136,7 +137,7 @@ async fn the_fixture_error_and_recommendations_give_the_exact_messages() {
         let (status, _) = app.put_event("recommendation", &body).await;
         assert_eq!(status, 202);
     }
-    let received = wait_for_slack(&slack, 6).await;
+    let received = wait_for_slack(&app, &slack, 6).await;
     assert_eq!(
         sorted(received[2..].to_vec()),
         sorted(vec![
@@ -168,7 +169,7 @@ async fn the_override_is_the_only_channel_of_every_message() {
         &json!({"message": "no channels of its own"}),
     )
     .await;
-    let received = wait_for_slack(&slack, 4).await;
+    let received = wait_for_slack(&app, &slack, 4).await;
     assert_eq!(
         sorted(received),
         sorted(vec![
@@ -191,7 +192,7 @@ async fn with_a_token_messages_go_through_chat_post_message() {
     ])
     .await;
     app.put_event("error", &fixture("error.json")).await;
-    wait_for_slack(&slack, 2).await;
+    wait_for_slack(&app, &slack, 2).await;
     let requests = slack.received_requests().await.unwrap();
     for request in &requests {
         assert_eq!(request.url.path(), "/api/chat.postMessage");
@@ -240,11 +241,12 @@ async fn ok_false_is_a_permanent_failure_even_with_http_200() {
         ("SLACK_API_BASE_URL", &api),
     ])
     .await;
-    app.put_event(
-        "recommendation",
-        &json!({"message": "hi", "slackChannels": "#gone"}),
-    )
-    .await;
+    let (_, answer) = app
+        .put_event(
+            "recommendation",
+            &json!({"message": "hi", "slackChannels": "#gone"}),
+        )
+        .await;
     let report = eventually("the failure", Duration::from_secs(5), || async {
         let report = app.actor("slack-recommendation");
         (report.failed == 1).then_some(report)
@@ -257,9 +259,9 @@ async fn ok_false_is_a_permanent_failure_even_with_http_200() {
         last_error.ends_with("#gone: Slack answered ok:false (channel_not_found)"),
         "{last_error}"
     );
-    // Not retried: the first retry would come after one second.
-    actix_web::rt::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(slack.received_requests().await.unwrap().len(), 1);
+    // Not retried: the delivery is a dead letter, a final state that only
+    // an admin's replay leaves.
+    assert_not_retried(&app, &answer, &slack).await;
 }
 
 /// Answers 429 with `Retry-After: 1` to the first request, 200 after, and
@@ -297,7 +299,7 @@ async fn a_429_pauses_the_channel_for_retry_after_and_the_message_is_sent_again(
         &json!({"message": "hi", "slackChannels": "#busy"}),
     )
     .await;
-    let received = wait_for_slack(&slack, 2).await;
+    let received = wait_for_slack(&app, &slack, 2).await;
     assert_eq!(received[0], received[1]);
     assert_eq!(received[1], recommendation_message("#busy", "hi"));
     let arrivals = arrivals.lock().unwrap().clone();
@@ -333,7 +335,7 @@ async fn a_5xx_is_retried_and_only_unsent_channels_are_sent_again() {
         &json!({"message": "hi", "slackChannels": "#fine,#flaky"}),
     )
     .await;
-    let received = wait_for_slack(&slack, 3).await;
+    let received = wait_for_slack(&app, &slack, 3).await;
     let channels: Vec<&str> = received
         .iter()
         .map(|m| m["channel"].as_str().unwrap())
@@ -352,11 +354,12 @@ async fn a_4xx_from_the_webhook_is_not_retried() {
         .mount(&slack)
         .await;
     let app = spawn_app(&[("SLACK_WEB_HOOK", &hook(&slack))]).await;
-    app.put_event(
-        "recommendation",
-        &json!({"message": "hi", "slackChannels": "#x"}),
-    )
-    .await;
+    let (_, answer) = app
+        .put_event(
+            "recommendation",
+            &json!({"message": "hi", "slackChannels": "#x"}),
+        )
+        .await;
     let report = eventually("the failure", Duration::from_secs(5), || async {
         let report = app.actor("slack-recommendation");
         (report.failed == 1).then_some(report)
@@ -372,7 +375,16 @@ async fn a_4xx_from_the_webhook_is_not_retried() {
             .1,
         "#x: Slack answered HTTP 404: channel_not_found"
     );
-    actix_web::rt::time::sleep(Duration::from_millis(1300)).await;
+    assert_not_retried(&app, &answer, &slack).await;
+}
+
+/// A permanent failure is final: the delivery is `failed` after its one
+/// attempt, and Slack got exactly one request.
+async fn assert_not_retried(app: &TestApp, answer: &Value, slack: &MockServer) {
+    let view = app.finished_event(answer["id"].as_str().unwrap()).await;
+    assert_eq!(view["deliveries"][0]["state"], "failed");
+    assert_eq!(view["deliveries"][0]["attempts"], 1);
+    assert_eq!(view["deliveries"][0]["nextAttemptAt"], Value::Null);
     assert_eq!(slack.received_requests().await.unwrap().len(), 1);
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use alvares::config::Settings;
-use alvares::pipeline::health::ActorState;
+use alvares::engine::ActorState;
 use alvares::startup::Application;
 use alvares::subscribers::registrations;
 
@@ -30,7 +30,7 @@ async fn disabled_subscribers_accept_ids_and_old_module_names() {
     app.put_event("deployment", &fixture("deployment.json"))
         .await;
     // Only slack-deployment's two messages go out.
-    let received = wait_for_slack(&slack, 2).await;
+    let received = wait_for_slack(&app, &slack, 2).await;
     assert!(
         received
             .iter()
@@ -54,7 +54,7 @@ async fn an_unknown_subscriber_name_stops_start_up_listing_the_valid_ids() {
     assert_eq!(
         error.to_string(),
         "configuration error: DISABLED_SUBSCRIBERS names unknown subscriber(s) uptime; valid ids: \
-         application-endpoint, database, detectify, lighthouse, slack-deployment, slack-error, \
+         application-endpoint, database, detectify, flottsbro, lighthouse, slack-deployment, slack-error, \
          slack-recommendation, uptimerobot"
     );
 }

@@ -5,22 +5,14 @@
 use std::time::Duration;
 
 use alvares::config::ConfigError;
-use alvares::domain::event::{Event, EventKind};
+use alvares::domain::EnrichedDeployment;
 use alvares::error::DeliveryError;
-use alvares::pipeline::messages::PublishedEvent;
 use alvares::subscribers::{
-    DeliveryContext, DeliveryOutcome, Progress, Registration, Setup, Subscriber, registrations,
+    DeliveryContext, DeliveryOutcome, Registration, Setup, Subscriber, Work, registrations,
 };
 use serde_json::json;
 
 use crate::helpers::{eventually, hook, mock_slack, spawn_app_with, wait_for_slack};
-
-fn application_name(event: &PublishedEvent) -> &str {
-    match &event.event {
-        Event::Deployment(deployment) => &deployment.application_name,
-        _ => "",
-    }
-}
 
 /// Panics on the deployment of `boom`, fails fatally on the first attempt
 /// at `fatal`, takes 400 ms over `slow`, and delivers everything else.
@@ -31,7 +23,7 @@ struct Fragile {
 impl Subscriber for Fragile {
     const ID: &'static str = "test-fragile";
     const LEGACY_NAME: &'static str = "tests.fragile";
-    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+    type Input = EnrichedDeployment;
 
     fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         Ok(Some(Fragile {
@@ -42,10 +34,9 @@ impl Subscriber for Fragile {
     async fn deliver(
         &self,
         _context: &DeliveryContext,
-        event: &PublishedEvent,
-        _progress: &Progress,
+        work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        match application_name(event) {
+        match work.event.application_name.as_str() {
             "boom" => panic!("test subscriber told to panic"),
             "fatal" if !self.fatal_seen.replace(true) => {
                 Err(DeliveryError::Fatal("test subscriber is broken".into()))
@@ -65,7 +56,7 @@ struct Hanging;
 impl Subscriber for Hanging {
     const ID: &'static str = "test-hanging";
     const LEGACY_NAME: &'static str = "tests.hanging";
-    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+    type Input = EnrichedDeployment;
 
     fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         Ok(Some(Hanging))
@@ -74,8 +65,7 @@ impl Subscriber for Hanging {
     async fn deliver(
         &self,
         _context: &DeliveryContext,
-        _event: &PublishedEvent,
-        _progress: &Progress,
+        _work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
         std::future::pending().await
     }
@@ -107,7 +97,7 @@ async fn a_panicking_subscriber_is_restarted_and_the_others_keep_delivering() {
         assert_eq!(status, 202, "{name}");
     }
     // Slack got all three deployments, the panicking one included.
-    let received = wait_for_slack(&slack, 3).await;
+    let received = wait_for_slack(&app, &slack, 3).await;
     let texts: Vec<&str> = received
         .iter()
         .map(|m| m["text"].as_str().unwrap())
@@ -165,7 +155,7 @@ async fn a_fatal_error_restarts_the_subscriber_and_interrupted_work_is_redone() 
         report.last_restart_cause.as_deref(),
         Some("fatal error: test subscriber is broken")
     );
-    assert_eq!(report.state, alvares::pipeline::health::ActorState::Running);
+    assert_eq!(report.state, alvares::engine::ActorState::Running);
 }
 
 #[actix_web::test]
@@ -186,7 +176,7 @@ async fn a_hanging_subscriber_does_not_delay_the_others() {
             .await;
         assert_eq!(status, 202);
     }
-    wait_for_slack(&slack, 5).await;
+    wait_for_slack(&app, &slack, 5).await;
     // All five Slack messages went out while every hanging delivery waits.
     assert!(
         started.elapsed() < Duration::from_secs(5),

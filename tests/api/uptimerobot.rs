@@ -196,7 +196,7 @@ async fn a_monitor_found_by_url_is_edited_then_the_channels_are_told() {
         ]
     );
     assert_eq!(
-        wait_for_slack(&slack, 2).await,
+        wait_for_slack(&app, &slack, 2).await,
         vec![
             slack_message("#team-studadm", MONITOR_URL),
             slack_message("#developers", MONITOR_URL)
@@ -274,7 +274,7 @@ async fn a_monitor_found_by_name_is_edited_with_the_team_pipeline_contact() {
         ])
     );
     assert_eq!(
-        wait_for_slack(&slack, 1).await,
+        wait_for_slack(&app, &slack, 1).await,
         vec![slack_message("#monitoring", public)]
     );
 }
@@ -315,7 +315,7 @@ async fn without_a_monitor_one_is_created_without_a_contact_when_there_is_none()
             ("keyword_value", "APPLICATION_STATUS: OK"),
         ])
     );
-    wait_for_slack(&slack, 2).await;
+    wait_for_slack(&app, &slack, 2).await;
 }
 
 #[actix_web::test]
@@ -394,7 +394,7 @@ async fn a_429_is_retried_after_retry_after_and_the_message_is_not_lost() {
             "editMonitor"
         ]
     );
-    assert_eq!(wait_for_slack(&slack, 2).await.len(), 2);
+    assert_eq!(wait_for_slack(&app, &slack, 2).await.len(), 2);
 }
 
 #[actix_web::test]
@@ -427,7 +427,7 @@ async fn a_retry_after_a_slack_failure_does_not_call_uptimerobot_again() {
     );
     assert_eq!(calls(&utr).await.len(), 3, "UptimeRobot was called once");
     // The failed message was sent again; the one that went through was not.
-    let channels: Vec<Value> = wait_for_slack(&slack, 3)
+    let channels: Vec<Value> = wait_for_slack(&app, &slack, 3)
         .await
         .iter()
         .map(|m| m["channel"].clone())
@@ -490,6 +490,6 @@ async fn without_a_key_uptimerobot_is_unconfigured() {
     let app = spawn_app(&[("UTR_CLUSTERS", "active")]).await;
     assert_eq!(
         app.actor("uptimerobot").state,
-        alvares::pipeline::health::ActorState::Unconfigured
+        alvares::engine::ActorState::Unconfigured
     );
 }

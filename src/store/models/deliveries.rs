@@ -14,15 +14,26 @@
 //! epoch it was claimed with, so a late write from a stale owner changes
 //! nothing.
 
+use std::fmt;
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::{BigInt, Integer, Nullable, SmallInt, Text};
 use serde::Serialize;
 
 use crate::store::AnyConnection;
 use crate::store::schema::deliveries;
 use crate::with_connection;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A delivery's state, stored as a small integer (one schema for both
+/// backends). Raw SQL takes the numbers from here, never spells them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, AsExpression, FromSqlRow, utoipa::ToSchema,
+)]
+#[diesel(sql_type = SmallInt)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     Pending = 0,
@@ -34,15 +45,30 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    pub fn from_i16(value: i16) -> Self {
-        match value {
-            1 => DeliveryState::InFlight,
-            2 => DeliveryState::Retrying,
-            3 => DeliveryState::Delivered,
-            4 => DeliveryState::Skipped,
-            5 => DeliveryState::Failed,
-            _ => DeliveryState::Pending,
-        }
+    pub const ALL: [DeliveryState; 6] = [
+        DeliveryState::Pending,
+        DeliveryState::InFlight,
+        DeliveryState::Retrying,
+        DeliveryState::Delivered,
+        DeliveryState::Skipped,
+        DeliveryState::Failed,
+    ];
+    /// The states with work left, which claims look at.
+    pub const UNFINISHED: [DeliveryState; 3] = [
+        DeliveryState::Pending,
+        DeliveryState::InFlight,
+        DeliveryState::Retrying,
+    ];
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_code(code: i16) -> Result<Self, UnknownState> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.code() == code)
+            .ok_or(UnknownState(code))
     }
 
     pub fn is_final(self) -> bool {
@@ -51,6 +77,90 @@ impl DeliveryState {
             DeliveryState::Delivered | DeliveryState::Skipped | DeliveryState::Failed
         )
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::InFlight => "in_flight",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Skipped => "skipped",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+/// A stored state this build does not know: an error, never "pending".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown delivery state {0} in the journal")]
+pub struct UnknownState(pub i16);
+
+impl<DB> ToSql<SmallInt, DB> for DeliveryState
+where
+    DB: Backend,
+    i16: ToSql<SmallInt, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        let code: &'static i16 = match self {
+            DeliveryState::Pending => &0,
+            DeliveryState::InFlight => &1,
+            DeliveryState::Retrying => &2,
+            DeliveryState::Delivered => &3,
+            DeliveryState::Skipped => &4,
+            DeliveryState::Failed => &5,
+        };
+        code.to_sql(out)
+    }
+}
+
+impl<DB> FromSql<SmallInt, DB> for DeliveryState
+where
+    DB: Backend,
+    i16: FromSql<SmallInt, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        Ok(DeliveryState::from_code(i16::from_sql(bytes)?)?)
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `(0, 1, 2)`-style SQL lists of states, from the enum.
+fn sql_states(states: &[DeliveryState]) -> String {
+    states
+        .iter()
+        .map(|state| state.code().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Escapes what a backend cannot store (PostgreSQL refuses NUL in text):
+/// text Alvares records from destinations goes through here.
+pub fn storable(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\\u0000")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A last resort for text a backend still refused: every control
+/// character escaped and the length bounded.
+pub fn escaped_and_truncated(text: &str) -> String {
+    const MOST: usize = 2000;
+    let mut out = String::new();
+    for c in text.chars().take(MOST) {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -59,7 +169,7 @@ impl DeliveryState {
 pub struct NewDelivery {
     pub event_id: String,
     pub subscriber: String,
-    pub state: i16,
+    pub state: DeliveryState,
     pub attempts: i32,
     pub lease_epoch: i64,
     pub lease_owner: Option<String>,
@@ -76,7 +186,7 @@ pub struct DeliveryRow {
     pub id: i64,
     pub event_id: String,
     pub subscriber: String,
-    pub state: i16,
+    pub state: DeliveryState,
     pub attempts: i32,
     pub lease_epoch: i64,
     pub due_at: i64,
@@ -84,6 +194,7 @@ pub struct DeliveryRow {
     pub outcome: Option<String>,
     pub last_error: Option<String>,
     pub updated_at: i64,
+    pub deferred_since: Option<i64>,
 }
 
 /// A delivery claimed by this process.
@@ -99,10 +210,12 @@ pub struct ClaimedRow {
     pub attempts: i32,
     #[diesel(sql_type = Text)]
     pub progress: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub deferred_since: Option<i64>,
 }
 
 /// The outcome of one attempt, to be written if the lease still holds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeWrite {
     pub id: i64,
     pub lease_epoch: i64,
@@ -113,6 +226,21 @@ pub struct OutcomeWrite {
     pub progress: String,
     pub outcome: Option<String>,
     pub last_error: Option<String>,
+    /// Since when it has been deferred without an attempt, if it is.
+    pub deferred_since: Option<i64>,
+}
+
+impl OutcomeWrite {
+    /// The same write with every text made storable at any cost (escaped
+    /// and truncated), for when a backend refused it as it was.
+    pub fn escaped(&self) -> Self {
+        OutcomeWrite {
+            progress: escaped_and_truncated(&self.progress),
+            outcome: self.outcome.as_deref().map(escaped_and_truncated),
+            last_error: self.last_error.as_deref().map(escaped_and_truncated),
+            ..self.clone()
+        }
+    }
 }
 
 /// Inserts and answers the new ids, in the order of `rows`.
@@ -153,7 +281,7 @@ pub fn write_outcomes(
     now: i64,
 ) -> QueryResult<Vec<i64>> {
     let mut written = Vec::with_capacity(writes.len());
-    for chunk in writes.chunks(400) {
+    for chunk in writes.chunks(300) {
         let ids: Vec<WrittenId> = match conn {
             AnyConnection::Postgresql(c) => bind_outcomes(
                 diesel::sql_query(outcome_sql(chunk.len(), true)).into_boxed(),
@@ -182,12 +310,13 @@ struct WrittenId {
 /// `UPDATE … FROM (VALUES …)`: PostgreSQL names the columns in the alias
 /// and needs typed placeholders; SQLite calls them column1, column2, ….
 fn outcome_sql(rows: usize, postgres: bool) -> String {
+    let in_flight = DeliveryState::InFlight.code();
     let mut values = Vec::with_capacity(rows);
     let mut n = 1;
     for _ in 0..rows {
         if postgres {
             let types = [
-                "int8", "int8", "int2", "int4", "int8", "text", "text", "text",
+                "int8", "int8", "int2", "int4", "int8", "text", "text", "text", "int8",
             ];
             let row: Vec<String> = types
                 .iter()
@@ -198,7 +327,7 @@ fn outcome_sql(rows: usize, postgres: bool) -> String {
                 .collect();
             values.push(format!("({})", row.join(", ")));
         } else {
-            values.push("(?, ?, ?, ?, ?, ?, ?, ?)".to_owned());
+            values.push("(?, ?, ?, ?, ?, ?, ?, ?, ?)".to_owned());
         }
     }
     let values = values.join(", ");
@@ -206,19 +335,19 @@ fn outcome_sql(rows: usize, postgres: bool) -> String {
         format!(
             "UPDATE deliveries AS d SET state = v.state, attempts = v.attempts, due_at = v.due_at, \
              progress = v.progress, outcome = v.outcome, last_error = v.last_error, \
-             lease_owner = NULL, updated_at = $1 \
-             FROM (VALUES {values}) AS v(id, lease_epoch, state, attempts, due_at, progress, outcome, last_error) \
-             WHERE d.id = v.id AND d.lease_epoch = v.lease_epoch AND d.state = 1 \
+             deferred_since = v.deferred_since, lease_owner = NULL, updated_at = $1 \
+             FROM (VALUES {values}) AS v(id, lease_epoch, state, attempts, due_at, progress, outcome, last_error, deferred_since) \
+             WHERE d.id = v.id AND d.lease_epoch = v.lease_epoch AND d.state = {in_flight} \
              RETURNING d.id"
         )
     } else {
         format!(
             "UPDATE deliveries SET state = v.column3, attempts = v.column4, due_at = v.column5, \
              progress = v.column6, outcome = v.column7, last_error = v.column8, \
-             lease_owner = NULL, updated_at = ?1 \
+             deferred_since = v.column9, lease_owner = NULL, updated_at = ?1 \
              FROM (SELECT * FROM (VALUES {values})) AS v \
              WHERE deliveries.id = v.column1 AND deliveries.lease_epoch = v.column2 \
-             AND deliveries.state = 1 \
+             AND deliveries.state = {in_flight} \
              RETURNING deliveries.id"
         )
     }
@@ -232,32 +361,38 @@ fn bind_outcomes<'a, DB>(
 where
     DB: diesel::backend::Backend
         + diesel::sql_types::HasSqlType<BigInt>
-        + diesel::sql_types::HasSqlType<diesel::sql_types::SmallInt>
+        + diesel::sql_types::HasSqlType<SmallInt>
         + diesel::sql_types::HasSqlType<Integer>
         + diesel::sql_types::HasSqlType<Text>
-        + diesel::sql_types::HasSqlType<diesel::sql_types::Nullable<Text>>,
-    i64: diesel::serialize::ToSql<BigInt, DB>,
-    i16: diesel::serialize::ToSql<diesel::sql_types::SmallInt, DB>,
-    i32: diesel::serialize::ToSql<Integer, DB>,
-    String: diesel::serialize::ToSql<Text, DB>,
-    Option<String>: diesel::serialize::ToSql<diesel::sql_types::Nullable<Text>, DB>,
+        + diesel::sql_types::HasSqlType<Nullable<Text>>
+        + diesel::sql_types::HasSqlType<Nullable<BigInt>>,
+    i64: ToSql<BigInt, DB>,
+    i16: ToSql<SmallInt, DB>,
+    DeliveryState: ToSql<SmallInt, DB>,
+    i32: ToSql<Integer, DB>,
+    String: ToSql<Text, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
 {
     query = query.bind::<BigInt, _>(now);
     for write in writes {
         query = query
             .bind::<BigInt, _>(write.id)
             .bind::<BigInt, _>(write.lease_epoch)
-            .bind::<diesel::sql_types::SmallInt, _>(write.state as i16)
+            .bind::<SmallInt, _>(write.state)
             .bind::<Integer, _>(write.attempts)
             .bind::<BigInt, _>(write.due_at)
             .bind::<Text, _>(write.progress.clone())
-            .bind::<diesel::sql_types::Nullable<Text>, _>(write.outcome.clone())
-            .bind::<diesel::sql_types::Nullable<Text>, _>(write.last_error.clone());
+            .bind::<Nullable<Text>, _>(write.outcome.clone())
+            .bind::<Nullable<Text>, _>(write.last_error.clone())
+            .bind::<Nullable<BigInt>, _>(write.deferred_since);
     }
     query
 }
 
-/// Claims up to `limit` due deliveries of one subscriber for `owner`.
+/// Claims up to `limit` due deliveries of one subscriber for `owner`: the
+/// unfinished ones whose time has come (a retry's wait is over, or an
+/// in-flight lease ran out).
 pub fn claim_due(
     conn: &mut AnyConnection,
     subscriber: &str,
@@ -266,21 +401,23 @@ pub fn claim_due(
     lease_until: i64,
     limit: i64,
 ) -> QueryResult<Vec<ClaimedRow>> {
+    let unfinished = sql_states(&DeliveryState::UNFINISHED);
+    let in_flight = DeliveryState::InFlight.code();
     // Select the ids first, then update by id: an UPDATE … WHERE id IN
     // (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) can claim more than n rows
     // under some plans.
     match conn {
-        AnyConnection::Postgresql(c) => diesel::sql_query(
+        AnyConnection::Postgresql(c) => diesel::sql_query(format!(
             "WITH picked AS ( \
                 SELECT id FROM deliveries \
-                WHERE subscriber = $1 AND state IN (0, 1, 2) AND due_at <= $2 \
+                WHERE subscriber = $1 AND state IN ({unfinished}) AND due_at <= $2 \
                 ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
              UPDATE deliveries AS d \
-             SET state = 1, lease_owner = $4, lease_epoch = d.lease_epoch + 1, \
+             SET state = {in_flight}, lease_owner = $4, lease_epoch = d.lease_epoch + 1, \
                  due_at = $5, updated_at = $2 \
              FROM picked WHERE d.id = picked.id \
-             RETURNING d.id, d.event_id, d.lease_epoch, d.attempts, d.progress",
-        )
+             RETURNING d.id, d.event_id, d.lease_epoch, d.attempts, d.progress, d.deferred_since",
+        ))
         .bind::<Text, _>(subscriber)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(limit)
@@ -289,16 +426,16 @@ pub fn claim_due(
         .load(c),
         // SQLite has one writer (this process, inside an immediate
         // transaction), so no row lock is needed.
-        AnyConnection::Sqlite(c) => diesel::sql_query(
+        AnyConnection::Sqlite(c) => diesel::sql_query(format!(
             "UPDATE deliveries \
-             SET state = 1, lease_owner = ?4, lease_epoch = lease_epoch + 1, \
+             SET state = {in_flight}, lease_owner = ?4, lease_epoch = lease_epoch + 1, \
                  due_at = ?5, updated_at = ?2 \
              WHERE id IN ( \
                 SELECT id FROM deliveries \
-                WHERE subscriber = ?1 AND state IN (0, 1, 2) AND due_at <= ?2 \
+                WHERE subscriber = ?1 AND state IN ({unfinished}) AND due_at <= ?2 \
                 ORDER BY due_at, id LIMIT ?3) \
-             RETURNING id, event_id, lease_epoch, attempts, progress",
-        )
+             RETURNING id, event_id, lease_epoch, attempts, progress, deferred_since",
+        ))
         .bind::<Text, _>(subscriber)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(limit)
@@ -313,7 +450,7 @@ pub fn renew_leases(conn: &mut AnyConnection, owner: &str, lease_until: i64) -> 
     use deliveries::dsl as d;
     with_connection!(conn, |c| diesel::update(
         d::deliveries
-            .filter(d::state.eq(DeliveryState::InFlight as i16))
+            .filter(d::state.eq(DeliveryState::InFlight))
             .filter(d::lease_owner.eq(owner))
     )
     .set(d::due_at.eq(lease_until))
@@ -336,10 +473,10 @@ pub fn release(
             d::deliveries
                 .filter(d::id.eq(id))
                 .filter(d::lease_epoch.eq(lease_epoch))
-                .filter(d::state.eq(DeliveryState::InFlight as i16)),
+                .filter(d::state.eq(DeliveryState::InFlight)),
         )
         .set((
-            d::state.eq(DeliveryState::Pending as i16),
+            d::state.eq(DeliveryState::Pending),
             d::due_at.eq(due_at),
             d::lease_owner.eq(&lease_owner),
             d::updated_at.eq(now),
@@ -354,7 +491,7 @@ pub fn release(
 pub fn expire_all_leases(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
     use deliveries::dsl as d;
     with_connection!(conn, |c| diesel::update(
-        d::deliveries.filter(d::state.eq(DeliveryState::InFlight as i16))
+        d::deliveries.filter(d::state.eq(DeliveryState::InFlight))
     )
     .set(d::due_at.eq(now))
     .execute(c))
@@ -384,10 +521,7 @@ pub fn prune_finished(conn: &mut AnyConnection, before_ms: i64, batch: i64) -> Q
     use deliveries::dsl as d;
     with_connection!(conn, |c| {
         let ids: Vec<i64> = d::deliveries
-            .filter(d::state.eq_any([
-                DeliveryState::Delivered as i16,
-                DeliveryState::Skipped as i16,
-            ]))
+            .filter(d::state.eq_any([DeliveryState::Delivered, DeliveryState::Skipped]))
             .filter(d::updated_at.lt(before_ms))
             .select(d::id)
             .limit(batch)
@@ -410,7 +544,7 @@ pub fn replay(conn: &mut AnyConnection, target: &ReplayTarget, now: i64) -> Quer
     let no_text: Option<String> = None;
     with_connection!(conn, |c| {
         let failed = d::deliveries
-            .filter(d::state.eq(DeliveryState::Failed as i16))
+            .filter(d::state.eq(DeliveryState::Failed))
             .into_boxed();
         let failed = match target {
             ReplayTarget::Delivery(id) => failed.filter(d::id.eq(*id)),
@@ -423,11 +557,12 @@ pub fn replay(conn: &mut AnyConnection, target: &ReplayTarget, now: i64) -> Quer
         for chunk in ids.chunks(1000) {
             replayed += diesel::update(d::deliveries.filter(d::id.eq_any(chunk)))
                 .set((
-                    d::state.eq(DeliveryState::Pending as i16),
+                    d::state.eq(DeliveryState::Pending),
                     d::attempts.eq(0),
                     d::due_at.eq(now),
                     d::outcome.eq(&no_text),
                     d::lease_owner.eq(&no_text),
+                    d::deferred_since.eq(None::<i64>),
                     d::updated_at.eq(now),
                 ))
                 .execute(c)?;
@@ -446,7 +581,7 @@ pub fn dead_letters(
     use deliveries::dsl as d;
     with_connection!(conn, |c| {
         let mut query = d::deliveries
-            .filter(d::state.eq(DeliveryState::Failed as i16))
+            .filter(d::state.eq(DeliveryState::Failed))
             .select(DeliveryRow::as_select())
             .order(d::id.desc())
             .limit(limit)
@@ -462,10 +597,48 @@ pub fn dead_letters(
 }
 
 /// How many deliveries each subscriber has in each state.
-pub fn counts_by_state(conn: &mut AnyConnection) -> QueryResult<Vec<(String, i16, i64)>> {
+pub fn counts_by_state(conn: &mut AnyConnection) -> QueryResult<Vec<(String, DeliveryState, i64)>> {
     use deliveries::dsl as d;
     with_connection!(conn, |c| d::deliveries
         .group_by((d::subscriber, d::state))
         .select((d::subscriber, d::state, diesel::dsl::count_star()))
         .load(c))
+}
+
+/// For each subscriber, when its oldest delivery that is due now became
+/// due (pending or retrying; in flight is being worked on).
+pub fn oldest_due(conn: &mut AnyConnection, now: i64) -> QueryResult<Vec<(String, Option<i64>)>> {
+    use deliveries::dsl as d;
+    with_connection!(conn, |c| d::deliveries
+        .filter(d::state.eq_any([DeliveryState::Pending, DeliveryState::Retrying]))
+        .filter(d::due_at.le(now))
+        .group_by(d::subscriber)
+        .select((d::subscriber, diesel::dsl::min(d::due_at)))
+        .load(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_an_unknown_one_is_an_error() {
+        for state in DeliveryState::ALL {
+            assert_eq!(DeliveryState::from_code(state.code()), Ok(state));
+        }
+        assert_eq!(DeliveryState::from_code(9), Err(UnknownState(9)));
+        assert_eq!(
+            UnknownState(9).to_string(),
+            "unknown delivery state 9 in the journal"
+        );
+        assert_eq!(sql_states(&DeliveryState::UNFINISHED), "0, 1, 2");
+    }
+
+    #[test]
+    fn text_from_destinations_is_made_storable() {
+        assert_eq!(storable("a\0b"), "a\\u0000b");
+        assert_eq!(storable("plain"), "plain");
+        assert_eq!(escaped_and_truncated("x\u{1b}[31m\ny"), "x\\u001b[31m\ny");
+        assert_eq!(escaped_and_truncated(&"z".repeat(5000)).len(), 2000);
+    }
 }

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::domain::event::Deployment;
+use crate::domain::EnrichedDeployment;
 use crate::store::AnyConnection;
 use crate::store::schema::deployments;
 use crate::with_connection;
@@ -30,7 +30,11 @@ pub struct DeploymentRow {
 
 impl DeploymentRow {
     /// The columns dashboards filter on, plus the whole enriched JSON.
-    pub fn from_enriched(event_id: &str, received_at: i64, deployment: &Deployment) -> Self {
+    pub fn from_enriched(
+        event_id: &str,
+        received_at: i64,
+        deployment: &EnrichedDeployment,
+    ) -> Self {
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
         DeploymentRow {
             id: event_id.to_owned(),
@@ -39,12 +43,12 @@ impl DeploymentRow {
             cluster: deployment.cluster.clone(),
             version: text(&deployment.version),
             image: text(&deployment.image_name),
-            team: text(&deployment.team),
-            importance: text(&deployment.importance),
-            application_url: text(&deployment.application_url),
-            monitor_url: text(&deployment.monitor_url),
-            about_url: text(&deployment.about_url),
-            friendly_name: text(&deployment.friendly_name),
+            team: deployment.team.clone(),
+            importance: deployment.importance.clone(),
+            application_url: deployment.application_url.clone(),
+            monitor_url: deployment.monitor_url.clone(),
+            about_url: deployment.about_url.clone(),
+            friendly_name: deployment.friendly_name.clone(),
             body: deployment.to_json().to_string(),
         }
     }
@@ -69,13 +73,16 @@ pub struct DeploymentView {
 }
 
 /// Inserts, ignoring rows already stored (a redelivery stores nothing new).
-pub fn insert_all(conn: &mut AnyConnection, rows: &[DeploymentRow]) -> QueryResult<usize> {
+pub fn insert_all(conn: &mut AnyConnection, rows: &[&DeploymentRow]) -> QueryResult<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
     with_connection!(conn, |c| {
         let mut inserted = 0;
         // 13 columns a row: stays under every backend's bind limit.
         for chunk in rows.chunks(500) {
             inserted += diesel::insert_into(deployments::table)
-                .values(chunk)
+                .values(chunk.to_vec())
                 .on_conflict(deployments::id)
                 .do_nothing()
                 .execute(c)?;
@@ -130,6 +137,25 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Deployment
     with_connection!(conn, |c| deployments::table
         .find(id)
         .select(DeploymentRow::as_select())
+        .first(c)
+        .optional())
+}
+
+/// The deployment of `application` to `cluster` just before the one with
+/// id `before_id` (ids sort by time): its version and when. One indexed
+/// lookup (`deployments_cluster`: cluster, application, id).
+pub fn previous_in_cluster(
+    conn: &mut AnyConnection,
+    application: &str,
+    cluster: &str,
+    before_id: &str,
+) -> QueryResult<Option<(String, i64)>> {
+    with_connection!(conn, |c| deployments::table
+        .filter(deployments::cluster.eq(cluster))
+        .filter(deployments::application.eq(application))
+        .filter(deployments::id.lt(before_id))
+        .order(deployments::id.desc())
+        .select((deployments::version, deployments::received_at))
         .first(c)
         .optional())
 }

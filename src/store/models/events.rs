@@ -1,4 +1,4 @@
-//! `events`: every accepted event, as received (validated, not enriched).
+//! `events`: every accepted event, enriched, as its subscribers see it.
 
 use diesel::prelude::*;
 
@@ -41,12 +41,12 @@ pub struct KeyedEvent {
     pub body_hash: Option<String>,
 }
 
-pub fn insert_all(conn: &mut AnyConnection, rows: &[NewEvent]) -> QueryResult<usize> {
+pub fn insert_all(conn: &mut AnyConnection, rows: &[&NewEvent]) -> QueryResult<usize> {
     with_connection!(conn, |c| {
         let mut inserted = 0;
         for chunk in rows.chunks(500) {
             inserted += diesel::insert_into(events::table)
-                .values(chunk)
+                .values(chunk.to_vec())
                 .execute(c)?;
         }
         Ok(inserted)

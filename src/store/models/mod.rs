@@ -4,5 +4,8 @@
 pub mod deliveries;
 pub mod deployments;
 pub mod events;
+pub mod failures;
+pub mod once_per;
 pub mod replicas;
+pub mod silences;
 pub mod subscriber_settings;

@@ -177,7 +177,7 @@ pub fn overview(
             .select(OwnerRow::as_select())
             .load(c)?;
         let leases: Vec<(Option<String>, i64)> = deliveries::table
-            .filter(deliveries::state.eq(1))
+            .filter(deliveries::state.eq(crate::store::models::deliveries::DeliveryState::InFlight))
             .group_by(deliveries::lease_owner)
             .select((deliveries::lease_owner, diesel::dsl::count_star()))
             .load(c)?;
@@ -202,4 +202,98 @@ pub fn overview(
             })
             .collect())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SQLITE_MIGRATIONS;
+    use diesel::Connection;
+    use diesel_migrations::MigrationHarness;
+    use proptest::prelude::*;
+
+    const SUBSCRIBERS: [&str; 5] = ["a", "b", "c", "d", "e"];
+    const LEASE_MS: i64 = 3_000;
+
+    fn database() -> AnyConnection {
+        let mut sqlite = diesel::SqliteConnection::establish(":memory:").unwrap();
+        sqlite.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        AnyConnection::Sqlite(sqlite)
+    }
+
+    fn replica(n: usize, now: i64) -> ReplicaRow {
+        ReplicaRow {
+            id: format!("replica-{n}"),
+            host: format!("host-{n}"),
+            started_at: now,
+            heartbeat_at: now,
+        }
+    }
+
+    fn owners(c: &mut AnyConnection, now: i64) -> Vec<OwnerRow> {
+        with_connection!(c, |c| subscriber_owners::table
+            .filter(subscriber_owners::expires_at.ge(now))
+            .select(OwnerRow::as_select())
+            .load(c)
+            .unwrap())
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Replica `n` runs a coordination round.
+        Round(usize),
+        /// Replica `n` shuts down cleanly.
+        Leave(usize),
+        /// Time passes (a replica that does not run rounds is dead).
+        Wait(i64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0usize..3).prop_map(Step::Round),
+            1 => (0usize..3).prop_map(Step::Leave),
+            2 => (0i64..5_000).prop_map(Step::Wait),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever replicas joined, died or left, a subscriber never has
+        /// two live owners, and once the survivors have run their rounds
+        /// for a lease's length, every subscriber has an owner again: no
+        /// lease is a dead end.
+        #[test]
+        fn every_subscriber_gets_one_live_owner(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut c = database();
+            let mut now: i64 = 1_700_000_000_000;
+            for step in steps {
+                match step {
+                    Step::Round(n) => {
+                        coordinate(&mut c, &replica(n, now), &SUBSCRIBERS, now, LEASE_MS, false).unwrap();
+                    }
+                    Step::Leave(n) => {
+                        leave(&mut c, &format!("replica-{n}")).unwrap();
+                    }
+                    Step::Wait(ms) => now += ms,
+                }
+                let live = owners(&mut c, now);
+                let mut seen = std::collections::BTreeSet::new();
+                for owner in &live {
+                    prop_assert!(seen.insert(owner.subscriber.clone()), "two owners of {}", owner.subscriber);
+                }
+            }
+            // The last replica standing (say replica 0, started again) runs
+            // its rounds; the dead ones' leases run out.
+            let survivor = 0;
+            for _ in 0..3 {
+                now += LEASE_MS;
+                coordinate(&mut c, &replica(survivor, now), &SUBSCRIBERS, now, LEASE_MS, false).unwrap();
+            }
+            let live = owners(&mut c, now);
+            prop_assert_eq!(live.len(), SUBSCRIBERS.len());
+            let expected = format!("replica-{survivor}");
+            prop_assert!(live.iter().all(|o| o.owner == expected));
+        }
+    }
 }

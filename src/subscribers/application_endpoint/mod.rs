@@ -3,26 +3,27 @@
 
 pub mod payload;
 
-use super::rate_limit::RateLimit;
-use super::slack::{SLACK_RATE_LIMIT, SlackSender};
-use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
-use crate::config::ConfigError;
-use crate::domain::enrichment::EnrichmentSettings;
-use crate::domain::event::{Event, EventKind};
+use std::sync::Arc;
+
+use crate::config::{ConfigError, OperatorView, RateLimit};
+use crate::domain::{EnrichedDeployment, EnrichmentSettings};
+use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
+use crate::engine::{Input, SlackClient, SlackMessage};
 use crate::error::DeliveryError;
-use crate::pipeline::messages::PublishedEvent;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 
 pub struct ApplicationEndpoint {
-    slack: SlackSender,
+    slack: Arc<SlackClient>,
     hosts: EnrichmentSettings,
+    operator: OperatorView,
 }
 
 impl Subscriber for ApplicationEndpoint {
     const ID: &'static str = "application-endpoint";
     const LEGACY_NAME: &'static str =
         "modules.subscribers.application_endpoint.application_endpoint";
-    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
-    const RATE_GROUP: &'static str = "slack";
+    type Input = EnrichedDeployment;
+    const RATE_GROUP: &'static str = SLACK_GROUP;
 
     /// Slack takes about one message a second per channel, short bursts
     /// tolerated.
@@ -31,30 +32,50 @@ impl Subscriber for ApplicationEndpoint {
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(
-            SlackSender::from_settings(setup.settings)?.map(|slack| ApplicationEndpoint {
-                slack,
-                hosts: setup.settings.enrichment.clone(),
-            }),
-        )
+        Ok(setup.slack.map(|slack| ApplicationEndpoint {
+            slack: slack.clone(),
+            hosts: setup.settings.enrichment.clone(),
+            operator: setup.operator.clone(),
+        }))
     }
 
     async fn deliver(
         &self,
         context: &DeliveryContext,
-        event: &PublishedEvent,
-        progress: &Progress,
+        work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let Event::Deployment(deployment) = &event.event else {
-            return Ok(DeliveryOutcome::Skipped("not a deployment".into()));
-        };
+        let messages = self.messages(&work)?;
+        self.slack.post_all(context, work.progress, &messages).await
+    }
+
+    fn preview(
+        &self,
+        work: Work<'_, EnrichedDeployment>,
+    ) -> Option<Result<Vec<serde_json::Value>, DeliveryError>> {
+        Some(self.messages(&work).map(|m| SlackMessage::as_json(&m)))
+    }
+}
+
+impl ApplicationEndpoint {
+    /// "About <app>" to the deployment's own channels.
+    fn messages(
+        &self,
+        work: &Work<'_, EnrichedDeployment>,
+    ) -> Result<Vec<SlackMessage>, DeliveryError> {
+        let deployment = work.event;
         let own: Vec<String> = deployment
             .deployment_slack_channels()
             .into_iter()
             .map(str::to_owned)
             .collect();
-        let channels = self.slack.channels(own);
-        let messages = payload::messages(&channels, deployment, &self.hosts);
-        self.slack.post_all(context, progress, &messages).await
+        let operator = self.operator.borrow().clone();
+        let event = deployment.to_json();
+        let channels = self
+            .slack
+            .channels(&operator, Self::ROUTED, deployment.kind(), &event, own);
+        let mut values = work.template_context(&event);
+        let link = payload::pipeline_link(deployment, &self.hosts);
+        values.insert("pipeline_url".into(), link.into());
+        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
     }
 }

@@ -1,8 +1,7 @@
 //! The "About <app>" message, built without I/O.
 
+use crate::domain::Deployment;
 use crate::domain::enrichment::{EnrichmentSettings, deployment_host, join};
-use crate::domain::event::Deployment;
-use crate::subscribers::slack::SlackMessage;
 
 /// `join(host, "/pipeline/#<applicationName>")`, the host being the
 /// deployment's own or, when it has none, its cluster's host for `/`.
@@ -13,33 +12,16 @@ pub fn pipeline_link(deployment: &Deployment, hosts: &EnrichmentSettings) -> Str
     join(&host, &[anchor.as_str()])
 }
 
-pub fn messages(
-    channels: &[String],
-    deployment: &Deployment,
-    hosts: &EnrichmentSettings,
-) -> Vec<SlackMessage> {
-    let name = deployment
-        .friendly_name
-        .as_deref()
-        .filter(|name| !name.is_empty())
-        .unwrap_or(&deployment.application_name);
-    let text = format!(
-        ":information_source: About *{name}* {} in *{}*",
-        pipeline_link(deployment, hosts),
-        deployment.cluster
-    );
-    SlackMessage::to_each(channels, &text, "Alvares", ":azure:")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EnrichedDeployment;
     use crate::domain::enrichment::enrich;
 
-    fn sample() -> Deployment {
+    fn sample() -> EnrichedDeployment {
         let json = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/deployment.json"
+            "/tests/fixtures/deployment.json"
         ));
         let deployment = Deployment::from_json(serde_json::from_str(json).unwrap()).unwrap();
         enrich(deployment, &EnrichmentSettings::default())
@@ -66,9 +48,16 @@ mod tests {
 
     #[test]
     fn text_names_the_friendly_name() {
-        let messages = messages(&["#a".into()], &sample(), &EnrichmentSettings::default());
+        let deployment = sample();
+        let values = serde_json::json!({
+            "event": deployment.to_json(),
+            "pipeline_url": pipeline_link(&deployment, &EnrichmentSettings::default()),
+        });
+        let fields = crate::templates::Templates::default()
+            .render_json("application-endpoint", &values)
+            .unwrap();
         assert_eq!(
-            messages[0].text,
+            fields["text"],
             ":information_source: About *Monitor application* https://app.kth.se/pipeline/#kth-azure-app in *active*"
         );
     }

@@ -1,13 +1,15 @@
 //! `database`: stores every enriched deployment in the history that the
-//! pipeline's dashboards read (`GET /api/v1/deployments…`).
+//! pipeline's dashboards read (`GET /api/v1/deployments…`), and every error
+//! event that names its application and cluster in the failure history
+//! that the delivery-performance figures read (`GET /api/v1/insights`).
 
-use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
 use crate::config::ConfigError;
-use crate::domain::event::{Event, EventKind};
+use crate::domain::{EnrichedEvent, EventKind};
 use crate::error::DeliveryError;
-use crate::pipeline::messages::PublishedEvent;
 use crate::store::journal::Journal;
 use crate::store::models::deployments::DeploymentRow;
+use crate::store::models::failures::FailureRow;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 
 pub struct Database {
     journal: Journal,
@@ -16,32 +18,51 @@ pub struct Database {
 impl Subscriber for Database {
     const ID: &'static str = "database";
     const LEGACY_NAME: &'static str = "modules.subscribers.database.cosmosdb";
-    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+    type Input = EnrichedEvent;
+    // Recommendations are not history: no delivery is made for them.
+    const KINDS: &'static [EventKind] = &[EventKind::Deployment, EventKind::Error];
 
-    /// Always configured: the database is the one Alvares runs on.
+    /// Always configured in the service: the database is the one Alvares
+    /// runs on (a preview has none).
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(Some(Database {
-            journal: setup.journal.clone(),
+        Ok(setup.journal.map(|journal| Database {
+            journal: journal.clone(),
         }))
     }
 
     async fn deliver(
         &self,
         _context: &DeliveryContext,
-        event: &PublishedEvent,
-        _progress: &Progress,
+        work: Work<'_, EnrichedEvent>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let Event::Deployment(deployment) = &event.event else {
-            return Ok(DeliveryOutcome::Skipped("not a deployment".into()));
+        let id = work.id.to_string();
+        let stored = match work.event {
+            EnrichedEvent::Deployment(deployment) => {
+                let row = DeploymentRow::from_enriched(&id, work.received_at, deployment);
+                self.journal.store_deployment(row).await
+            }
+            EnrichedEvent::Error(_) => {
+                let (Some(application), Some(cluster)) = work.event.attribution() else {
+                    return Ok(DeliveryOutcome::Skipped(
+                        "the error names no applicationName and cluster".into(),
+                    ));
+                };
+                let row = FailureRow {
+                    id,
+                    received_at: work.received_at,
+                    application,
+                    cluster,
+                };
+                self.journal.store_failure(row).await
+            }
+            EnrichedEvent::Recommendation(_) => {
+                return Ok(DeliveryOutcome::Skipped("not stored".into()));
+            }
         };
-        let row =
-            DeploymentRow::from_enriched(&event.id.to_string(), event.received_at, deployment);
-        self.journal
-            .store_deployment(row)
-            .await
-            .map_err(|error| DeliveryError::transient(format!("could not store: {error}")))?;
-        Ok(DeliveryOutcome::Delivered(
-            "stored in the deployment history".into(),
-        ))
+        stored.map_err(|error| DeliveryError::transient(format!("could not store: {error}")))?;
+        Ok(DeliveryOutcome::Delivered(match work.event.kind() {
+            EventKind::Error => "stored in the failure history".into(),
+            _ => "stored in the deployment history".into(),
+        }))
     }
 }

@@ -11,18 +11,16 @@
 pub mod config;
 pub mod payload;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use awc::http::{Method, StatusCode};
+use awc::http::Method;
 use serde_json::Value;
 
-use super::rate_limit::RateLimit;
-use super::slack::sender::{describe_send_error, retry_after};
-use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
-use crate::config::{ConfigError, Secret};
-use crate::domain::event::{Event, EventKind};
+use crate::config::{ConfigError, RateLimit, Secret};
+use crate::domain::EnrichedDeployment;
+use crate::engine::outbound::{Body, CallError};
 use crate::error::DeliveryError;
-use crate::pipeline::messages::PublishedEvent;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 use config::DetectifyConfig;
 use payload::{Failure, Summary};
 
@@ -34,13 +32,14 @@ pub struct Detectify {
     signing_secret: Option<Secret<Vec<u8>>>,
 }
 
-/// An answer worth reading, or a failure already worded.
-type CallResult = Result<Value, (StatusCode, Failure)>;
+/// An answer worth reading, or a failure already worded (with its status,
+/// when the API answered one).
+type CallResult = Result<Value, (Option<u16>, Failure)>;
 
 impl Subscriber for Detectify {
     const ID: &'static str = "detectify";
     const LEGACY_NAME: &'static str = "modules.subscribers.detectify.detectify";
-    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+    type Input = EnrichedDeployment;
 
     /// Detectify's API: about one request a second.
     fn default_rate_limit() -> Option<RateLimit> {
@@ -83,12 +82,9 @@ impl Subscriber for Detectify {
     async fn deliver(
         &self,
         context: &DeliveryContext,
-        event: &PublishedEvent,
-        progress: &Progress,
+        work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let Event::Deployment(deployment) = &event.event else {
-            return Ok(DeliveryOutcome::Skipped("not a deployment".into()));
-        };
+        let (deployment, progress) = (work.event, work.progress);
         if !self.clusters.contains(&deployment.cluster) {
             return Ok(DeliveryOutcome::Skipped(format!(
                 "cluster {} is not in DETECTIFY_CLUSTERS",
@@ -161,7 +157,7 @@ impl Detectify {
         }
         match self.call(context, Method::POST, &path, key).await {
             Ok(_) => Ok(format!("scan of {token} started")),
-            Err((StatusCode::CONFLICT, _)) => Ok(format!("scan of {token} already running")),
+            Err((Some(409), _)) => Ok(format!("scan of {token} already running")),
             Err((_, failure)) => Err(Failure {
                 text: format!("start scan: {}", failure.text),
                 ..failure
@@ -189,10 +185,7 @@ impl Detectify {
             let sent_path = url::Url::parse(&url)
                 .map(|u| u.path().to_owned())
                 .unwrap_or_else(|_| path.to_owned());
-            let timestamp = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
+            let timestamp = (context.clock.now_ms() / 1000).max(0) as u64;
             let signature = payload::signature(
                 secret.expose(),
                 method.as_str(),
@@ -205,32 +198,37 @@ impl Detectify {
                 .insert_header(("X-Detectify-Signature", signature))
                 .insert_header(("X-Detectify-Timestamp", timestamp.to_string()));
         }
-        let mut response = request.send().await.map_err(|error| {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
+        let failure = |status: Option<u16>, text: String, transient, retry_after| {
+            Err((
+                status,
                 Failure {
-                    text: describe_send_error(&error, context.timeout),
-                    transient: true,
-                    retry_after: None,
+                    text,
+                    transient,
+                    retry_after,
                 },
-            )
-        })?;
-        let status = response.status();
-        let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
-        if status.is_success() {
-            return Ok(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            ))
+        };
+        match context
+            .send(request, Body::Empty, Duration::from_secs(1))
+            .await
+        {
+            Ok(answer) => Ok(answer.json().unwrap_or(Value::Null)),
+            Err(CallError::Network(problem)) => failure(None, problem, true, None),
+            Err(error @ CallError::Redirect { .. }) => {
+                failure(error.status(), error.describe("Detectify"), false, None)
+            }
+            Err(CallError::RateLimited { wait }) => failure(
+                Some(429),
+                format!("{} (HTTP 429)", payload::status_meaning(429)),
+                true,
+                Some(wait.max(Duration::from_secs(1))),
+            ),
+            Err(CallError::Refused { status, .. }) => failure(
+                Some(status),
+                format!("{} (HTTP {status})", payload::status_meaning(status)),
+                status >= 500,
+                None,
+            ),
         }
-        let code = status.as_u16();
-        let rate_limited = status == StatusCode::TOO_MANY_REQUESTS;
-        Err((
-            status,
-            Failure {
-                text: format!("{} (HTTP {code})", payload::status_meaning(code)),
-                transient: rate_limited || status.is_server_error(),
-                retry_after: rate_limited
-                    .then(|| retry_after(response.headers()))
-                    .map(|wait| wait.max(Duration::from_secs(1))),
-            },
-        ))
     }
 }

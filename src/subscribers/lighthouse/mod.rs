@@ -14,32 +14,23 @@
 pub mod config;
 pub mod payload;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
-use awc::http::StatusCode;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::slack::config::SlackConfig;
-use super::slack::sender::{describe_send_error, retry_after};
-use super::slack_deployment::payload::channels as deployment_channels;
-use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
-use crate::config::{ConfigError, Secret};
-use crate::domain::event::{Deployment, Event, EventKind};
+use crate::config::{ConfigError, OperatorView};
+use crate::domain::EnrichedDeployment;
+use crate::engine::slack::FileUpload;
+use crate::engine::{Input, SlackClient};
 use crate::error::DeliveryError;
-use crate::pipeline::messages::PublishedEvent;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 use config::LighthouseConfig;
 use payload::Runner;
 
-/// How long a resolved channel list is trusted when a name is missing from
-/// it (a channel created since is found after this).
-const CHANNEL_LIST_MAX_AGE: Duration = Duration::from_secs(60);
-/// `conversations.list` pages read at most.
-const MOST_CHANNEL_PAGES: usize = 50;
 /// How much of the scanner's error output is quoted.
 const QUOTED_STDERR_CHARS: usize = 300;
 
@@ -48,12 +39,8 @@ pub struct Lighthouse {
     scan_limit: Duration,
     /// One scan at a time: a scan is a whole headless browser.
     one_scan: Semaphore,
-    api_base_url: String,
-    token: Secret<String>,
-    channel_override: Option<String>,
-    configured_channels: Vec<String>,
-    /// Channel name (without `#`) to id, and when it was read.
-    channel_ids: RefCell<Option<(Instant, HashMap<String, String>)>>,
+    slack: Arc<SlackClient>,
+    operator: OperatorView,
 }
 
 /// A finished scan.
@@ -65,10 +52,9 @@ struct Scan {
 impl Subscriber for Lighthouse {
     const ID: &'static str = "lighthouse";
     const LEGACY_NAME: &'static str = "modules.subscribers.lighthouse.lighthouse";
-    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+    type Input = EnrichedDeployment;
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        let slack: SlackConfig = setup.settings.env.load()?;
         let config: LighthouseConfig = setup.settings.env.load()?;
         let runner = match &config.command {
             Some(command) => Runner::template(command).ok_or_else(|| {
@@ -84,39 +70,47 @@ impl Subscriber for Lighthouse {
                 "expected a positive number of seconds",
             ));
         }
-        let Some(token) = slack.token else {
+        let Some(slack) = setup.slack.filter(|slack| slack.has_web_api()) else {
             return Ok(None);
         };
+        // A runner that is not there would fail every deployment: say so
+        // once, at start-up, instead of dead-lettering them one by one.
+        let program = runner.program();
+        if !payload::is_executable_on_path(&program, std::env::var_os("PATH").as_deref()) {
+            setup.unconfigured_because(format!(
+                "the scanner runner {program} is not on PATH (set LIGHTHOUSE_COMMAND)"
+            ));
+            return Ok(None);
+        }
         Ok(Some(Lighthouse {
             runner,
             scan_limit: Duration::from_secs(config.timeout_seconds),
             one_scan: Semaphore::new(1),
-            api_base_url: slack.api_base_url.as_str().trim_end_matches('/').to_owned(),
-            token,
-            channel_override: slack.channel_override,
-            configured_channels: slack.channels.0,
-            channel_ids: RefCell::new(None),
+            slack: slack.clone(),
+            operator: setup.operator.clone(),
         }))
     }
 
     async fn deliver(
         &self,
         context: &DeliveryContext,
-        event: &PublishedEvent,
-        progress: &Progress,
+        work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let Event::Deployment(deployment) = &event.event else {
-            return Ok(DeliveryOutcome::Skipped("not a deployment".into()));
-        };
+        let (deployment, progress) = (work.event, work.progress);
         if !deployment.wants_accessibility_test() {
             return Ok(DeliveryOutcome::Skipped(
                 "testAccessibility is not true".into(),
             ));
         }
-        let channels = match &self.channel_override {
-            Some(channel) => vec![channel.clone()],
-            None => deployment_channels(&self.configured_channels, deployment),
-        };
+        let operator = self.operator.borrow().clone();
+        let built_in = self.slack.deployment_channels(deployment);
+        let channels = self.slack.channels(
+            &operator,
+            Self::ROUTED,
+            deployment.kind(),
+            &deployment.to_json(),
+            built_in,
+        );
         if channels.is_empty() {
             return Ok(DeliveryOutcome::Skipped(
                 "no Slack channel to post the report to".into(),
@@ -153,9 +147,19 @@ impl Subscriber for Lighthouse {
                     continue;
                 }
             };
+            let at = UNIX_EPOCH + Duration::from_millis(context.clock.now_ms().max(0) as u64);
+            let file_name = payload::file_name(deployment, at);
+            let title = payload::title(deployment);
+            let comment = payload::comment(url, scan.score);
+            let upload = FileUpload {
+                file_name: &file_name,
+                title: &title,
+                bytes: &scan.html,
+                comment: &comment,
+            };
             let mut uploaded = Vec::new();
             for channel in left {
-                match self.upload(context, deployment, url, &scan, channel).await {
+                match self.slack.upload(context, channel, &upload).await {
                     Ok(()) => {
                         progress.mark_done(&step(channel));
                         uploaded.push(channel.as_str());
@@ -279,216 +283,6 @@ impl Lighthouse {
         }
         read_report(url, folder).await
     }
-
-    /// The external upload flow for one channel.
-    async fn upload(
-        &self,
-        context: &DeliveryContext,
-        deployment: &Deployment,
-        url: &str,
-        scan: &Scan,
-        channel: &str,
-    ) -> Result<(), DeliveryError> {
-        let channel_id = self.channel_id(context, channel).await?;
-        let file_name = payload::file_name(deployment, SystemTime::now());
-        let answer = self
-            .web_api(
-                context,
-                "files.getUploadURLExternal",
-                Body::Form(vec![
-                    ("filename", file_name),
-                    ("length", scan.html.len().to_string()),
-                ]),
-            )
-            .await?;
-        let (Some(upload_url), Some(file_id)) =
-            (answer["upload_url"].as_str(), answer["file_id"].as_str())
-        else {
-            return Err(DeliveryError::permanent(
-                "Slack files.getUploadURLExternal answered without upload_url or file_id",
-            ));
-        };
-        let mut response = context
-            .http
-            .post(upload_url)
-            .content_type("application/octet-stream")
-            .send_body(scan.html.clone())
-            .await
-            .map_err(|error| {
-                DeliveryError::transient(format!(
-                    "uploading the report: {}",
-                    describe_send_error(&error, context.timeout)
-                ))
-            })?;
-        let status = response.status();
-        let _ = response.body().limit(64 * 1024).await;
-        if status != StatusCode::OK {
-            let reason = format!("uploading the report: HTTP {}", status.as_u16());
-            return Err(
-                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                    DeliveryError::transient(reason)
-                } else {
-                    DeliveryError::permanent(reason)
-                },
-            );
-        }
-        let body = payload::complete_upload(
-            file_id,
-            &payload::title(deployment),
-            &channel_id,
-            &payload::comment(url, scan.score),
-        );
-        self.web_api(context, "files.completeUploadExternal", Body::Json(body))
-            .await?;
-        Ok(())
-    }
-
-    /// A channel's id: `#name` looked up in `conversations.list` (read
-    /// again when a name is missing and the list is over a minute old); a
-    /// value without `#` that names no channel is taken as an id.
-    async fn channel_id(
-        &self,
-        context: &DeliveryContext,
-        channel: &str,
-    ) -> Result<String, DeliveryError> {
-        let name = channel.trim_start_matches('#');
-        let cached = |this: &Self| -> (Option<String>, bool) {
-            match &*this.channel_ids.borrow() {
-                Some((read_at, ids)) => (
-                    ids.get(name).cloned(),
-                    read_at.elapsed() < CHANNEL_LIST_MAX_AGE,
-                ),
-                None => (None, false),
-            }
-        };
-        let (found, fresh) = cached(self);
-        if let Some(id) = found {
-            return Ok(id);
-        }
-        if !fresh {
-            let ids = self.read_channel_list(context).await?;
-            *self.channel_ids.borrow_mut() = Some((Instant::now(), ids));
-            if let (Some(id), _) = cached(self) {
-                return Ok(id);
-            }
-        }
-        if !channel.starts_with('#') {
-            return Ok(channel.to_owned());
-        }
-        Err(DeliveryError::permanent(format!(
-            "channel {channel} not found by conversations.list (is the Slack app in it?)"
-        )))
-    }
-
-    async fn read_channel_list(
-        &self,
-        context: &DeliveryContext,
-    ) -> Result<HashMap<String, String>, DeliveryError> {
-        let mut ids = HashMap::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MOST_CHANNEL_PAGES {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query
-                .append_pair("limit", "1000")
-                .append_pair("exclude_archived", "true")
-                .append_pair("types", "public_channel,private_channel");
-            if let Some(cursor) = &cursor {
-                query.append_pair("cursor", cursor);
-            }
-            let answer = self
-                .web_api(context, "conversations.list", Body::Query(query.finish()))
-                .await?;
-            let (page, next) = payload::channel_page(&answer);
-            ids.extend(page);
-            match next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        Ok(ids)
-    }
-
-    /// One Web API call with the bot token; `"ok": false` is a failure.
-    async fn web_api(
-        &self,
-        context: &DeliveryContext,
-        method: &str,
-        body: Body,
-    ) -> Result<Value, DeliveryError> {
-        let url = format!("{}/{method}", self.api_base_url);
-        let bearer = ("Authorization", format!("Bearer {}", self.token.expose()));
-        let sent = match body {
-            Body::Query(query) => {
-                context
-                    .http
-                    .get(format!("{url}?{query}"))
-                    .insert_header(bearer)
-                    .send()
-                    .await
-            }
-            Body::Form(form) => {
-                context
-                    .http
-                    .post(url)
-                    .insert_header(bearer)
-                    .send_form(&form)
-                    .await
-            }
-            Body::Json(json) => {
-                context
-                    .http
-                    .post(url)
-                    .insert_header(bearer)
-                    .send_json(&json)
-                    .await
-            }
-        };
-        let mut response = sent.map_err(|error| {
-            DeliveryError::transient(format!(
-                "Slack {method}: {}",
-                describe_send_error(&error, context.timeout)
-            ))
-        })?;
-        let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(DeliveryError::Transient {
-                reason: format!("Slack {method}: rate limited (HTTP 429)"),
-                retry_after: Some(retry_after(response.headers())),
-            });
-        }
-        let bytes = response
-            .body()
-            .limit(4 * 1024 * 1024)
-            .await
-            .unwrap_or_default();
-        if let Some(error) = DeliveryError::from_status(&format!("Slack {method}"), status) {
-            return Err(error);
-        }
-        let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            DeliveryError::transient(format!("Slack {method}: the answer is not JSON"))
-        })?;
-        if answer["ok"] == true {
-            return Ok(answer);
-        }
-        let error = answer["error"].as_str().unwrap_or("unknown_error");
-        let reason = format!("Slack {method} answered ok:false ({error})");
-        Err(match error {
-            "ratelimited" | "rate_limited" => DeliveryError::Transient {
-                reason,
-                retry_after: Some(retry_after(response.headers())),
-            },
-            "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
-                DeliveryError::transient(reason)
-            }
-            _ => DeliveryError::permanent(reason),
-        })
-    }
-}
-
-enum Body {
-    Query(String),
-    Form(Vec<(&'static str, String)>),
-    Json(Value),
 }
 
 /// Reads the report the scanner wrote: `report.html` (what is uploaded)

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::domain::event::Deployment;
+use crate::domain::{Deployment, EnrichedDeployment};
 
 /// How a scan is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,15 @@ impl Runner {
     pub fn template(command: &str) -> Option<Runner> {
         let words: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
         (!words.is_empty()).then_some(Runner::Template(words))
+    }
+
+    /// The program the runner starts (`docker`, or the template's first
+    /// word).
+    pub fn program(&self) -> String {
+        match self {
+            Runner::Docker { .. } => "docker".into(),
+            Runner::Template(words) => words.first().cloned().unwrap_or_default(),
+        }
     }
 
     /// The argument vector (never a shell line): the URL is always inside
@@ -51,16 +60,29 @@ impl Runner {
     }
 }
 
+/// Whether `program` can be started: a path to an executable file, or a
+/// name found in one of `path`'s folders.
+pub fn is_executable_on_path(program: &str, path: Option<&std::ffi::OsStr>) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |candidate: &std::path::Path| {
+        candidate
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(std::path::Path::new(program));
+    }
+    path.is_some_and(|path| std::env::split_paths(path).any(|dir| executable(&dir.join(program))))
+}
+
 /// The URLs to scan: `accessibilityUrls`, else `applicationUrl`.
-pub fn urls(deployment: &Deployment) -> Vec<String> {
+pub fn urls(deployment: &EnrichedDeployment) -> Vec<String> {
     if !deployment.accessibility_urls.is_empty() {
         return deployment.accessibility_urls.clone();
     }
-    deployment
-        .application_url
-        .iter()
-        .map(|url| url.trim().to_owned())
+    Some(deployment.application_url.trim().to_owned())
         .filter(|url| !url.is_empty())
+        .into_iter()
         .collect()
 }
 
@@ -118,10 +140,8 @@ pub fn file_name(deployment: &Deployment, at: SystemTime) -> String {
     )
 }
 
-pub fn title(deployment: &Deployment) -> String {
-    let name = deployment
-        .friendly_name
-        .as_deref()
+pub fn title(deployment: &EnrichedDeployment) -> String {
+    let name = Some(deployment.friendly_name.as_str())
         .filter(|name| !name.trim().is_empty())
         .unwrap_or(&deployment.application_name);
     format!("{name} - Performance and Accessibility Audit")
@@ -133,32 +153,6 @@ pub fn comment(url: &str, score: f64) -> String {
     )
 }
 
-/// One page of `conversations.list`: `(name, id)` pairs and the cursor of
-/// the next page (`None` on the last).
-pub fn channel_page(answer: &Value) -> (Vec<(String, String)>, Option<String>) {
-    let channels = answer["channels"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| Some((c["name"].as_str()?.to_owned(), c["id"].as_str()?.to_owned())))
-        .collect();
-    let cursor = answer["response_metadata"]["next_cursor"]
-        .as_str()
-        .filter(|cursor| !cursor.is_empty())
-        .map(str::to_owned);
-    (channels, cursor)
-}
-
-/// The `files.completeUploadExternal` body.
-pub fn complete_upload(file_id: &str, title: &str, channel_id: &str, comment: &str) -> Value {
-    serde_json::json!({
-        "files": [{"id": file_id, "title": title}],
-        "channel_id": channel_id,
-        "initial_comment": comment,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,13 +161,13 @@ mod tests {
 
     const FIXTURE: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/lighthouse-report.html"
+        "/tests/fixtures/lighthouse-report.html"
     ));
 
-    fn sample() -> Deployment {
+    fn sample() -> EnrichedDeployment {
         let json = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/deployment.json"
+            "/tests/fixtures/deployment.json"
         ));
         let deployment = Deployment::from_json(serde_json::from_str(json).unwrap()).unwrap();
         enrich(deployment, &EnrichmentSettings::default())
@@ -271,21 +265,5 @@ mod tests {
         assert_eq!(urls(&deployment), ["https://app.kth.se/kth-azure-app"]);
         deployment.accessibility_urls = vec!["https://a".into(), "https://b".into()];
         assert_eq!(urls(&deployment), ["https://a", "https://b"]);
-    }
-
-    #[test]
-    fn channel_pages_and_the_completion_body() {
-        let page = serde_json::json!({"ok": true, "channels": [{"id": "C1", "name": "dev"}],
-            "response_metadata": {"next_cursor": "abc"}});
-        assert_eq!(
-            channel_page(&page),
-            (vec![("dev".into(), "C1".into())], Some("abc".into()))
-        );
-        let last = serde_json::json!({"ok": true, "channels": [], "response_metadata": {"next_cursor": ""}});
-        assert_eq!(channel_page(&last).1, None);
-        assert_eq!(
-            complete_upload("F1", "T", "C1", "c"),
-            serde_json::json!({"files": [{"id": "F1", "title": "T"}], "channel_id": "C1", "initial_comment": "c"})
-        );
     }
 }

@@ -1,29 +1,40 @@
 //! `slack-deployment`: tells the deployment's channels (and
 //! `SLACK_CHANNELS`) that an application version was deployed, with a link
-//! to its logs.
+//! to its logs and what it changes: the version it replaces in the cluster
+//! and how long that ran (read from the history at the first attempt and
+//! kept with the delivery, so a retry says the same).
 
 pub mod config;
 pub mod payload;
 
-use super::rate_limit::RateLimit;
-use super::slack::{SLACK_RATE_LIMIT, SlackSender};
-use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
-use crate::config::ConfigError;
-use crate::domain::event::{Event, EventKind};
+use std::sync::Arc;
+
+use crate::config::{ConfigError, OperatorView, RateLimit};
+use crate::domain::EnrichedDeployment;
+use crate::domain::history::{Change, DeploymentHistory};
+use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
+use crate::engine::{Input, SlackClient, SlackMessage};
 use crate::error::DeliveryError;
-use crate::pipeline::messages::PublishedEvent;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 use config::SlackDeploymentConfig;
 
 pub struct SlackDeployment {
-    slack: SlackSender,
+    slack: Arc<SlackClient>,
     graylog_host: String,
+    operator: OperatorView,
+    /// `None` in a preview: the message then says nothing of the change.
+    history: Option<Arc<dyn DeploymentHistory>>,
 }
+
+/// Where the change is kept in the delivery's progress.
+const CHANGE_NOTE: &str = "change";
 
 impl Subscriber for SlackDeployment {
     const ID: &'static str = "slack-deployment";
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_deployment";
-    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
-    const RATE_GROUP: &'static str = "slack";
+    type Input = EnrichedDeployment;
+    const RATE_GROUP: &'static str = SLACK_GROUP;
+    const ROUTED: bool = true;
 
     /// Slack takes about one message a second per channel, short bursts
     /// tolerated.
@@ -33,29 +44,96 @@ impl Subscriber for SlackDeployment {
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         let config: SlackDeploymentConfig = setup.settings.env.load()?;
-        Ok(
-            SlackSender::from_settings(setup.settings)?.map(|slack| SlackDeployment {
-                slack,
-                graylog_host: config.graylog_host.as_str().to_owned(),
-            }),
-        )
+        Ok(setup.slack.map(|slack| SlackDeployment {
+            slack: slack.clone(),
+            graylog_host: config.graylog_host.as_str().to_owned(),
+            operator: setup.operator.clone(),
+            history: setup.history.cloned(),
+        }))
     }
 
     async fn deliver(
         &self,
         context: &DeliveryContext,
-        event: &PublishedEvent,
-        progress: &Progress,
+        work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let Event::Deployment(deployment) = &event.event else {
-            return Ok(DeliveryOutcome::Skipped("not a deployment".into()));
+        let change = self.change(&work).await?;
+        let messages = self.messages(&work, change.as_ref())?;
+        self.slack.post_all(context, work.progress, &messages).await
+    }
+
+    fn preview(
+        &self,
+        work: Work<'_, EnrichedDeployment>,
+    ) -> Option<Result<Vec<serde_json::Value>, DeliveryError>> {
+        Some(
+            self.messages(&work, None)
+                .map(|m| SlackMessage::as_json(&m)),
+        )
+    }
+}
+
+impl SlackDeployment {
+    /// What the deployment changes: kept from an earlier attempt, else read
+    /// from the history (off this thread) and kept.
+    async fn change(
+        &self,
+        work: &Work<'_, EnrichedDeployment>,
+    ) -> Result<Option<Change>, DeliveryError> {
+        if let Some(kept) = work.progress.noted(CHANGE_NOTE) {
+            return Ok(serde_json::from_str(&kept).ok());
+        }
+        let Some(history) = self.history.clone() else {
+            return Ok(None);
         };
-        let channels = self.slack.channels(payload::channels(
-            self.slack.configured_channels(),
-            deployment,
-        ));
+        let deployment = work.event;
+        let (application, cluster) = (
+            deployment.application_name.clone(),
+            deployment.cluster.clone(),
+        );
+        let before = work.id.to_string();
+        let previous =
+            tokio::task::spawn_blocking(move || history.previous(&application, &cluster, &before))
+                .await
+                .map_err(|_| DeliveryError::transient("the history lookup stopped"))?
+                .map_err(|error| {
+                    DeliveryError::transient(format!(
+                        "the deployment history could not be read: {error}"
+                    ))
+                })?;
+        let change = Change::of(
+            &deployment.application_name,
+            &deployment.cluster,
+            deployment.version.as_deref().unwrap_or_default(),
+            work.received_at,
+            previous.as_ref(),
+        );
+        if let Ok(kept) = serde_json::to_string(&change) {
+            work.progress.note(CHANGE_NOTE, &kept);
+        }
+        Ok(Some(change))
+    }
+
+    /// The message to each of the deployment's channels.
+    fn messages(
+        &self,
+        work: &Work<'_, EnrichedDeployment>,
+        change: Option<&Change>,
+    ) -> Result<Vec<SlackMessage>, DeliveryError> {
+        let deployment = work.event;
+        let operator = self.operator.borrow().clone();
+        let event = deployment.to_json();
+        let built_in = self.slack.deployment_channels(deployment);
+        let channels =
+            self.slack
+                .channels(&operator, Self::ROUTED, deployment.kind(), &event, built_in);
+        let mut values = work.template_context(&event);
         let link = payload::log_search_link(&self.graylog_host, deployment);
-        let messages = payload::messages(&channels, deployment, &link);
-        self.slack.post_all(context, progress, &messages).await
+        values.insert("logs_url".into(), link.into());
+        values.insert(
+            "change".into(),
+            serde_json::to_value(change).unwrap_or_default(),
+        );
+        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
     }
 }

@@ -2,8 +2,7 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::domain::event::Deployment;
-use crate::subscribers::slack::{SlackAttachment, SlackMessage};
+use crate::domain::Deployment;
 
 /// Everything but letters, digits and `-._~/` is encoded in the log query
 /// (`*` becomes `%2A`, `:` becomes `%3A`, `/` stays).
@@ -13,18 +12,6 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~')
     .remove(b'/');
-
-/// `SLACK_CHANNELS` in order, then the deployment's `#` channels not
-/// already listed.
-pub fn channels(configured: &[String], deployment: &Deployment) -> Vec<String> {
-    let mut channels: Vec<String> = configured.to_vec();
-    for channel in deployment.deployment_slack_channels() {
-        if !channels.iter().any(|c| c == channel) {
-            channels.push(channel.to_owned());
-        }
-    }
-    channels
-}
 
 /// The Graylog search for this image version's logs in this cluster.
 pub fn log_search_link(graylog_host: &str, deployment: &Deployment) -> String {
@@ -39,31 +26,6 @@ pub fn log_search_link(graylog_host: &str, deployment: &Deployment) -> String {
     )
 }
 
-pub fn messages(channels: &[String], deployment: &Deployment, link: &str) -> Vec<SlackMessage> {
-    let name = &deployment.application_name;
-    let attachment = SlackAttachment {
-        fallback: "Your client does not support attachments :(".into(),
-        color: "#aec90c".into(),
-        author_name: ":mag: Search Logs".into(),
-        author_link: link.to_owned(),
-        title: format!("se.kth.imageName: {name}"),
-        text: format!(
-            "se.kth.imageVersion: {}",
-            deployment.version.as_deref().unwrap_or_default()
-        ),
-    };
-    channels
-        .iter()
-        .map(|channel| SlackMessage {
-            channel: channel.clone(),
-            text: format!("*{name}* deployed in *{}*", deployment.cluster),
-            username: "Cluster Deployment".into(),
-            icon_emoji: ":azure:".into(),
-            attachments: vec![attachment.clone()],
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,7 +33,7 @@ mod tests {
     fn sample() -> Deployment {
         let json = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/deployment.json"
+            "/tests/fixtures/deployment.json"
         ));
         Deployment::from_json(serde_json::from_str(json).unwrap()).unwrap()
     }
@@ -85,24 +47,13 @@ mod tests {
     }
 
     #[test]
-    fn configured_channels_come_first_without_repeats() {
-        let configured = vec!["#developers".to_owned(), "#ops".to_owned()];
-        assert_eq!(
-            channels(&configured, &sample()),
-            ["#developers", "#ops", "#team-studadm"]
-        );
-    }
-
-    #[test]
-    fn channels_without_hash_are_not_posted_to() {
-        let mut deployment = sample();
-        deployment.slack_channels = vec!["invalid".into(), "#ok".into()];
-        assert_eq!(channels(&[], &deployment), ["#ok"]);
-    }
-
-    #[test]
     fn message_has_the_spec_fields() {
-        let message = &messages(&["#dev".into()], &sample(), "LINK")[0];
+        let deployment = crate::domain::enrich(sample(), &Default::default());
+        let values = serde_json::json!({"event": deployment.to_json(), "logs_url": "LINK"});
+        let fields = crate::templates::Templates::default()
+            .render_json("slack-deployment", &values)
+            .unwrap();
+        let message = &crate::engine::SlackMessage::addressed(&["#dev".into()], &fields)[0];
         assert_eq!(
             serde_json::to_value(message).unwrap(),
             serde_json::json!({
@@ -119,6 +70,27 @@ mod tests {
                     "text": "se.kth.imageVersion: 2.0.11_abc123"
                 }]
             })
+        );
+    }
+
+    #[test]
+    fn the_change_is_the_attachments_footer() {
+        let deployment = crate::domain::enrich(sample(), &Default::default());
+        let change =
+            crate::domain::history::Change::of("kth-azure-app", "active", "2.0.11_abc123", 0, None);
+        let values = serde_json::json!({
+            "event": deployment.to_json(), "logs_url": "LINK", "change": change,
+        });
+        let fields = crate::templates::Templates::default()
+            .render_json("slack-deployment", &values)
+            .unwrap();
+        assert_eq!(
+            fields["attachments"][0]["footer"],
+            "the first deployment of kth-azure-app to active"
+        );
+        assert_eq!(
+            fields["attachments"][0]["text"],
+            "se.kth.imageVersion: 2.0.11_abc123"
         );
     }
 }

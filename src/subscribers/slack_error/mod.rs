@@ -1,24 +1,25 @@
 //! `slack-error`: posts a failed pipeline step, with its stack trace.
 
-pub mod payload;
+use std::sync::Arc;
 
-use super::rate_limit::RateLimit;
-use super::slack::{SLACK_RATE_LIMIT, SlackSender};
-use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
-use crate::config::ConfigError;
-use crate::domain::event::{Event, EventKind};
+use crate::config::{ConfigError, OperatorView, RateLimit};
+use crate::domain::PipelineError;
+use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
+use crate::engine::{Input, SlackClient, SlackMessage};
 use crate::error::DeliveryError;
-use crate::pipeline::messages::PublishedEvent;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 
 pub struct SlackError {
-    slack: SlackSender,
+    slack: Arc<SlackClient>,
+    operator: OperatorView,
 }
 
 impl Subscriber for SlackError {
     const ID: &'static str = "slack-error";
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_error";
-    const KINDS: &'static [EventKind] = &[EventKind::Error];
-    const RATE_GROUP: &'static str = "slack";
+    type Input = PipelineError;
+    const RATE_GROUP: &'static str = SLACK_GROUP;
+    const ROUTED: bool = true;
 
     /// Slack takes about one message a second per channel, short bursts
     /// tolerated.
@@ -27,27 +28,44 @@ impl Subscriber for SlackError {
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(SlackSender::from_settings(setup.settings)?.map(|slack| SlackError { slack }))
+        Ok(setup.slack.map(|slack| SlackError {
+            slack: slack.clone(),
+            operator: setup.operator.clone(),
+        }))
     }
 
     async fn deliver(
         &self,
         context: &DeliveryContext,
-        event: &PublishedEvent,
-        progress: &Progress,
+        work: Work<'_, PipelineError>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let Event::Error(error) = &event.event else {
-            return Ok(DeliveryOutcome::Skipped("not an error".into()));
-        };
-        // The error's own channels (any name, not only `#…`), else the
-        // configured ones.
+        let messages = self.messages(&work)?;
+        self.slack.post_all(context, work.progress, &messages).await
+    }
+
+    fn preview(
+        &self,
+        work: Work<'_, PipelineError>,
+    ) -> Option<Result<Vec<serde_json::Value>, DeliveryError>> {
+        Some(self.messages(&work).map(|m| SlackMessage::as_json(&m)))
+    }
+}
+
+impl SlackError {
+    /// The error's own channels, else `SLACK_CHANNELS`, then the routes.
+    fn messages(&self, work: &Work<'_, PipelineError>) -> Result<Vec<SlackMessage>, DeliveryError> {
+        let error = work.event;
         let chosen = if error.slack_channels.is_empty() {
             self.slack.configured_channels().to_vec()
         } else {
             error.slack_channels.clone()
         };
-        let channels = self.slack.channels(chosen);
-        let messages = payload::messages(&channels, error);
-        self.slack.post_all(context, progress, &messages).await
+        let operator = self.operator.borrow().clone();
+        let event = error.to_json();
+        let channels = self
+            .slack
+            .channels(&operator, Self::ROUTED, error.kind(), &event, chosen);
+        let values = work.template_context(&event);
+        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
     }
 }

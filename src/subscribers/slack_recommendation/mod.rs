@@ -1,22 +1,25 @@
 //! `slack-recommendation`: passes advice on to the application's team.
 
-use super::rate_limit::RateLimit;
-use super::slack::{SLACK_RATE_LIMIT, SlackMessage, SlackSender};
-use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
-use crate::config::ConfigError;
-use crate::domain::event::{Event, EventKind};
+use std::sync::Arc;
+
+use crate::config::{ConfigError, OperatorView, RateLimit};
+use crate::domain::Recommendation;
+use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
+use crate::engine::{Input, SlackClient, SlackMessage};
 use crate::error::DeliveryError;
-use crate::pipeline::messages::PublishedEvent;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 
 pub struct SlackRecommendation {
-    slack: SlackSender,
+    slack: Arc<SlackClient>,
+    operator: OperatorView,
 }
 
 impl Subscriber for SlackRecommendation {
     const ID: &'static str = "slack-recommendation";
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_recommendation";
-    const KINDS: &'static [EventKind] = &[EventKind::Recommendation];
-    const RATE_GROUP: &'static str = "slack";
+    type Input = Recommendation;
+    const RATE_GROUP: &'static str = SLACK_GROUP;
+    const ROUTED: bool = true;
 
     /// Slack takes about one message a second per channel, short bursts
     /// tolerated.
@@ -25,25 +28,47 @@ impl Subscriber for SlackRecommendation {
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(SlackSender::from_settings(setup.settings)?.map(|slack| SlackRecommendation { slack }))
+        Ok(setup.slack.map(|slack| SlackRecommendation {
+            slack: slack.clone(),
+            operator: setup.operator.clone(),
+        }))
     }
 
     async fn deliver(
         &self,
         context: &DeliveryContext,
-        event: &PublishedEvent,
-        progress: &Progress,
+        work: Work<'_, Recommendation>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let Event::Recommendation(recommendation) = &event.event else {
-            return Ok(DeliveryOutcome::Skipped("not a recommendation".into()));
-        };
-        let channels = self.slack.channels(recommendation.slack_channels.clone());
-        let messages = SlackMessage::to_each(
-            &channels,
-            &recommendation.message,
-            "Alvares",
-            ":female_student:",
+        let messages = self.messages(&work)?;
+        self.slack.post_all(context, work.progress, &messages).await
+    }
+
+    fn preview(
+        &self,
+        work: Work<'_, Recommendation>,
+    ) -> Option<Result<Vec<serde_json::Value>, DeliveryError>> {
+        Some(self.messages(&work).map(|m| SlackMessage::as_json(&m)))
+    }
+}
+
+impl SlackRecommendation {
+    /// The recommendation's own channels, then the routes.
+    fn messages(
+        &self,
+        work: &Work<'_, Recommendation>,
+    ) -> Result<Vec<SlackMessage>, DeliveryError> {
+        let recommendation = work.event;
+        let operator = self.operator.borrow().clone();
+        let event = recommendation.to_json();
+        let chosen = recommendation.slack_channels.clone();
+        let channels = self.slack.channels(
+            &operator,
+            Self::ROUTED,
+            recommendation.kind(),
+            &event,
+            chosen,
         );
-        self.slack.post_all(context, progress, &messages).await
+        let values = work.template_context(&event);
+        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
     }
 }

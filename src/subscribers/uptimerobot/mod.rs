@@ -10,20 +10,17 @@
 pub mod config;
 pub mod payload;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use awc::http::StatusCode;
 use serde_json::Value;
 
-use super::rate_limit::RateLimit;
-use super::slack::sender::describe_send_error;
-use super::slack::{SlackMessage, SlackSender};
-use super::{DeliveryContext, DeliveryOutcome, Progress, Setup, Subscriber};
-use crate::config::{ConfigError, Secret};
-use crate::domain::enrichment::EnrichmentSettings;
-use crate::domain::event::{Deployment, Event, EventKind};
+use crate::config::{ConfigError, OperatorView, RateLimit, Secret};
+use crate::domain::{EnrichedDeployment, EnrichmentSettings};
+use crate::engine::outbound::{Body, CallError};
+use crate::engine::{Input, SlackClient, SlackMessage};
 use crate::error::DeliveryError;
-use crate::pipeline::messages::PublishedEvent;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 use config::UptimeRobotConfig;
 use payload::{Form, MonitorRules, MonitorTarget, PublicHosts};
 
@@ -38,13 +35,14 @@ pub struct UptimeRobot {
     public_hosts: PublicHosts,
     hosts: EnrichmentSettings,
     /// `None` when Slack is not configured: monitors are still kept.
-    slack: Option<SlackSender>,
+    slack: Option<Arc<SlackClient>>,
+    operator: OperatorView,
 }
 
 impl Subscriber for UptimeRobot {
     const ID: &'static str = "uptimerobot";
     const LEGACY_NAME: &'static str = "modules.subscribers.uptimerobot.uptimerobot";
-    const KINDS: &'static [EventKind] = &[EventKind::Deployment];
+    type Input = EnrichedDeployment;
 
     /// UptimeRobot's free plan: 10 requests a minute.
     fn default_rate_limit() -> Option<RateLimit> {
@@ -75,19 +73,17 @@ impl Subscriber for UptimeRobot {
                 api_stage: host(config.kth_api_host_stage),
             },
             hosts: setup.settings.enrichment.clone(),
-            slack: SlackSender::from_settings(setup.settings)?,
+            slack: setup.slack.cloned(),
+            operator: setup.operator.clone(),
         }))
     }
 
     async fn deliver(
         &self,
         context: &DeliveryContext,
-        event: &PublishedEvent,
-        progress: &Progress,
+        work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let Event::Deployment(deployment) = &event.event else {
-            return Ok(DeliveryOutcome::Skipped("not a deployment".into()));
-        };
+        let (deployment, progress) = (work.event, work.progress);
         let target = match payload::target(deployment, &self.rules, &self.hosts, &self.public_hosts)
         {
             Ok(target) => target,
@@ -105,13 +101,9 @@ impl Subscriber for UptimeRobot {
                 "{monitored}; no Slack message (Slack is not configured)"
             )));
         };
-        let own = deployment
-            .deployment_slack_channels()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let text = payload::slack_text(&target, &deployment.cluster);
-        let messages = SlackMessage::to_each(&slack.channels(own), &text, "Alvares", ":azure:");
+        let messages = self
+            .messages(slack, &work, &target)
+            .map_err(|error| error.prefixed(&format!("{monitored}, but ")))?;
         if messages.is_empty() {
             return Ok(DeliveryOutcome::Delivered(format!(
                 "{monitored}; no Slack channel to tell"
@@ -127,16 +119,55 @@ impl Subscriber for UptimeRobot {
             Err(error) => Err(error.prefixed(&format!("{monitored}, but "))),
         }
     }
+
+    /// The Slack message saying which URL is monitored (the monitor itself
+    /// is not previewed).
+    fn preview(
+        &self,
+        work: Work<'_, EnrichedDeployment>,
+    ) -> Option<Result<Vec<Value>, DeliveryError>> {
+        let slack = self.slack.as_ref()?;
+        let target =
+            payload::target(work.event, &self.rules, &self.hosts, &self.public_hosts).ok()?;
+        Some(
+            self.messages(slack, &work, &target)
+                .map(|m| SlackMessage::as_json(&m)),
+        )
+    }
 }
 
 impl UptimeRobot {
+    /// The message to the deployment's own channels.
+    fn messages(
+        &self,
+        slack: &SlackClient,
+        work: &Work<'_, EnrichedDeployment>,
+        target: &MonitorTarget,
+    ) -> Result<Vec<SlackMessage>, DeliveryError> {
+        let deployment = work.event;
+        let own: Vec<String> = deployment
+            .deployment_slack_channels()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let operator = self.operator.borrow().clone();
+        let event = deployment.to_json();
+        let channels = slack.channels(&operator, Self::ROUTED, deployment.kind(), &event, own);
+        let mut values = work.template_context(&event);
+        values.insert(
+            "monitor".into(),
+            serde_json::json!({"url": target.url, "friendly_name": target.friendly_name}),
+        );
+        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
+    }
+
     /// Finds the monitor by URL, else by name, and edits it; else creates
     /// one. Answers what it did.
     async fn keep_monitor(
         &self,
         context: &DeliveryContext,
         target: &MonitorTarget,
-        deployment: &Deployment,
+        deployment: &EnrichedDeployment,
     ) -> Result<String, DeliveryError> {
         let key = self.api_key.expose();
         let by_url = self
@@ -167,7 +198,7 @@ impl UptimeRobot {
                 &payload::alert_contacts_form(key),
             )
             .await?;
-        let team = deployment.team.as_deref().unwrap_or_default();
+        let team = deployment.team.as_str();
         let contact = payload::alert_contact(&contacts, team);
         match found {
             Some((id, how)) => {
@@ -198,38 +229,22 @@ impl UptimeRobot {
         // The free plan allows 10 requests a minute.
         context.limiter.take_turn("api").await?;
         let url = format!("{}/{method}", self.base_url);
-        let mut response = context
-            .http
-            .post(url)
-            .send_form(form)
+        let what = format!("UptimeRobot {method}");
+        // UptimeRobot's window is a minute: a 429 without a time means that.
+        let answer = context
+            .send(
+                context.http.post(url),
+                Body::Form(form),
+                Duration::from_secs(60),
+            )
             .await
-            .map_err(|error| {
-                DeliveryError::transient(format!(
-                    "UptimeRobot {method}: {}",
-                    describe_send_error(&error, context.timeout)
-                ))
-            })?;
-        let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = rate_limit_wait(response.headers(), SystemTime::now());
-            return Err(DeliveryError::Transient {
-                reason: format!(
-                    "UptimeRobot {method}: rate limited (HTTP 429); retry in {}s",
-                    wait.as_secs()
-                ),
-                retry_after: Some(wait),
-            });
-        }
-        let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
-        if let Some(error) = DeliveryError::from_status(&format!("UptimeRobot {method}"), status) {
-            return Err(error);
-        }
-        payload::read_answer(&body).map_err(|failure| {
+            .map_err(|error: CallError| error.delivery_error(&what))?;
+        payload::read_answer(&answer.body).map_err(|failure| {
             // The API's words, never the key (some messages quote input).
             let words = failure
                 .to_string()
                 .replace(self.api_key.expose(), "[redacted]");
-            let reason = format!("UptimeRobot {method} failed: {words}");
+            let reason = format!("{what} failed: {words}");
             if failure.is_transient() {
                 DeliveryError::transient(reason)
             } else {
@@ -239,38 +254,11 @@ impl UptimeRobot {
     }
 }
 
-/// How long UptimeRobot asked us to wait: `Retry-After` (seconds), else
-/// `X-RateLimit-Reset` (a Unix time, or seconds when small), else a minute
-/// (the free plan's window).
-pub fn rate_limit_wait(headers: &awc::http::header::HeaderMap, now: SystemTime) -> Duration {
-    let number = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<f64>().ok())
-            .filter(|n| n.is_finite() && *n >= 0.0)
-    };
-    if let Some(seconds) = number("retry-after") {
-        return Duration::from_secs_f64(seconds);
-    }
-    if let Some(reset) = number("x-ratelimit-reset") {
-        let now = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        return if reset > 1_000_000_000.0 {
-            Duration::from_secs_f64((reset - now).max(0.0))
-        } else {
-            Duration::from_secs_f64(reset)
-        };
-    }
-    Duration::from_secs(60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use std::time::UNIX_EPOCH;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -286,7 +274,10 @@ mod tests {
     #[test]
     fn the_wait_comes_from_retry_after_then_the_reset_time() {
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let wait = |pairs| rate_limit_wait(&headers(pairs), now);
+        // A 429 without a time stands for the free plan's one-minute window.
+        let wait = |pairs| {
+            crate::engine::outbound::rate_limit_wait(&headers(pairs), now, Duration::from_secs(60))
+        };
         assert_eq!(
             wait(&[("retry-after", "7"), ("x-ratelimit-reset", "1800000030")]),
             Duration::from_secs(7)

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::domain::enrichment::{EnrichmentSettings, deployment_host, is_counting_monitor_url};
-use crate::domain::event::Deployment;
+use crate::domain::{Deployment, EnrichedDeployment};
 
 /// A form-encoded body, fields in the order they are sent.
 pub type Form = Vec<(&'static str, String)>;
@@ -34,7 +34,7 @@ pub struct MonitorTarget {
 
 /// The monitor for a deployment, or why it is not monitored.
 pub fn target(
-    deployment: &Deployment,
+    deployment: &EnrichedDeployment,
     rules: &MonitorRules,
     hosts: &EnrichmentSettings,
     public: &PublicHosts,
@@ -50,17 +50,17 @@ pub fn target(
     if rules.excluded_apps.iter().any(|app| app == name) {
         return Err(format!("application {name} is in UTR_EXCLUDED_APPS"));
     }
-    let monitor_url = deployment.monitor_url.as_deref().unwrap_or_default();
+    let monitor_url = deployment.monitor_url.as_str();
     if !is_counting_monitor_url(monitor_url) {
         return Err("the deployment has no http(s) monitor URL".into());
     }
-    let friendly_name = present(deployment.friendly_name.as_deref())
+    let friendly_name = present(Some(deployment.friendly_name.as_str()))
         .unwrap_or(name)
         .to_owned();
     Ok(MonitorTarget {
         url: public_monitor_url(monitor_url, deployment, hosts, public),
         friendly_name,
-        keyword: deployment.monitor_pattern.clone().unwrap_or_default(),
+        keyword: deployment.monitor_pattern.clone(),
     })
 }
 
@@ -225,13 +225,6 @@ pub fn alert_contact(answer: &Value, team: &str) -> Option<String> {
         .map(|(id, _)| format!("{id}_0_0"))
 }
 
-pub fn slack_text(target: &MonitorTarget, cluster: &str) -> String {
-    format!(
-        ":uptime:  *{}* in *{cluster}* is monitored using {}",
-        target.friendly_name, target.url
-    )
-}
-
 /// A number or a string, as text (the API sends ids either way).
 fn text_of(value: &Value) -> Option<String> {
     match value {
@@ -251,10 +244,10 @@ mod tests {
     use crate::domain::enrichment::enrich;
     use serde_json::json;
 
-    fn sample() -> Deployment {
+    fn sample() -> EnrichedDeployment {
         let json = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/deployment.json"
+            "/tests/fixtures/deployment.json"
         ));
         let deployment = Deployment::from_json(serde_json::from_str(json).unwrap()).unwrap();
         enrich(deployment, &EnrichmentSettings::default())
@@ -267,7 +260,10 @@ mod tests {
         }
     }
 
-    fn target_of(deployment: &Deployment, public: &PublicHosts) -> Result<MonitorTarget, String> {
+    fn target_of(
+        deployment: &EnrichedDeployment,
+        public: &PublicHosts,
+    ) -> Result<MonitorTarget, String> {
         target(deployment, &rules(), &EnrichmentSettings::default(), public)
     }
 
@@ -304,7 +300,7 @@ mod tests {
             Err("application kth-azure is in UTR_EXCLUDED_APPS".into())
         );
         let mut no_monitor = sample();
-        no_monitor.monitor_url = Some("ftp://x".into());
+        no_monitor.monitor_url = "ftp://x".into();
         assert_eq!(
             target_of(&no_monitor, &PublicHosts::default()),
             Err("the deployment has no http(s) monitor URL".into())
@@ -323,7 +319,7 @@ mod tests {
             target_of(&sample(), &public).unwrap().url,
             "https://www.kth.se/kth-azure-app/_monitor"
         );
-        let mut api = sample();
+        let mut api = sample().into_deployment();
         api.application_path = Some("/api/thing".into());
         api.monitor_url = None;
         let api = enrich(api, &EnrichmentSettings::default());
@@ -331,7 +327,7 @@ mod tests {
             target_of(&api, &public).unwrap().url,
             "https://api.public.kth.se/api/thing/_monitor"
         );
-        let mut stage = sample();
+        let mut stage = sample().into_deployment();
         stage.cluster = "stage".into();
         stage.monitor_url = None;
         let stage = enrich(stage, &EnrichmentSettings::default());
@@ -341,7 +337,7 @@ mod tests {
         );
         // A monitor URL the sender put on another host is kept.
         let mut elsewhere = sample();
-        elsewhere.monitor_url = Some("https://status.example.com/_monitor".into());
+        elsewhere.monitor_url = "https://status.example.com/_monitor".into();
         assert_eq!(
             target_of(&elsewhere, &public).unwrap().url,
             "https://status.example.com/_monitor"
@@ -444,8 +440,15 @@ mod tests {
     #[test]
     fn slack_text_has_two_spaces_after_the_emoji() {
         let target = target_of(&sample(), &PublicHosts::default()).unwrap();
+        let values = serde_json::json!({
+            "event": {"cluster": "active"},
+            "monitor": {"url": target.url, "friendly_name": target.friendly_name},
+        });
+        let fields = crate::templates::Templates::default()
+            .render_json("uptimerobot", &values)
+            .unwrap();
         assert_eq!(
-            slack_text(&target, "active"),
+            fields["text"],
             ":uptime:  *Monitor application* in *active* is monitored using https://app.kth.se/kth-azure-app/_monitor"
         );
     }

@@ -1,0 +1,612 @@
+//! The one actor type that runs every subscriber.
+//!
+//! Each subscriber gets its own `SubscriberActor<S>` on its own thread,
+//! under an actix `Supervisor`. It receives deliveries this process has
+//! leased in the journal (at most its slots' worth), runs up to
+//! `concurrency` at once (one slow call does not hold up the next event),
+//! and records each attempt's outcome in the journal through the delivery
+//! state machine ([`super::retry::decide`]). A panic or a fatal error stops
+//! the actor and the supervisor restarts it; deliveries that were
+//! interrupted are queued again, except the one that caused the stop.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised,
+    WrapFuture,
+};
+use futures_util::FutureExt;
+
+use super::circuit::{Admission, Circuit, Verdict};
+use super::health::ActorHealth;
+use super::rate_limit::Limiter;
+use super::retry::{AttemptOutcome, Decision, NextState, RetryPolicy, decide, random_roll};
+use super::slots::Slots;
+use super::subscriber::{DeliveryContext, DeliveryOutcome, Input, Progress, Subscriber, Work};
+use crate::clock::SharedClock;
+use crate::config::Redactor;
+use crate::domain::{EventId, PublishedEvent};
+use crate::error::DeliveryError;
+use crate::logging::LogContext;
+use crate::store::journal::{Journal, Ticket};
+use crate::store::models::deliveries::{DeliveryState, OutcomeWrite, storable};
+
+/// Registry → one subscriber actor: one delivery.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    pub ticket: Ticket,
+    pub event: Arc<PublishedEvent>,
+}
+
+/// A subscriber actor → whoever announces dead letters: a delivery was
+/// given up on.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct DeadLettered {
+    pub subscriber: &'static str,
+    pub event_id: EventId,
+    pub error: String,
+}
+
+/// Shutdown → a subscriber actor: start nothing new, let running
+/// deliveries finish until `until`, then give everything still held back
+/// to the journal. Answers how many deliveries were given back.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Drain {
+    pub until: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ActorLimits {
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub circuit_failures: u32,
+    pub circuit_cooldown: Duration,
+}
+
+/// Everything a subscriber actor is built from, besides the subscriber.
+pub struct ActorParts {
+    pub limits: ActorLimits,
+    /// Takes configured secrets out of whatever a destination answered.
+    pub redactor: Arc<Redactor>,
+    pub policy: RetryPolicy,
+    pub health: Arc<ActorHealth>,
+    pub journal: Journal,
+    pub slots: Arc<Slots>,
+    pub limiter: Arc<Limiter>,
+    pub clock: SharedClock,
+    /// Told of every dead letter (when alerts are on).
+    pub dead_letters: Option<actix::Recipient<DeadLettered>>,
+}
+
+/// Restarts closer together than this count as "in a row" for the backoff.
+const RESTART_WINDOW: Duration = Duration::from_secs(300);
+/// The longest pause before a subscriber that keeps failing resumes work.
+const LONGEST_RESTART_BACKOFF: Duration = Duration::from_secs(60);
+
+/// One leased delivery held by this actor.
+struct Job {
+    ticket: Ticket,
+    /// When the current attempt started.
+    started: Option<Instant>,
+    event: Arc<PublishedEvent>,
+    progress: Rc<Progress>,
+    /// Whether this attempt is the half-open circuit's probe.
+    probe: bool,
+}
+
+type AttemptResult = std::thread::Result<Result<DeliveryOutcome, DeliveryError>>;
+
+pub struct SubscriberActor<S: Subscriber> {
+    /// The subscriber's id (a webhook's is not a constant).
+    id: &'static str,
+    subscriber: Rc<S>,
+    parts: ActorParts,
+    context: Rc<DeliveryContext>,
+    circuit: Circuit,
+    waiting: VecDeque<Job>,
+    running: HashMap<u64, Job>,
+    next_job: u64,
+    /// Why the actor last stopped, reported with the restart.
+    stop_cause: Option<String>,
+    /// Recent restarts, for the restart backoff.
+    restarts: VecDeque<Instant>,
+    /// No work starts before this (restart backoff).
+    resume_at: Option<Instant>,
+    /// Shutting down: nothing new starts.
+    draining: bool,
+    /// Answers the shutdown once the running deliveries are done.
+    drain_reply: Option<tokio::sync::oneshot::Sender<usize>>,
+}
+
+impl<S: Subscriber> SubscriberActor<S> {
+    pub fn new(subscriber: S, parts: ActorParts) -> Self {
+        let limits = parts.limits;
+        let deadline = subscriber.delivery_deadline(limits.timeout);
+        SubscriberActor {
+            id: subscriber.id(),
+            context: Rc::new(new_context(&parts)),
+            circuit: Circuit::new(
+                limits.circuit_failures,
+                limits.circuit_cooldown,
+                deadline + Duration::from_secs(5),
+            ),
+            subscriber: Rc::new(subscriber),
+            parts,
+            waiting: VecDeque::new(),
+            running: HashMap::new(),
+            next_job: 0,
+            stop_cause: None,
+            restarts: VecDeque::new(),
+            resume_at: None,
+            draining: false,
+            drain_reply: None,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.parts.clock.instant()
+    }
+
+    /// Gives every delivery still held back to the journal, due now, and
+    /// answers the shutdown. (A late outcome of one of them is fenced off.)
+    fn finish_draining(&mut self) {
+        let Some(reply) = self.drain_reply.take() else {
+            return;
+        };
+        let now = self.parts.clock.now_ms();
+        let held: Vec<Job> = self
+            .waiting
+            .drain(..)
+            .chain(self.running.drain().map(|(_, job)| job))
+            .collect();
+        for job in &held {
+            self.parts.journal.release(&job.ticket, now);
+        }
+        self.parts.slots.give_back(held.len());
+        self.update_gauges();
+        let _ = reply.send(held.len());
+    }
+
+    fn update_gauges(&self) {
+        ActorHealth::set_gauge(&self.parts.health.queued, self.waiting.len());
+        ActorHealth::set_gauge(&self.parts.health.in_flight, self.running.len());
+        self.parts.health.set_circuit(&self.circuit);
+    }
+
+    /// Records what the state machine decided for a job, and frees its slot.
+    fn record(&mut self, job: &Job, decision: Decision) {
+        let state = match decision.state {
+            NextState::Delivered => DeliveryState::Delivered,
+            NextState::Skipped => DeliveryState::Skipped,
+            NextState::Retrying => DeliveryState::Retrying,
+            NextState::Failed => DeliveryState::Failed,
+        };
+        self.parts.journal.record_outcome(OutcomeWrite {
+            id: job.ticket.delivery_id,
+            lease_epoch: job.ticket.lease_epoch,
+            state,
+            attempts: decision.attempts,
+            due_at: decision.due_at,
+            progress: job.progress.to_text(),
+            outcome: decision.outcome.as_deref().map(storable),
+            last_error: decision.last_error.as_deref().map(storable),
+            deferred_since: decision.deferred_since,
+        });
+        self.parts.slots.give_back(1);
+        if state == DeliveryState::Failed
+            && let Some(alerts) = &self.parts.dead_letters
+        {
+            let told = alerts.try_send(DeadLettered {
+                subscriber: self.id,
+                event_id: job.event.id,
+                error: decision.last_error.unwrap_or_default(),
+            });
+            if told.is_err() {
+                log::warn!(
+                    "{}: a dead letter could not be announced (alerts are busy)",
+                    self.id
+                );
+            }
+        }
+    }
+
+    /// Gives a job back to the journal, due after `wait`, no attempt
+    /// charged (its turn has not come: rate limit, open circuit) — unless
+    /// it has been deferred for too long, when it becomes a dead letter.
+    fn defer(&mut self, job: Job, wait: Duration, reason: String) {
+        let event_id = job.event.id;
+        let reason = self.parts.redactor.redact(&reason);
+        let decision = decide(
+            &self.parts.policy,
+            job.ticket.attempts,
+            job.ticket.deferred_since,
+            self.parts.clock.now_ms(),
+            AttemptOutcome::Deferred {
+                reason: reason.clone(),
+                wait,
+            },
+            0.5,
+        );
+        if decision.state == NextState::Failed {
+            ActorHealth::count(&self.parts.health.failed);
+            let error = decision.last_error.clone().unwrap_or_default();
+            self.parts
+                .health
+                .record_error(format!("event {event_id}: {error}"));
+            log::error!("{}: event {event_id} failed: {error}", self.id);
+        } else {
+            ActorHealth::count(&self.parts.health.deferred);
+            log::debug!(
+                "{}: event {event_id} deferred {:.1}s: {reason}",
+                self.id,
+                (decision.due_at - self.parts.clock.now_ms()) as f64 / 1000.0
+            );
+        }
+        self.record(&job, decision);
+    }
+
+    /// Starts waiting jobs while there is room.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.draining || self.resume_at.is_some_and(|at| at > self.now()) {
+            self.update_gauges();
+            return;
+        }
+        while self.running.len() < self.parts.limits.concurrency {
+            let Some(mut job) = self.waiting.pop_front() else {
+                break;
+            };
+            match self.circuit.admit(self.now()) {
+                Admission::Go => self.start(job, ctx),
+                Admission::Probe => {
+                    job.probe = true;
+                    self.start(job, ctx);
+                }
+                Admission::Hold(wait) => {
+                    let reason = format!(
+                        "the circuit is open after {} failures in a row; waiting for a probe",
+                        self.circuit.failures()
+                    );
+                    self.defer(job, wait, reason);
+                }
+            }
+        }
+        self.update_gauges();
+    }
+
+    fn start(&mut self, mut job: Job, ctx: &mut Context<Self>) {
+        let key = self.next_job;
+        self.next_job += 1;
+        let subscriber = self.subscriber.clone();
+        let context = self.context.clone();
+        let event = job.event.clone();
+        let progress = job.progress.clone();
+        job.started = Some(Instant::now());
+        self.running.insert(key, job);
+        let deadline = subscriber.delivery_deadline(self.parts.limits.timeout);
+        let about = LogContext {
+            request_id: None,
+            event_id: Some(event.id.to_string()),
+            subscriber: Some(self.id),
+        };
+        let id = self.id;
+        let attempt = async move {
+            let Some(input) = S::Input::pick(&event.event) else {
+                return Ok(Ok(DeliveryOutcome::Skipped(format!(
+                    "{} takes no {} events",
+                    id,
+                    event.kind()
+                ))));
+            };
+            let work = Work {
+                id: event.id,
+                received_at: event.received_at,
+                event: input,
+                progress: &progress,
+            };
+            // A panic inside one integration is caught here, at the actor
+            // boundary, and becomes a restart instead of killing the thread.
+            let attempt = AssertUnwindSafe(subscriber.deliver(&context, work)).catch_unwind();
+            match actix_rt::time::timeout(deadline, attempt).await {
+                Ok(result) => result,
+                Err(_) => Ok(Err(DeliveryError::Transient {
+                    reason: format!("the delivery did not finish within {}s", deadline.as_secs()),
+                    retry_after: None,
+                })),
+            }
+        };
+        let finishing = about.clone();
+        ctx.spawn(
+            about
+                .scope(attempt)
+                .into_actor(self)
+                .map(move |result, actor, ctx| {
+                    finishing.in_scope(|| actor.finish(key, result, ctx))
+                }),
+        );
+    }
+
+    fn finish(&mut self, key: u64, result: AttemptResult, ctx: &mut Context<Self>) {
+        let Some(job) = self.running.remove(&key) else {
+            return;
+        };
+        if let Some(started) = job.started {
+            self.parts
+                .health
+                .latency
+                .observe(started.elapsed().as_secs_f64());
+        }
+        let id = self.id;
+        let event_id = job.event.id;
+        let (outcome, verdict, restart_cause) = judge(result);
+        let outcome = outcome.redacted(&self.parts.redactor);
+        let restart_cause = restart_cause.map(|cause| self.parts.redactor.redact(&cause));
+        self.circuit.record(verdict, job.probe, self.now());
+        if let AttemptOutcome::Deferred { reason, wait } = outcome {
+            self.defer(job, wait, reason);
+            self.pump(ctx);
+            return;
+        }
+        let delivered = matches!(outcome, AttemptOutcome::Delivered(_));
+        self.count_and_log(&outcome, event_id);
+        let decision = decide(
+            &self.parts.policy,
+            job.ticket.attempts,
+            job.ticket.deferred_since,
+            self.parts.clock.now_ms(),
+            outcome,
+            random_roll(),
+        );
+        self.report_decision(&decision, event_id);
+        if delivered {
+            // A crash here, after the destination has it and before the
+            // journal does, is what makes delivery at-least-once.
+            fail::fail_point!("delivery-after-send", |_| std::process::abort());
+        }
+        self.record(&job, decision);
+        if self.draining && self.running.is_empty() {
+            self.finish_draining();
+        }
+        if let Some(cause) = restart_cause {
+            log::error!("{id}: event {event_id} {cause}; restarting the subscriber");
+            self.stop_cause = Some(cause);
+            ctx.stop();
+        } else {
+            self.pump(ctx);
+        }
+    }
+
+    fn count_and_log(&self, outcome: &AttemptOutcome, event_id: EventId) {
+        let health = &self.parts.health;
+        let id = self.id;
+        match outcome {
+            AttemptOutcome::Delivered(what) => {
+                ActorHealth::count(&health.delivered);
+                log::info!("{id}: event {event_id} delivered: {what}");
+            }
+            AttemptOutcome::Skipped(why) => {
+                ActorHealth::count(&health.skipped);
+                log::info!("{id}: event {event_id} skipped: {why}");
+            }
+            AttemptOutcome::Permanent(reason) | AttemptOutcome::Panicked(reason) => {
+                ActorHealth::count(&health.failed);
+                health.record_error(format!("event {event_id}: {reason}"));
+                log::error!("{id}: event {event_id} failed permanently: {reason}");
+            }
+            AttemptOutcome::Transient { reason, .. }
+            | AttemptOutcome::TimedOut(reason)
+            | AttemptOutcome::Fatal(reason) => {
+                health.record_error(format!("event {event_id}: {reason}"));
+            }
+            AttemptOutcome::Deferred { .. } => {}
+        }
+    }
+
+    /// Counts and logs a retry or a schedule used up.
+    fn report_decision(&self, decision: &Decision, event_id: EventId) {
+        let id = self.id;
+        let reason = decision.last_error.as_deref().unwrap_or_default();
+        match decision.state {
+            NextState::Retrying => {
+                ActorHealth::count(&self.parts.health.retried);
+                log::warn!(
+                    "{id}: event {event_id} attempt {} failed ({reason}); next attempt in {:.1}s",
+                    decision.attempts,
+                    (decision.due_at - self.parts.clock.now_ms()) as f64 / 1000.0
+                );
+            }
+            NextState::Failed if reason.starts_with("gave up after") => {
+                ActorHealth::count(&self.parts.health.failed);
+                log::error!("{id}: event {event_id} failed: {reason}");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What an attempt's result means for the delivery, for the circuit, and
+/// whether the actor must restart.
+fn judge(result: AttemptResult) -> (AttemptOutcome, Verdict, Option<String>) {
+    match result {
+        Ok(Ok(DeliveryOutcome::Delivered(what))) => {
+            (AttemptOutcome::Delivered(what), Verdict::Reachable, None)
+        }
+        Ok(Ok(DeliveryOutcome::Skipped(why))) => {
+            (AttemptOutcome::Skipped(why), Verdict::Reachable, None)
+        }
+        // Answered, even if with a refusal: the destination is there.
+        Ok(Err(DeliveryError::Permanent(reason))) => {
+            (AttemptOutcome::Permanent(reason), Verdict::Reachable, None)
+        }
+        Ok(Err(DeliveryError::Transient {
+            reason,
+            retry_after,
+        })) => (
+            AttemptOutcome::Transient {
+                reason,
+                retry_after,
+            },
+            Verdict::Unreachable,
+            None,
+        ),
+        Ok(Err(DeliveryError::RateLimited { reason, wait })) => (
+            AttemptOutcome::Deferred { reason, wait },
+            Verdict::NoVerdict,
+            None,
+        ),
+        // The subscriber is broken, not the event: retried after a restart.
+        Ok(Err(DeliveryError::Fatal(reason))) => {
+            let cause = format!("fatal error: {reason}");
+            (
+                AttemptOutcome::Fatal(cause.clone()),
+                Verdict::Unreachable,
+                Some(cause),
+            )
+        }
+        // A panic is a bug that the same event would hit again.
+        Err(panic) => {
+            let cause = format!("panicked: {}", panic_message(panic.as_ref()));
+            (
+                AttemptOutcome::Panicked(cause.clone()),
+                Verdict::NoVerdict,
+                Some(cause),
+            )
+        }
+    }
+}
+
+fn new_context(parts: &ActorParts) -> DeliveryContext {
+    DeliveryContext::new(
+        parts.limits.timeout,
+        parts.limiter.clone(),
+        parts.clock.clone(),
+        parts.policy.max_retry_after,
+    )
+}
+
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}
+
+impl<S: Subscriber> Actor for SubscriberActor<S> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Deliveries arrive only with a slot, so the mailbox never needs
+        // more room than the slots.
+        ctx.set_mailbox_capacity(self.parts.slots.capacity().max(16));
+        match self.resume_at {
+            Some(at) if at > self.now() => {
+                // Restart backoff: stay "restarting" until it is over.
+                ctx.run_later(at - self.now(), |actor, ctx| {
+                    actor.resume_at = None;
+                    actor.parts.health.set_restarting(false);
+                    actor.pump(ctx);
+                });
+            }
+            _ => {
+                self.resume_at = None;
+                self.parts.health.set_restarting(false);
+                self.pump(ctx);
+            }
+        }
+    }
+}
+
+impl<S: Subscriber> Supervised for SubscriberActor<S> {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        let cause = self
+            .stop_cause
+            .take()
+            .unwrap_or_else(|| "stopped".to_owned());
+        self.parts.health.set_restarting(true);
+        self.parts.health.record_restart(cause);
+        // The deliveries that were running were dropped with the old
+        // context; they are still leased to us, so queue them again first.
+        let mut interrupted: Vec<(u64, Job)> = self.running.drain().collect();
+        interrupted.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+        for (_, mut job) in interrupted {
+            job.probe = false;
+            self.waiting.push_front(job);
+        }
+        // The probe, if one was out, was dropped too.
+        self.circuit.forget_probe();
+        // A fresh client: the old one may be what was broken.
+        self.context = Rc::new(new_context(&self.parts));
+        // Back off when restarts come in a row: 0 s, 1 s, 2 s, 4 s … 60 s.
+        let now = self.now();
+        self.restarts.push_back(now);
+        while self
+            .restarts
+            .front()
+            .is_some_and(|at| now.saturating_duration_since(*at) > RESTART_WINDOW)
+        {
+            self.restarts.pop_front();
+        }
+        let in_a_row = self.restarts.len() as u32;
+        let backoff = if in_a_row <= 1 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1 << (in_a_row - 2).min(6)).min(LONGEST_RESTART_BACKOFF)
+        };
+        self.resume_at = Some(now + backoff);
+        log::warn!(
+            "{}: restarted ({} restarts so far); resuming in {}s",
+            self.id,
+            self.parts
+                .health
+                .restarts
+                .load(std::sync::atomic::Ordering::Relaxed),
+            backoff.as_secs()
+        );
+    }
+}
+
+impl<S: Subscriber> Handler<Deliver> for SubscriberActor<S> {
+    type Result = ();
+
+    fn handle(&mut self, message: Deliver, ctx: &mut Self::Context) {
+        ActorHealth::count(&self.parts.health.received);
+        let progress = Rc::new(Progress::from_text(&message.ticket.progress));
+        self.waiting.push_back(Job {
+            started: None,
+            ticket: message.ticket,
+            event: message.event,
+            progress,
+            probe: false,
+        });
+        self.pump(ctx);
+    }
+}
+
+impl<S: Subscriber> Handler<Drain> for SubscriberActor<S> {
+    type Result = actix::ResponseFuture<usize>;
+
+    fn handle(&mut self, message: Drain, ctx: &mut Self::Context) -> Self::Result {
+        self.draining = true;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.drain_reply = Some(reply);
+        if self.running.is_empty() {
+            self.finish_draining();
+        } else {
+            // Whatever is still running at the deadline is given back.
+            ctx.run_later(
+                message.until.saturating_duration_since(Instant::now()),
+                |actor, _| actor.finish_draining(),
+            );
+        }
+        Box::pin(async move { answer.await.unwrap_or(0) })
+    }
+}

@@ -1,0 +1,370 @@
+//! What each actor reports about itself: counters, restarts, last error,
+//! and for subscribers their circuit breaker and rate limits.
+//!
+//! Actors update their own [`ActorHealth`] with atomics (no message round
+//! trip on the hot path); health routes read snapshots. Whether a
+//! subscriber is switched on is not an actor's fact but the routing
+//! table's, so the snapshot takes it as an input ([`Availability`]).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::circuit::{Circuit, CircuitState};
+use super::rate_limit::{Limiter, LimiterReport};
+use crate::clock::SharedClock;
+
+/// What an actor is doing, as an operator reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActorState {
+    Running,
+    Restarting,
+    Disabled,
+    Unconfigured,
+    CircuitOpen,
+    CircuitHalfOpen,
+}
+
+/// A subscriber's place in the routing table, as health shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Active,
+    Disabled,
+    Unconfigured,
+}
+
+/// Which kind of actor a report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Intake,
+    Enricher,
+    Registry,
+    Sweeper,
+    Coordinator,
+    Journal,
+    Alerts,
+    Subscriber,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastError {
+    pub message: String,
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+}
+
+/// One actor's live report. Counters only go up.
+#[derive(Debug)]
+pub struct ActorHealth {
+    pub id: String,
+    pub role: Role,
+    clock: SharedClock,
+    /// Whether the actor is between a stop and its restart.
+    restarting: AtomicBool,
+    pub restarts: AtomicU64,
+    pub received: AtomicU64,
+    pub delivered: AtomicU64,
+    pub skipped: AtomicU64,
+    pub failed: AtomicU64,
+    pub retried: AtomicU64,
+    /// Events refused because the actor's queue was full.
+    pub dropped: AtomicU64,
+    /// Deliveries given back to wait for their turn (rate limit, circuit).
+    pub deferred: AtomicU64,
+    /// Rounds of periodic work done (the sweeper's sweeps, the
+    /// coordinator's heartbeats).
+    pub rounds: AtomicU64,
+    circuit: Mutex<Option<Circuit>>,
+    limiter: OnceLock<Arc<Limiter>>,
+    /// How long delivery attempts take (subscribers only).
+    pub latency: Histogram,
+    pub queued: AtomicU64,
+    pub in_flight: AtomicU64,
+    last_error: Mutex<Option<LastError>>,
+    last_restart_cause: Mutex<Option<String>>,
+}
+
+impl ActorHealth {
+    pub fn new(id: impl Into<String>, role: Role, clock: SharedClock) -> Arc<Self> {
+        Arc::new(ActorHealth {
+            id: id.into(),
+            role,
+            clock,
+            restarting: AtomicBool::new(false),
+            restarts: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
+            rounds: AtomicU64::new(0),
+            circuit: Mutex::new(None),
+            limiter: OnceLock::new(),
+            latency: delivery_duration_histogram(),
+            queued: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            last_restart_cause: Mutex::new(None),
+        })
+    }
+
+    pub fn is_restarting(&self) -> bool {
+        self.restarting.load(Ordering::Relaxed)
+    }
+
+    pub fn set_restarting(&self, restarting: bool) {
+        self.restarting.store(restarting, Ordering::Relaxed);
+    }
+
+    pub fn attach_limiter(&self, limiter: Arc<Limiter>) {
+        let _ = self.limiter.set(limiter);
+    }
+
+    /// The subscriber's circuit as it stands (a copy: the actor owns it).
+    pub fn set_circuit(&self, circuit: &Circuit) {
+        if let Ok(mut slot) = self.circuit.lock() {
+            *slot = Some(circuit.clone());
+        }
+    }
+
+    /// The circuit's state now.
+    pub fn circuit_state(&self, now: Instant) -> CircuitState {
+        self.circuit
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.state_at(now)))
+            .unwrap_or(CircuitState::Closed)
+    }
+
+    /// How many deliveries the circuit lets the sweeper claim now.
+    pub fn circuit_admits(&self) -> usize {
+        let now = self.clock.instant();
+        self.circuit
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.admits(now)))
+            .unwrap_or(usize::MAX)
+    }
+
+    pub fn set_gauge(gauge: &AtomicU64, value: usize) {
+        gauge.store(value as u64, Ordering::Relaxed);
+    }
+
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_error(&self, message: impl Into<String>) {
+        let entry = LastError {
+            message: message.into(),
+            at_ms: self.clock.now_ms(),
+        };
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(entry);
+        }
+    }
+
+    pub fn record_restart(&self, cause: impl Into<String>) {
+        Self::count(&self.restarts);
+        if let Ok(mut last) = self.last_restart_cause.lock() {
+            *last = Some(cause.into());
+        }
+    }
+
+    pub fn state(&self, availability: Availability) -> ActorState {
+        match availability {
+            Availability::Unconfigured => return ActorState::Unconfigured,
+            Availability::Disabled => return ActorState::Disabled,
+            Availability::Active => {}
+        }
+        if self.is_restarting() {
+            return ActorState::Restarting;
+        }
+        match self.circuit_state(self.clock.instant()) {
+            CircuitState::Closed => ActorState::Running,
+            CircuitState::Open => ActorState::CircuitOpen,
+            CircuitState::HalfOpen => ActorState::CircuitHalfOpen,
+        }
+    }
+
+    pub fn snapshot(&self, availability: Availability) -> ActorReport {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        ActorReport {
+            id: self.id.clone(),
+            role: self.role,
+            state: self.state(availability),
+            restarts: load(&self.restarts),
+            last_restart_cause: self.last_restart_cause.lock().ok().and_then(|c| c.clone()),
+            received: load(&self.received),
+            delivered: load(&self.delivered),
+            skipped: load(&self.skipped),
+            failed: load(&self.failed),
+            retried: load(&self.retried),
+            dropped: load(&self.dropped),
+            deferred: load(&self.deferred),
+            rounds: load(&self.rounds),
+            queued: load(&self.queued),
+            in_flight: load(&self.in_flight),
+            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+            circuit: (self.role == Role::Subscriber).then(|| self.circuit_report()),
+            rate_limit: self.limiter.get().map(|l| l.report()),
+        }
+    }
+
+    fn circuit_report(&self) -> CircuitReport {
+        let now = self.clock.instant();
+        let now_ms = self.clock.now_ms();
+        let circuit = self.circuit.lock().ok().and_then(|c| c.clone());
+        match circuit {
+            None => CircuitReport {
+                state: CircuitState::Closed,
+                failures: 0,
+                open_until_ms: None,
+            },
+            Some(circuit) => CircuitReport {
+                state: circuit.state_at(now),
+                failures: circuit.failures(),
+                open_until_ms: circuit
+                    .open_until()
+                    .filter(|_| circuit.state_at(now) != CircuitState::Closed)
+                    .map(|until| now_ms + until.saturating_duration_since(now).as_millis() as i64),
+            },
+        }
+    }
+}
+
+/// Seconds one delivery attempt took: 1 ms to about 35 minutes, so that
+/// even a Lighthouse scan (minutes) lands in a bucket.
+pub fn delivery_duration_histogram() -> Histogram {
+    Histogram::exponential(0.001, 2.0, 22)
+}
+
+/// A Prometheus histogram: cumulative buckets, their sum and count,
+/// updated with atomics.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: Vec<f64>,
+    /// One per bound, not cumulative (summed when read).
+    counts: Vec<AtomicU64>,
+    /// Observations above the last bound.
+    overflow: AtomicU64,
+    /// The sum, as f64 bits.
+    sum: AtomicU64,
+}
+
+/// A histogram as read: `(upper bound, cumulative count)` pairs, the sum
+/// and the count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramReading {
+    pub buckets: Vec<(f64, u64)>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    /// `length` buckets from `start`, each `factor` times the one before.
+    pub fn exponential(start: f64, factor: f64, length: u16) -> Self {
+        let bounds: Vec<f64> = (0..i32::from(length))
+            .map(|i| start * factor.powi(i))
+            .collect();
+        Histogram {
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            bounds,
+            overflow: AtomicU64::new(0),
+            sum: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
+    pub fn observe(&self, value: f64) {
+        match self.bounds.iter().position(|bound| value <= *bound) {
+            Some(index) => self.counts[index].fetch_add(1, Ordering::Relaxed),
+            None => self.overflow.fetch_add(1, Ordering::Relaxed),
+        };
+        let _ = self
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + value).to_bits())
+            });
+    }
+
+    pub fn read(&self) -> HistogramReading {
+        let mut cumulative = 0;
+        let buckets = self
+            .bounds
+            .iter()
+            .zip(&self.counts)
+            .map(|(bound, count)| {
+                cumulative += count.load(Ordering::Relaxed);
+                (*bound, cumulative)
+            })
+            .collect();
+        HistogramReading {
+            buckets,
+            sum: f64::from_bits(self.sum.load(Ordering::Relaxed)),
+            count: cumulative + self.overflow.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The journal writer reports through the store's small interface; this
+/// is how it shows as the `journal-writer` actor.
+impl crate::store::status::WriterObserver for ActorHealth {
+    fn batch_written(&self, _requests: usize, _took: std::time::Duration) {
+        Self::count(&self.delivered);
+    }
+
+    fn batch_failed(&self, error: &str) {
+        Self::count(&self.failed);
+        self.record_error(error.to_owned());
+    }
+
+    fn queue_depth(&self, depth: usize) {
+        Self::set_gauge(&self.queued, depth);
+    }
+
+    fn recovered(&self, cause: &str) {
+        self.record_restart(cause.to_owned());
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorReport {
+    pub id: String,
+    pub role: Role,
+    pub state: ActorState,
+    pub restarts: u64,
+    pub last_restart_cause: Option<String>,
+    pub received: u64,
+    pub delivered: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub deferred: u64,
+    pub rounds: u64,
+    pub queued: u64,
+    pub in_flight: u64,
+    pub last_error: Option<LastError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<CircuitReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<LimiterReport>,
+}
+
+/// A subscriber's circuit breaker, as health shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CircuitReport {
+    pub state: CircuitState,
+    /// Transient failures in a row.
+    pub failures: u32,
+    /// Unix ms when an open circuit lets a probe through.
+    pub open_until_ms: Option<i64>,
+}

@@ -1,0 +1,400 @@
+//! The one way an integration calls out: [`send`] makes the request on the
+//! actor's client and classifies the answer, so every integration treats
+//! the same answer the same way.
+//!
+//! | answer | meaning |
+//! |---|---|
+//! | network error, timeout | transient |
+//! | 2xx | the answer, body read up to a limit |
+//! | 3xx | permanent: redirects are never followed (a POST turned into an empty GET must not count as delivered); the error names the `Location` |
+//! | 429 | rate limited, with the wait from `Retry-After` (seconds or an HTTP date) or `X-RateLimit-Reset`, capped at `MAX_RETRY_AFTER_SECONDS` |
+//! | other 4xx | permanent |
+//! | 5xx | transient |
+//!
+//! Error texts never hold the request's URL (a webhook URL is a secret) and
+//! quote at most a short, cleaned excerpt of the destination's answer.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::web::Bytes;
+use awc::error::{ConnectError, SendRequestError};
+use awc::http::StatusCode;
+use awc::http::header::HeaderMap;
+use serde::Serialize;
+
+use crate::error::DeliveryError;
+
+/// How much of an answer is read at most.
+pub const MOST_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// How much of an error answer is worth quoting.
+const QUOTED_CHARS: usize = 120;
+
+/// What is sent.
+pub enum Body<'a> {
+    Empty,
+    Json(&'a (dyn erased::JsonBody + 'a)),
+    Form(&'a [(&'a str, String)]),
+    Bytes(Bytes, &'static str),
+}
+
+/// `&impl Serialize` without making [`Body`] generic.
+pub mod erased {
+    pub trait JsonBody {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>>;
+    }
+
+    impl<T: serde::Serialize + ?Sized> JsonBody for T {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+            serde_json::to_vec(self)
+        }
+    }
+}
+
+impl<'a> Body<'a> {
+    pub fn json<T: Serialize>(value: &'a T) -> Self {
+        Body::Json(value)
+    }
+}
+
+/// A 2xx answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// A failed call, classified. Each integration words it its own way (see
+/// [`CallError::describe`] for the usual wording); whether it is worth
+/// retrying is decided here, once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// Network error or timeout (described without the URL): transient.
+    Network(String),
+    /// 429: the destination asked to come back after `wait`.
+    RateLimited { wait: Duration },
+    /// 3xx: permanent; redirects are never followed.
+    Redirect { status: u16, location: String },
+    /// Any other refusal: 5xx transient, 4xx permanent. `excerpt` is a
+    /// short, cleaned quote of the answer.
+    Refused { status: u16, excerpt: String },
+}
+
+impl CallError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            CallError::Network(_) => None,
+            CallError::RateLimited { .. } => Some(429),
+            CallError::Redirect { status, .. } | CallError::Refused { status, .. } => Some(*status),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CallError::Network(_) | CallError::RateLimited { .. } => true,
+            CallError::Redirect { .. } => false,
+            CallError::Refused { status, .. } => *status >= 500,
+        }
+    }
+
+    /// The usual wording: `<what>: HTTP 503: <excerpt>`, `<what>: could
+    /// not connect (…)`, `<what>: rate limited (HTTP 429); retry in 30s`.
+    pub fn describe(&self, what: &str) -> String {
+        match self {
+            CallError::Network(problem) => format!("{what}: {problem}"),
+            CallError::RateLimited { wait } => format!(
+                "{what}: rate limited (HTTP 429); retry in {}s",
+                wait.as_secs()
+            ),
+            CallError::Redirect { status, location } => {
+                format!("{what}: HTTP {status} redirect to {location}; redirects are not followed")
+            }
+            CallError::Refused { status, excerpt } if excerpt.is_empty() => {
+                format!("{what}: HTTP {status}")
+            }
+            CallError::Refused { status, excerpt } => format!("{what}: HTTP {status}: {excerpt}"),
+        }
+    }
+
+    /// The delivery error this call's failure makes, worded as `text`: a
+    /// 429 is retried at the time the destination asked for.
+    pub fn into_delivery_error(self, text: String) -> DeliveryError {
+        match self {
+            CallError::RateLimited { wait } => DeliveryError::Transient {
+                reason: text,
+                retry_after: Some(wait),
+            },
+            error if error.is_transient() => DeliveryError::transient(text),
+            _ => DeliveryError::permanent(text),
+        }
+    }
+
+    /// The delivery error with the usual wording.
+    pub fn delivery_error(self, what: &str) -> DeliveryError {
+        let text = self.describe(what);
+        self.into_delivery_error(text)
+    }
+}
+
+/// Rules of one call: the wait when a 429 says none, and the longest wait
+/// a 429 may ask for (`MAX_RETRY_AFTER_SECONDS`).
+#[derive(Debug, Clone, Copy)]
+pub struct CallRules {
+    pub default_wait: Duration,
+    pub max_wait: Duration,
+}
+
+/// Sends `request` with `body` and classifies the answer (see the module
+/// doc). The actor's client carries the call timeout and never follows
+/// redirects.
+pub async fn send(
+    request: awc::ClientRequest,
+    body: Body<'_>,
+    timeout: Duration,
+    rules: &CallRules,
+) -> Result<Answer, CallError> {
+    let sent = match body {
+        Body::Empty => request.send().await,
+        Body::Json(value) => match value.to_json() {
+            Ok(bytes) => {
+                request
+                    .content_type("application/json")
+                    .send_body(bytes)
+                    .await
+            }
+            Err(error) => {
+                return Err(CallError::Network(format!(
+                    "the body could not be written as JSON ({error})"
+                )));
+            }
+        },
+        Body::Form(form) => request.send_form(&form).await,
+        Body::Bytes(bytes, content_type) => {
+            request.content_type(content_type).send_body(bytes).await
+        }
+    };
+    let mut response = sent.map_err(|error| CallError::Network(describe(&error, timeout)))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let _ = response.body().limit(64 * 1024).await;
+        let wait =
+            rate_limit_wait(&headers, SystemTime::now(), rules.default_wait).min(rules.max_wait);
+        return Err(CallError::RateLimited { wait });
+    }
+    let body = match response.body().limit(MOST_ANSWER_BYTES).await {
+        Ok(body) => body,
+        Err(_) if !status.is_success() => Bytes::new(),
+        Err(error) => {
+            return Err(CallError::Network(format!(
+                "the answer could not be read ({error})"
+            )));
+        }
+    };
+    classify(status, headers, body)
+}
+
+/// What an answer's status means (the 429 case is handled before).
+pub fn classify(status: StatusCode, headers: HeaderMap, body: Bytes) -> Result<Answer, CallError> {
+    let code = status.as_u16();
+    if status.is_success() {
+        return Ok(Answer {
+            status,
+            headers,
+            body,
+        });
+    }
+    if status.is_redirection() {
+        let location = headers
+            .get("location")
+            .and_then(|value| value.to_str().ok())
+            .map(shown_location)
+            .unwrap_or_else(|| "nowhere".to_owned());
+        return Err(CallError::Redirect {
+            status: code,
+            location,
+        });
+    }
+    Err(CallError::Refused {
+        status: code,
+        excerpt: quote(&body),
+    })
+}
+
+/// How long a 429 asked us to wait: `Retry-After` in seconds or as an HTTP
+/// date, else `X-RateLimit-Reset` (a Unix time, or seconds when small),
+/// else `default`.
+pub fn rate_limit_wait(headers: &HeaderMap, now: SystemTime, default: Duration) -> Duration {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let seconds = |text: &str| {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    if let Some(value) = text("retry-after") {
+        if let Some(seconds) = seconds(value) {
+            return Duration::from_secs_f64(seconds.min(1e9));
+        }
+        if let Ok(at) = httpdate::parse_http_date(value.trim()) {
+            return at.duration_since(now).unwrap_or_default();
+        }
+    }
+    if let Some(reset) = text("x-ratelimit-reset").and_then(seconds) {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        return if reset > 1_000_000_000.0 {
+            Duration::from_secs_f64((reset - now).clamp(0.0, 1e9))
+        } else {
+            Duration::from_secs_f64(reset)
+        };
+    }
+    default
+}
+
+/// Describes a failed request without its URL.
+pub fn describe(error: &SendRequestError, timeout: Duration) -> String {
+    match error {
+        SendRequestError::Timeout => format!("no answer within {}s", timeout.as_secs()),
+        SendRequestError::Connect(ConnectError::Timeout) => "connect timed out".to_owned(),
+        SendRequestError::Connect(ConnectError::Resolver(_)) => "DNS lookup failed".to_owned(),
+        SendRequestError::Connect(ConnectError::Io(io)) => {
+            format!("could not connect ({})", io.kind())
+        }
+        SendRequestError::Connect(_) => "could not connect".to_owned(),
+        SendRequestError::Send(io) => format!("sending failed ({})", io.kind()),
+        _ => "the request failed".to_owned(),
+    }
+}
+
+/// A short excerpt of an answer for an error text: control characters
+/// (NUL included) shown escaped, whitespace runs collapsed.
+pub fn quote(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() >= QUOTED_CHARS {
+            break;
+        }
+    }
+    out.chars()
+        .take(QUOTED_CHARS)
+        .flat_map(|c| {
+            if c.is_control() {
+                format!("\\u{:04x}", c as u32).chars().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// A redirect target, as an error may show it: scheme, host and path, no
+/// credentials or query (they may carry tokens).
+fn shown_location(location: &str) -> String {
+    match url::Url::parse(location) {
+        Ok(url) => format!(
+            "{}://{}{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or(""),
+            url.port()
+                .map(|port| format!(":{port}"))
+                .unwrap_or_default(),
+            url.path()
+        ),
+        Err(_) => location
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(QUOTED_CHARS)
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use awc::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let wait = |pairs: &[(&'static str, &str)]| {
+            rate_limit_wait(&headers(pairs), now, Duration::from_secs(1))
+        };
+        assert_eq!(wait(&[("retry-after", "7")]), Duration::from_secs(7));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(wait(&[("retry-after", &date)]), Duration::from_secs(90));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(wait(&[("retry-after", &past)]), Duration::ZERO);
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", "1800000030")]),
+            Duration::from_secs(30)
+        );
+        assert_eq!(wait(&[("retry-after", "soon")]), Duration::from_secs(1));
+        assert_eq!(wait(&[]), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn statuses_are_classified_once_for_every_integration() {
+        let answer = |code: u16, pairs: &[(&'static str, &str)], body: &'static str| {
+            classify(
+                StatusCode::from_u16(code).unwrap(),
+                headers(pairs),
+                Bytes::from_static(body.as_bytes()),
+            )
+        };
+        assert!(answer(204, &[], "").is_ok());
+        let redirect = answer(
+            301,
+            &[("location", "https://u:p@other.test/new?token=x")],
+            "",
+        )
+        .unwrap_err();
+        assert!(!redirect.is_transient());
+        assert_eq!(
+            redirect.describe("Test"),
+            "Test: HTTP 301 redirect to https://other.test/new; redirects are not followed"
+        );
+        let down = answer(503, &[], "down\nfor now").unwrap_err();
+        assert!(down.is_transient());
+        assert_eq!(down.describe("Test"), "Test: HTTP 503: down for now");
+        let refused = answer(400, &[], "bad\u{0}input").unwrap_err();
+        assert!(!refused.is_transient());
+        assert_eq!(refused.describe("Test"), "Test: HTTP 400: bad\\u0000input");
+        assert_eq!(
+            CallError::RateLimited {
+                wait: Duration::from_secs(2)
+            }
+            .delivery_error("Test"),
+            DeliveryError::Transient {
+                reason: "Test: rate limited (HTTP 429); retry in 2s".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            }
+        );
+    }
+}

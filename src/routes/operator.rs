@@ -1,0 +1,382 @@
+//! The operator's routes under `/admin`: the configuration in force, its
+//! reload, and silences (create, list, expire early). Admin token as the
+//! rest of the admin API.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use actix::Addr;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::admin::Admin;
+use super::docs::answers::{
+    AdminDisabled, Conflict, Internal, InvalidConfig, InvalidQuery, NotFound, Unauthorized,
+    Unavailable,
+};
+use super::store::{query, rfc3339};
+use crate::clock::SharedClock;
+use crate::config::file::ConfigSummary;
+use crate::domain::event::FieldError;
+use crate::domain::matching::Conditions;
+use crate::error::ApiError;
+use crate::pipeline::messages::{ApplySilences, ReloadReport};
+use crate::pipeline::registry::RegistryActor;
+use crate::pipeline::routing::{Routing, current};
+use crate::pipeline::{ReloadError, Reloader};
+use crate::store::DbPool;
+use crate::store::journal::Journal;
+use crate::store::models::silences::{self, SilenceRow};
+
+/// Silences listed at most.
+const MOST_SILENCES_LISTED: i64 = 200;
+/// The longest a silence may last: a forgotten one must not hide a
+/// destination for good.
+const LONGEST_SILENCE: Duration = Duration::from_secs(90 * 86_400);
+const MOST_MATCHERS: usize = 20;
+const MOST_TEXT: usize = 1_000;
+
+/// The configuration in force
+///
+/// Routes, templates replaced, webhooks and the file's settings; secrets
+/// only by the variable that holds them.
+#[utoipa::path(
+    get,
+    path = "/admin/config",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The configuration in force", body = ConfigSummary),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminDisabled),
+    )
+)]
+pub async fn config(_: Admin, routing: web::Data<Routing>) -> HttpResponse {
+    HttpResponse::Ok().json(current(&routing).operator.summary())
+}
+
+/// Reload the configuration file
+///
+/// Reads `ALVARES_CONFIG` again (as SIGHUP does). A file that does not
+/// validate is refused and the configuration in force stays; the answer
+/// names the error and its line.
+#[utoipa::path(
+    post,
+    path = "/admin/reload",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "What the reload put in force", body = ReloadReport),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminDisabled),
+        (status = 409, response = Conflict),
+        (status = 422, response = InvalidConfig),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn reload(_: Admin, reloader: web::Data<Reloader>) -> Result<HttpResponse, ApiError> {
+    let report = reloader.reload().await.map_err(|error| {
+        log::warn!("admin: reload refused: {error}");
+        match error {
+            ReloadError::NoFile => ApiError::Conflict(error.to_string()),
+            ReloadError::Invalid(error) => ApiError::InvalidConfig {
+                line: error.line,
+                message: error.to_string(),
+            },
+            ReloadError::NotApplied(_) => ApiError::Unavailable,
+        }
+    })?;
+    log::info!("admin: configuration reloaded through the admin API");
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// A silence as the admin API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SilenceView {
+    pub id: String,
+    /// Field → patterns (exact or glob); `kind` and `subscriber` too.
+    pub matchers: BTreeMap<String, Vec<String>>,
+    #[schema(format = DateTime)]
+    pub starts_at: String,
+    #[schema(format = DateTime)]
+    pub ends_at: String,
+    pub comment: String,
+    pub created_by: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// `pending` (not started), `active` or `ended`.
+    pub state: SilenceState,
+    /// Who ended it early, if someone did.
+    pub expired_by: Option<String>,
+    /// Deliveries it skipped.
+    pub silenced: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SilenceState {
+    Pending,
+    Active,
+    Ended,
+}
+
+fn silence_view(row: &SilenceRow, now: i64) -> SilenceView {
+    SilenceView {
+        id: row.id.clone(),
+        matchers: serde_json::from_str(&row.matchers).unwrap_or_default(),
+        starts_at: rfc3339(row.starts_at),
+        ends_at: rfc3339(row.ends_at),
+        comment: row.comment.clone(),
+        created_by: row.created_by.clone(),
+        created_at: rfc3339(row.created_at),
+        state: if now < row.starts_at {
+            SilenceState::Pending
+        } else if now < row.ends_at {
+            SilenceState::Active
+        } else {
+            SilenceState::Ended
+        },
+        expired_by: row.expired_by.clone(),
+        silenced: row.silenced,
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SilenceList {
+    /// The latest silences, newest first (ended ones too, until pruned).
+    pub silences: Vec<SilenceView>,
+}
+
+/// Silences
+#[utoipa::path(
+    get,
+    path = "/admin/silences",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The latest silences", body = SilenceList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminDisabled),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn list_silences(
+    _: Admin,
+    pool: web::Data<DbPool>,
+    clock: web::Data<SharedClock>,
+) -> Result<HttpResponse, ApiError> {
+    let rows = query(&pool, |c| silences::recent(c, MOST_SILENCES_LISTED)).await?;
+    let now = clock.now_ms();
+    Ok(HttpResponse::Ok().json(SilenceList {
+        silences: rows.iter().map(|row| silence_view(row, now)).collect(),
+    }))
+}
+
+/// A new silence.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewSilence {
+    /// Field → a pattern or a list of them (exact or glob, e.g. `kth-*`):
+    /// any enriched field, `kind`, or `subscriber`. At least one.
+    #[schema(value_type = BTreeMap<String, Vec<String>>)]
+    pub matchers: BTreeMap<String, OneOrMany>,
+    /// When it starts (RFC 3339); now when absent.
+    #[schema(format = DateTime)]
+    pub starts_at: Option<String>,
+    /// When it ends (RFC 3339); or give `duration`.
+    #[schema(format = DateTime)]
+    pub ends_at: Option<String>,
+    /// How long it lasts from its start, e.g. `2h`; or give `endsAt`.
+    pub duration: Option<String>,
+    /// Why (required).
+    pub comment: String,
+    /// Who (required).
+    pub created_by: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Create a silence
+///
+/// Matching deliveries of events that arrive between its start and end
+/// are skipped ("silenced by <id>") on every replica.
+#[utoipa::path(
+    post,
+    path = "/admin/silences",
+    request_body(content = NewSilence, content_type = "application/json"),
+    security(("adminToken" = [])),
+    responses(
+        (status = 201, description = "The silence", body = SilenceView),
+        (status = 400, response = InvalidQuery),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminDisabled),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn create_silence(
+    _: Admin,
+    body: web::Bytes,
+    journal: web::Data<Journal>,
+    registry: web::Data<Addr<RegistryActor>>,
+    pool: web::Data<DbPool>,
+    clock: web::Data<SharedClock>,
+) -> Result<HttpResponse, ApiError> {
+    let now = clock.now_ms();
+    let new: NewSilence = serde_json::from_slice(&body).map_err(|error| {
+        invalid(
+            "body",
+            format!("expected {{matchers, endsAt or duration, comment, createdBy}} ({error})"),
+        )
+    })?;
+    let row = validate(new, now)?;
+    journal
+        .save_silence(row.clone())
+        .await
+        .map_err(|_| ApiError::StorageUnavailable)?;
+    log::info!(
+        "admin: silence {} by {} until {}: {}",
+        row.id,
+        row.created_by,
+        rfc3339(row.ends_at),
+        row.comment
+    );
+    refresh(&pool, &registry, now).await?;
+    Ok(HttpResponse::Created().json(silence_view(&row, now)))
+}
+
+/// End a silence now
+#[utoipa::path(
+    delete,
+    path = "/admin/silences/{id}",
+    params(("id" = String, Path, description = "The silence's id")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The silence, ended", body = SilenceView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminDisabled),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn expire_silence(
+    _: Admin,
+    id: web::Path<String>,
+    journal: web::Data<Journal>,
+    registry: web::Data<Addr<RegistryActor>>,
+    pool: web::Data<DbPool>,
+    clock: web::Data<SharedClock>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let ended = journal
+        .expire_silence(id.clone(), "admin API".into())
+        .await
+        .map_err(|_| ApiError::StorageUnavailable)?;
+    let now = clock.now_ms();
+    let lookup = id.clone();
+    let row = query(&pool, move |c| silences::find(c, &lookup))
+        .await?
+        .ok_or_else(|| ApiError::UnknownId(format!("no silence has the id {id}")))?;
+    if ended {
+        log::info!("admin: silence {id} ended early through the admin API");
+        refresh(&pool, &registry, now).await?;
+    }
+    Ok(HttpResponse::Ok().json(silence_view(&row, now)))
+}
+
+/// Hands the stored silences to the registry at once (the coordinator
+/// does it every second too, for the other replicas).
+async fn refresh(
+    pool: &web::Data<DbPool>,
+    registry: &Addr<RegistryActor>,
+    now: i64,
+) -> Result<(), ApiError> {
+    let as_of = std::time::Instant::now();
+    let rows = query(pool, move |c| silences::not_ended(c, now)).await?;
+    registry
+        .send(ApplySilences {
+            silences: rows,
+            as_of,
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable)
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidQuery(FieldError::new(field, message.into()))
+}
+
+fn time(field: &str, text: &str) -> Result<i64, ApiError> {
+    humantime::parse_rfc3339_weak(text.trim())
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map(|since| since.as_millis() as i64)
+        .ok_or_else(|| invalid(field, "must be an RFC 3339 time, e.g. 2026-12-01T18:00:00Z"))
+}
+
+/// Checks a new silence and makes its row.
+fn validate(new: NewSilence, now: i64) -> Result<SilenceRow, ApiError> {
+    if new.matchers.is_empty() || new.matchers.len() > MOST_MATCHERS {
+        return Err(invalid(
+            "matchers",
+            format!("give 1 to {MOST_MATCHERS} fields to match"),
+        ));
+    }
+    let matchers: BTreeMap<String, Vec<String>> = new
+        .matchers
+        .into_iter()
+        .map(|(field, patterns)| {
+            let list = match patterns {
+                OneOrMany::One(one) => vec![one],
+                OneOrMany::Many(many) => many,
+            };
+            (field, list)
+        })
+        .collect();
+    Conditions::parse(&matchers).map_err(|error| invalid("matchers", error))?;
+    let text = |field: &str, value: &str| {
+        let value = value.trim();
+        if value.is_empty() || value.len() > MOST_TEXT {
+            Err(invalid(field, format!("give 1 to {MOST_TEXT} characters")))
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    let comment = text("comment", &new.comment)?;
+    let created_by = text("createdBy", &new.created_by)?;
+    let starts_at = match &new.starts_at {
+        Some(at) => time("startsAt", at)?,
+        None => now,
+    };
+    let ends_at = match (&new.ends_at, &new.duration) {
+        (Some(at), None) => time("endsAt", at)?,
+        (None, Some(duration)) => {
+            let duration = humantime::parse_duration(duration.trim())
+                .map_err(|error| invalid("duration", format!("e.g. 2h or 30m ({error})")))?;
+            starts_at.saturating_add(duration.as_millis() as i64)
+        }
+        _ => return Err(invalid("endsAt", "give endsAt or duration (one of them)")),
+    };
+    if ends_at <= starts_at.max(now) {
+        return Err(invalid("endsAt", "must be after its start and after now"));
+    }
+    if ends_at - starts_at > LONGEST_SILENCE.as_millis() as i64 {
+        return Err(invalid("endsAt", "a silence lasts at most 90 days"));
+    }
+    Ok(SilenceRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        matchers: serde_json::to_string(&matchers).map_err(|_| ApiError::Internal)?,
+        starts_at,
+        ends_at,
+        comment,
+        created_by,
+        created_at: now,
+        expired_by: None,
+        silenced: 0,
+    })
+}

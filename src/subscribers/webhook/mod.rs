@@ -1,0 +1,156 @@
+//! `webhook-<name>`: a generic HTTP destination declared in the operator
+//! file. The body is rendered from its template (default: the enriched
+//! event as JSON) and, when the webhook has a `secret_env`, signed per
+//! Standard Webhooks (`webhook-id` is the event id, the same on every
+//! retry, so a receiver can drop repeats). Its definition is read at each
+//! delivery: a reload that changes its URL, headers or body applies to the
+//! next one. 2xx is delivered; 429, 5xx and network errors are retried
+//! (a 429's `Retry-After` is honoured); any other answer fails for good.
+
+pub mod signature;
+
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+
+use crate::config::file::{Webhook, signing_key};
+use serde_json::Value;
+
+use crate::config::{ConfigError, OperatorConfig, OperatorView};
+use crate::domain::EnrichedEvent;
+use crate::engine::outbound::Body;
+use crate::error::DeliveryError;
+use crate::subscribers::{DeliveryContext, DeliveryOutcome, Registration, Setup, Subscriber, Work};
+
+/// Every webhook the operator file declares.
+pub fn registrations(operator: &OperatorConfig) -> Vec<Registration> {
+    operator.webhooks.iter().map(registration).collect()
+}
+
+pub fn registration(webhook: &Webhook) -> Registration {
+    let name = webhook.name.clone();
+    Registration::declared(
+        &webhook.id,
+        &webhook.kinds,
+        webhook.rate_limit,
+        move |setup| Ok(WebhookDestination::new(&name, setup)),
+    )
+}
+
+pub struct WebhookDestination {
+    id: &'static str,
+    name: String,
+    operator: OperatorView,
+}
+
+impl WebhookDestination {
+    fn new(name: &str, setup: &Setup<'_>) -> Option<Self> {
+        setup.operator.borrow().webhook(name)?;
+        Some(WebhookDestination {
+            id: crate::engine::registration::intern(&format!("webhook-{name}")),
+            name: name.to_owned(),
+            operator: setup.operator.clone(),
+        })
+    }
+}
+
+impl Subscriber for WebhookDestination {
+    /// Each webhook's id is `webhook-<name>` (see [`Subscriber::id`]).
+    const ID: &'static str = "webhook";
+    const LEGACY_NAME: &'static str = "";
+    type Input = EnrichedEvent;
+
+    fn id(&self) -> &'static str {
+        self.id
+    }
+
+    fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
+        // Declared ones are made by `registration`, one per webhook.
+        Ok(None)
+    }
+
+    async fn deliver(
+        &self,
+        context: &DeliveryContext,
+        work: Work<'_, EnrichedEvent>,
+    ) -> Result<DeliveryOutcome, DeliveryError> {
+        let operator = self.operator.borrow().clone();
+        let Some(webhook) = operator.webhook(&self.name) else {
+            return Ok(DeliveryOutcome::Skipped(
+                "the webhook is no longer in the configuration".into(),
+            ));
+        };
+        let body = render(&operator, webhook, &work)?;
+        let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        let method = actix_web::http::Method::from_bytes(webhook.method.as_bytes())
+            .map_err(|_| DeliveryError::Permanent(format!("method {}", webhook.method)))?;
+        let mut request = context.http.request(method, webhook.url.expose());
+        for (name, value) in &webhook.headers {
+            request = request.insert_header((name.as_str(), value.as_str()));
+        }
+        if let Some(key) = webhook
+            .secret
+            .as_ref()
+            .and_then(|s| signing_key(s.expose()))
+        {
+            let timestamp = context.clock.now_ms() / 1000;
+            let signed = signature::sign(&key, &work.id.to_string(), timestamp, body.as_bytes());
+            request = request
+                .insert_header(("webhook-id", signed.id))
+                .insert_header(("webhook-timestamp", signed.timestamp))
+                .insert_header(("webhook-signature", signed.signature));
+        }
+        let answer = context
+            .send(
+                request,
+                Body::Bytes(Bytes::from(body), content_type),
+                Duration::from_secs(1),
+            )
+            .await
+            .map_err(|error| error.delivery_error(&webhook.id))?;
+        Ok(DeliveryOutcome::Delivered(format!(
+            "{} {} answered {}",
+            webhook.method,
+            webhook.url_source,
+            answer.status.as_u16()
+        )))
+    }
+
+    /// The request: method, URL (or the variable holding it), header
+    /// names, and the body (as JSON when it is JSON).
+    fn preview(&self, work: Work<'_, EnrichedEvent>) -> Option<Result<Vec<Value>, DeliveryError>> {
+        let operator = self.operator.borrow().clone();
+        let webhook = operator.webhook(&self.name)?;
+        Some(render(&operator, webhook, &work).map(|body| {
+            let mut headers: Vec<&str> = webhook.headers.keys().map(String::as_str).collect();
+            if webhook.secret.is_some() {
+                headers.extend(["webhook-id", "webhook-timestamp", "webhook-signature"]);
+            }
+            vec![serde_json::json!({
+                "method": webhook.method,
+                "url": webhook.url_source,
+                "headers": headers,
+                "body": serde_json::from_str::<Value>(&body).unwrap_or(Value::String(body)),
+            })]
+        }))
+    }
+}
+
+/// The body from the webhook's template; a template that fails fails the
+/// delivery for good, naming its line.
+fn render(
+    operator: &OperatorConfig,
+    webhook: &Webhook,
+    work: &Work<'_, EnrichedEvent>,
+) -> Result<String, DeliveryError> {
+    let event = work.event.to_json();
+    let values = work.template_context(&event);
+    operator
+        .templates
+        .render(&webhook.template, &values)
+        .map_err(|error| DeliveryError::Permanent(error.to_string()))
+}

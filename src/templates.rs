@@ -1,0 +1,259 @@
+//! Message templates, in Jinja syntax (minijinja: sandboxed, no I/O).
+//!
+//! Every Slack message and every webhook body is rendered from a template.
+//! A Slack template renders a JSON object — the message's fields
+//! (`text`, `username`, `icon_emoji`, `attachments`, or Block Kit `blocks`)
+//! without `channel`, which is set per channel; use the `tojson` filter for
+//! values. The built-in templates produce exactly the messages BEHAVIOUR.md
+//! describes; an operator replaces any of them in the configuration file.
+//!
+//! What a template sees: `event` (the enriched event as JSON, as stored),
+//! `id`, `kind`, `received_at` (RFC 3339), and what its subscriber computes
+//! (`logs_url` and `change` for slack-deployment — `change.kind` is
+//! `first`, `redeploy` or `upgrade`, with `previous_version`, `ran_for` and
+//! `text`, null when unknown —, `pipeline_url`, `monitor`). Undefined values are
+//! errors (a missing field fails the delivery, naming the template's line),
+//! except under `is defined` and `default`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+/// The templates an operator can replace, with their built-in sources.
+pub const BUILT_IN: [(&str, &str); 5] = [
+    ("application-endpoint", APPLICATION_ENDPOINT),
+    ("slack-deployment", SLACK_DEPLOYMENT),
+    ("slack-error", SLACK_ERROR),
+    ("slack-recommendation", SLACK_RECOMMENDATION),
+    ("uptimerobot", UPTIMEROBOT),
+];
+
+/// A webhook's body unless its definition says otherwise.
+pub const DEFAULT_WEBHOOK_BODY: &str = "{{ event | tojson }}";
+
+const SLACK_DEPLOYMENT: &str = r##"{
+  "text": {{ ("*" ~ event.applicationName ~ "* deployed in *" ~ event.cluster ~ "*") | tojson }},
+  "username": "Cluster Deployment",
+  "icon_emoji": ":azure:",
+  "attachments": [{
+    "fallback": "Your client does not support attachments :(",
+    "color": "#aec90c",
+    "author_name": ":mag: Search Logs",
+    "author_link": {{ logs_url | tojson }},
+    "title": {{ ("se.kth.imageName: " ~ event.applicationName) | tojson }},
+    "text": {{ ("se.kth.imageVersion: " ~ (event.version | default(""))) | tojson }}
+    {%- if change is defined and change %},
+    "footer": {{ change.text | tojson }}
+    {%- endif %}
+  }]
+}"##;
+
+const APPLICATION_ENDPOINT: &str = r#"{
+  "text": {{ (":information_source: About *" ~ (event.friendlyName or event.applicationName) ~ "* " ~ pipeline_url ~ " in *" ~ event.cluster ~ "*") | tojson }},
+  "username": "Alvares",
+  "icon_emoji": ":azure:"
+}"#;
+
+const SLACK_ERROR: &str = r#"{%- if event.stackTrace is defined and event.stackTrace -%}
+{%- set text = "*" ~ event.message ~ "* ```\n" ~ event.stackTrace ~ "\n```" -%}
+{%- else -%}
+{%- set text = event.message -%}
+{%- endif -%}
+{
+  "text": {{ text | tojson }},
+  "username": "Alvares Error",
+  "icon_emoji": ":no_entry:"
+}"#;
+
+const SLACK_RECOMMENDATION: &str = r#"{
+  "text": {{ event.message | tojson }},
+  "username": "Alvares",
+  "icon_emoji": ":female_student:"
+}"#;
+
+const UPTIMEROBOT: &str = r#"{
+  "text": {{ (":uptime:  *" ~ monitor.friendly_name ~ "* in *" ~ event.cluster ~ "* is monitored using " ~ monitor.url) | tojson }},
+  "username": "Alvares",
+  "icon_emoji": ":azure:"
+}"#;
+
+/// `tojson` that refuses an undefined value: the built-in one writes
+/// `null`, which would send a message with a hole in it instead of failing
+/// the delivery with the template's line.
+fn strict_tojson(value: minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
+    if value.is_undefined() {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::UndefinedError,
+            "a value passed to tojson is undefined",
+        ));
+    }
+    let text = serde_json::to_string(&value).map_err(|error| {
+        minijinja::Error::new(minijinja::ErrorKind::BadSerialization, error.to_string())
+    })?;
+    Ok(minijinja::Value::from_safe_string(text))
+}
+
+/// A template that failed, where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template {name}{}: {detail}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+pub struct TemplateError {
+    pub name: String,
+    pub line: Option<usize>,
+    pub detail: String,
+}
+
+impl TemplateError {
+    fn of(name: &str, error: &minijinja::Error) -> Self {
+        TemplateError {
+            name: name.to_owned(),
+            line: error.line(),
+            detail: error
+                .detail()
+                .map(str::to_owned)
+                .unwrap_or_else(|| error.kind().to_string()),
+        }
+    }
+}
+
+/// The compiled templates in force: the built-ins, with the operator's
+/// replacements and webhook bodies. Cheap to share.
+#[derive(Clone)]
+pub struct Templates {
+    environment: Arc<Environment<'static>>,
+    /// Names the operator replaced or added, for showing what is in force.
+    replaced: Vec<String>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Templates(replaced: {:?})", self.replaced)
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates::compile(&BTreeMap::new()).expect("the built-in templates compile")
+    }
+}
+
+impl Templates {
+    /// The built-ins, with `replacements` (name → source) over them. A
+    /// template that does not compile is an error naming it and its line.
+    pub fn compile(replacements: &BTreeMap<String, String>) -> Result<Self, TemplateError> {
+        let mut environment = Environment::new();
+        environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Templates render JSON and text, never HTML.
+        environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        environment.add_filter("tojson", strict_tojson);
+        let mut sources: BTreeMap<String, String> = BUILT_IN
+            .iter()
+            .map(|(name, source)| ((*name).to_owned(), (*source).to_owned()))
+            .collect();
+        for (name, source) in replacements {
+            sources.insert(name.clone(), source.clone());
+        }
+        for (name, source) in sources {
+            environment
+                .add_template_owned(name.clone(), source)
+                .map_err(|error| TemplateError::of(&name, &error))?;
+        }
+        Ok(Templates {
+            environment: Arc::new(environment),
+            replaced: replacements.keys().cloned().collect(),
+        })
+    }
+
+    pub fn replaced(&self) -> &[String] {
+        &self.replaced
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.environment.get_template(name).is_ok()
+    }
+
+    /// Renders `name` with `context`.
+    pub fn render(&self, name: &str, context: &impl Serialize) -> Result<String, TemplateError> {
+        let template = self
+            .environment
+            .get_template(name)
+            .map_err(|error| TemplateError::of(name, &error))?;
+        template
+            .render(context)
+            .map_err(|error| TemplateError::of(name, &error))
+    }
+
+    /// Renders `name` into a JSON object (a Slack message's fields).
+    pub fn render_json(
+        &self,
+        name: &str,
+        context: &impl Serialize,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, TemplateError> {
+        let text = self.render(name, context)?;
+        match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Object(fields)) => Ok(fields),
+            Ok(_) => Err(TemplateError {
+                name: name.to_owned(),
+                line: None,
+                detail: "it must render a JSON object".into(),
+            }),
+            Err(error) => Err(TemplateError {
+                name: name.to_owned(),
+                line: Some(error.line()),
+                detail: format!("it rendered invalid JSON ({error})"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_missing_field_is_an_error_naming_the_line() {
+        let templates = Templates::default();
+        let error = templates
+            .render_json("slack-recommendation", &json!({"event": {}}))
+            .unwrap_err();
+        assert_eq!(error.name, "slack-recommendation");
+        assert_eq!(error.line, Some(2));
+        assert!(
+            error
+                .to_string()
+                .starts_with("template slack-recommendation line 2: ")
+        );
+    }
+
+    #[test]
+    fn a_replacement_that_does_not_compile_is_refused() {
+        let broken = BTreeMap::from([(
+            "slack-error".to_owned(),
+            "{\n\"text\": {{ event.message | tojson }\n}".to_owned(),
+        )]);
+        let error = Templates::compile(&broken).unwrap_err();
+        assert_eq!(error.name, "slack-error");
+        assert_eq!(error.line, Some(2));
+    }
+
+    #[test]
+    fn an_error_with_a_trace_puts_it_in_a_code_block() {
+        let fields = Templates::default()
+            .render_json(
+                "slack-error",
+                &json!({"event": {"message": "Build \"failed\"", "stackTrace": "line 1\nline 2"}}),
+            )
+            .unwrap();
+        assert_eq!(
+            fields["text"],
+            "*Build \"failed\"* ```\nline 1\nline 2\n```"
+        );
+        let fields = Templates::default()
+            .render_json("slack-error", &json!({"event": {"message": "<b>&</b>"}}))
+            .unwrap();
+        assert_eq!(fields["text"], "<b>&</b>", "no HTML escaping");
+    }
+}
