@@ -67,6 +67,41 @@ fn reload_on_hangup(reloader: crate::pipeline::Reloader) {
     });
 }
 
+/// SIGTERM and SIGINT stop the HTTP server gracefully; `run_until_stopped`
+/// then gives running deliveries their grace. (actix-server's own signal
+/// handling would stop the whole actor system 300 ms after the server,
+/// cutting the grace short, so it is disabled.) A second signal during
+/// the grace ends the process at once: what was running is redone from
+/// the journal at the next start.
+fn stop_on_signals(handle: actix_web::dev::ServerHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (terms, interrupts) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(terms), Ok(interrupts)) => (terms, interrupts),
+        (Err(error), _) | (_, Err(error)) => {
+            log::error!("SIGTERM/SIGINT cannot be watched ({error}); stop with SIGKILL");
+            return;
+        }
+    };
+    actix_rt::spawn(async move {
+        let (mut terms, mut interrupts) = (terms, interrupts);
+        let first = tokio::select! {
+            _ = terms.recv() => "SIGTERM",
+            _ = interrupts.recv() => "SIGINT",
+        };
+        log::info!("alvares: {first} received; stopping");
+        actix_rt::spawn(handle.stop(true));
+        let second = tokio::select! {
+            _ = terms.recv() => "SIGTERM",
+            _ = interrupts.recv() => "SIGINT",
+        };
+        log::warn!("alvares: a second {second} received; exiting without waiting for deliveries");
+        std::process::exit(1);
+    });
+}
+
 pub struct Application {
     port: u16,
     /// How long running deliveries may finish at shutdown.
@@ -195,7 +230,8 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
-        .listen(listener)?;
+        .listen(listener)?
+        .disable_signals();
         server = server.shutdown_timeout(HTTP_SHUTDOWN_SECONDS);
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers.max(1));
@@ -239,6 +275,7 @@ impl Application {
             ..
         } = self;
         let handle = server.handle();
+        stop_on_signals(handle.clone());
         let result = {
             let watchdog = async {
                 loop {

@@ -71,7 +71,8 @@ async fn event(client: &awc::Client, base: &str, id: &str) -> Option<Value> {
 #[actix_web::test]
 async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next_start() {
     let slack = MockServer::start().await;
-    // #slow answers after 1 s (within the grace); #stuck after 30 s.
+    // #slow answers after 3 s (within the 6 s grace, and well after the
+    // HTTP server has stopped); #stuck after 30 s.
     Mock::given(method("POST"))
         .and(path("/hook"))
         .and(wiremock::matchers::body_partial_json(
@@ -87,7 +88,7 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
         .and(wiremock::matchers::body_partial_json(
             json!({"channel": "#slow"}),
         ))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(1)))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
         .with_priority(2)
         .mount(&slack)
         .await;
@@ -170,5 +171,103 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
         .collect();
     assert_eq!(channels.iter().filter(|c| *c == "#slow").count(), 1);
     assert_eq!(channels.iter().filter(|c| *c == "#stuck").count(), 2);
+    drop(second);
+}
+
+/// A second SIGTERM during the grace ends the process at once, exit status
+/// 1 with its reason logged; the delivery it cut off is redone at the next
+/// start.
+#[actix_web::test]
+async fn a_second_sigterm_exits_at_once_and_the_next_start_redoes_what_ran() {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(10)
+        .mount(&slack)
+        .await;
+    let folder = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("PORT", port.to_string()),
+        (
+            "DB_URL",
+            folder.path().join("alvares.db").display().to_string(),
+        ),
+        ("SLACK_WEB_HOOK", format!("{}/hook", slack.uri())),
+        // A grace far longer than the test waits: only the second signal
+        // can end the process in time.
+        ("SHUTDOWN_GRACE_SECONDS", "300".to_owned()),
+        ("SUBSCRIBER_TIMEOUT_SECONDS", "60".to_owned()),
+    ];
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .finish();
+    let log = folder.path().join("first.log");
+    let mut first = Running(
+        Command::new(BINARY)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let stuck = put(
+        &client,
+        &base,
+        json!({"message": "stuck", "slackChannels": "#stuck"}),
+    )
+    .await;
+    eventually("the send to start", Duration::from_secs(10), || async {
+        (slack.received_requests().await?.len() == 1).then_some(())
+    })
+    .await;
+    sigterm(&first.0);
+    // Two signals sent together could arrive as one: the second goes once
+    // the first has stopped the HTTP server.
+    eventually("intake to stop", Duration::from_secs(10), || async {
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    sigterm(&first.0);
+    let child = std::cell::RefCell::new(&mut first.0);
+    let status = eventually("the process to end", Duration::from_secs(20), || async {
+        child.borrow_mut().try_wait().ok().flatten()
+    })
+    .await;
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("a second SIGTERM received; exiting without waiting for deliveries"),
+        "{logged}"
+    );
+
+    let second = start(&env);
+    let view = eventually(
+        "the cut-off delivery to be redone",
+        Duration::from_secs(20),
+        || async {
+            let view = event(&client, &base, &stuck).await?;
+            (view["deliveries"][0]["state"] == "delivered").then_some(view)
+        },
+    )
+    .await;
+    assert_eq!(view["deliveries"][0]["subscriber"], "slack-recommendation");
+    assert_eq!(slack.received_requests().await.unwrap().len(), 2);
     drop(second);
 }
