@@ -119,6 +119,21 @@ impl DatabaseUrl {
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         (self.backend == Backend::Sqlite).then(|| PathBuf::from(&self.url))
     }
+
+    /// What the pool connects with. On SQLite an opening URI with
+    /// `mode=rw`: a pooled connection never creates the file, so a file
+    /// deleted under the running service stays missing (and is reported as
+    /// deleted) instead of coming back empty.
+    fn connection_url(&self) -> Result<String, StoreError> {
+        let Some(path) = self.sqlite_path() else {
+            return Ok(self.url.clone());
+        };
+        let absolute = std::path::absolute(&path)
+            .map_err(|error| StoreError::Open(format!("{}: {error}", self.display)))?;
+        let uri = url::Url::from_file_path(&absolute)
+            .map_err(|()| StoreError::Open(format!("{}: not a usable path", self.display)))?;
+        Ok(format!("{uri}?mode=rw"))
+    }
 }
 
 /// The open database: a pool for reads (and a connection for the journal
@@ -163,10 +178,14 @@ impl Store {
     pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
         let url = DatabaseUrl::from_config(config)?;
         let lock = match url.sqlite_path() {
-            Some(path) => Some(lock_sqlite(&path)?),
+            Some(path) => {
+                let lock = lock_sqlite(&path)?;
+                create_sqlite_file(&path)?;
+                Some(lock)
+            }
             None => None,
         };
-        let manager = ConnectionManager::<AnyConnection>::new(url.url.clone());
+        let manager = ConnectionManager::<AnyConnection>::new(url.connection_url()?);
         let pool = Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(1))
@@ -223,6 +242,18 @@ fn describe_open_error(message: &str, url: &DatabaseUrl) -> String {
     format!("{} ({message})", url.display)
 }
 
+/// Creates the SQLite file when it is missing (an empty file is an empty
+/// database); the pool's connections only ever open it.
+fn create_sqlite_file(path: &Path) -> Result<(), StoreError> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(|error| StoreError::Open(format!("cannot create {}: {error}", path.display())))
+}
+
 fn lock_sqlite(path: &Path) -> Result<File, StoreError> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
@@ -246,5 +277,35 @@ fn lock_sqlite(path: &Path) -> Result<File, StoreError> {
             "cannot lock {}: {error}",
             PathBuf::from(&lock_path).display()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn sqlite_url(path: &Path) -> DatabaseUrl {
+        let settings = Settings::from_map([("DB_URL", path.display().to_string())]).unwrap();
+        DatabaseUrl::from_config(&settings.store).unwrap()
+    }
+
+    #[test]
+    fn a_pooled_sqlite_connection_never_creates_the_file() {
+        let folder = tempfile::tempdir().unwrap();
+        // A path that needs escaping in a URI.
+        let path = folder.path().join("with space #1?.db");
+        let url = sqlite_url(&path);
+        let opening = url.connection_url().unwrap();
+        assert!(opening.starts_with("file:///") && opening.ends_with("?mode=rw"));
+        assert!(AnyConnection::establish(&opening).is_err());
+        assert!(!path.exists());
+        create_sqlite_file(&path).unwrap();
+        let mut connection = AnyConnection::establish(&opening).unwrap();
+        connection
+            .batch_execute("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        // The table went into that very file.
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
     }
 }

@@ -510,8 +510,8 @@ async fn twenty_thousand_channels_keep_the_rate_limiters_bounded() {
     .await;
 }
 
-/// Deleting the SQLite file under the running service: intake answers 503
-/// and `/readyz` says why. (The writer looks at the file every 250 ms; the
+/// Deleting the SQLite file under the running service: intake answers 503,
+/// `/readyz` says why, and no empty file takes its place. (The writer looks at the file every 250 ms; the
 /// deadline here leaves room for a busy machine, and the time it took is
 /// printed.)
 #[actix_web::test]
@@ -537,6 +537,9 @@ async fn deleting_the_sqlite_file_stops_intake_and_readiness() {
     let (status, answer) = app.put_event("deployment", &body).await;
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["error"], "unavailable");
+    // The pool's connections open the file, never create it: nothing
+    // brought an empty database back in its place.
+    assert!(!std::path::Path::new(&database.url()).exists());
 }
 
 /// With PostgreSQL gone, `/readyz` is 503 and intake refuses; once it is
