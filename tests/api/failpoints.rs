@@ -6,185 +6,23 @@
 //! just before a crash, whose outcome was not yet recorded), and are
 //! counted and reported.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::rc::Rc;
+use std::collections::BTreeSet;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alvares::config::Settings;
-use alvares::store::Store;
-use alvares::store::models::deliveries::{self, DeliveryState};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestDatabase, eventually, free_port, hook, mock_slack, slack_bodies};
+use crate::binary::{Service, Stream, delivered_names, environment, restart_and_check};
+use crate::helpers::{TestDatabase, eventually, mock_slack};
 use crate::on_both_backends;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
 const SENDERS: usize = 4;
 
-/// The real binary, its address and its log.
-pub struct Service {
-    child: Child,
-    pub base: String,
-    pub log: PathBuf,
-    /// Where it runs (so nothing it might leave lands in the repository).
-    _folder: tempfile::TempDir,
-}
-
-impl Service {
-    pub fn start(env: &[(&str, String)], log: &Path) -> Service {
-        let folder = tempfile::tempdir().unwrap();
-        let port = env
-            .iter()
-            .find(|(k, _)| *k == "PORT")
-            .map(|(_, v)| v.clone())
-            .expect("a PORT");
-        let stderr = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(BINARY)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .current_dir(folder.path())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("the binary starts");
-        Service {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log: log.to_owned(),
-            _folder: folder,
-        }
-    }
-
-    pub async fn ready(&self, client: &awc::Client) {
-        eventually("the service to answer", Duration::from_secs(20), || async {
-            let response = client
-                .get(format!("{}/readyz", self.base))
-                .send()
-                .await
-                .ok()?;
-            (response.status().as_u16() == 200).then_some(())
-        })
-        .await;
-    }
-
-    /// Waits for the process to end by itself.
-    pub async fn ended(&mut self) -> ExitStatus {
-        let child = std::cell::RefCell::new(&mut self.child);
-        eventually("the process to end", Duration::from_secs(30), || async {
-            child.borrow_mut().try_wait().ok().flatten()
-        })
-        .await
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn environment(
-    database: &TestDatabase,
-    slack: &wiremock::MockServer,
-) -> Vec<(&'static str, String)> {
-    vec![
-        ("PORT", free_port().to_string()),
-        ("DB_URL", database.url()),
-        ("DB_POOL_SIZE", "3".into()),
-        ("SLACK_WEB_HOOK", hook(slack)),
-        ("DISABLED_SUBSCRIBERS", "application-endpoint".into()),
-        ("LEASE_SECONDS", "3".into()),
-        ("RATE_LIMITS", "slack=none".into()),
-        ("ADMIN_TOKEN", "fail-admin".into()),
-        ("RUST_LOG", "warn".into()),
-    ]
-}
-
-/// The application names in the Slack messages received so far.
-async fn delivered_names(slack: &wiremock::MockServer) -> Vec<String> {
-    slack_bodies(slack)
-        .await
-        .iter()
-        .filter_map(|body| {
-            let text = body["text"].as_str()?;
-            Some(text.strip_prefix('*')?.split('*').next()?.to_owned())
-        })
-        .collect()
-}
-
-/// An accepted event: its application name, and its id when the answer's
-/// body arrived.
-type Accepted = (String, Option<String>);
-
-/// The events accepted so far, the switch that stops the senders, and the
-/// senders.
-type Stream = (
-    Rc<RefCell<Vec<Accepted>>>,
-    Rc<Cell<bool>>,
-    Vec<actix_web::rt::task::JoinHandle<()>>,
-);
-
-/// Sends deployments from a few senders until `stop` is set; answers the
-/// events that were accepted (202).
-fn send_stream(client: &awc::Client, base: &str, label: &str) -> Stream {
-    let accepted: Rc<RefCell<Vec<Accepted>>> = Rc::default();
-    let stop = Rc::new(Cell::new(false));
-    let senders = (0..SENDERS)
-        .map(|sender| {
-            let (client, base, accepted, stop) =
-                (client.clone(), base.to_owned(), accepted.clone(), stop.clone());
-            let label = label.to_owned();
-            actix_web::rt::spawn(async move {
-                for n in 0.. {
-                    if stop.get() {
-                        break;
-                    }
-                    let name = format!("{label}-{sender}-{n}");
-                    let body = json!({"applicationName": name, "cluster": "active", "slackChannels": "#fail"});
-                    match client
-                        .put(format!("{base}/api/v1/deployment"))
-                        .send_json(&body)
-                        .await
-                    {
-                        Ok(mut response) if response.status().as_u16() == 202 => {
-                            // Accepted even if the crash cut the body off.
-                            let answer: Value = response.json().await.unwrap_or_default();
-                            let id = answer["id"].as_str().map(str::to_owned);
-                            accepted.borrow_mut().push((name, id));
-                        }
-                        Ok(_) => {}
-                        // The process is gone (or restarting): back off a
-                        // little before the next name.
-                        Err(_) => actix_web::rt::time::sleep(Duration::from_millis(20)).await,
-                    }
-                }
-            })
-        })
-        .collect();
-    (accepted, stop, senders)
-}
-
 /// Crashes the binary at `point` (`FAILPOINTS=<spec>`), starts it again on
-/// the same database, and checks that every accepted event reached Slack and
-/// that a message was sent again only if it had been sent before the crash
-/// and its outcome was not yet committed. Answers the number of duplicates.
+/// the same database, and checks what the restart delivered (see
+/// `restart_and_check`). Answers the number of duplicates.
 async fn crash_and_recover(
     database: &TestDatabase,
     point: &str,
@@ -205,99 +43,28 @@ async fn crash_and_recover(
         &log,
     );
     crashing.ready(&client).await;
-    let (accepted, stop, senders) = send_stream(&client, &crashing.base, point);
+    let stream = Stream::start(&client, &crashing.base, point, SENDERS);
     let status = crashing.ended().await;
     assert!(
         !status.success(),
         "{point}: the process crashed ({status:?})"
     );
-    let accepted_at_crash = accepted.borrow().len();
-    // What the crash left: the messages Slack had received, and the
-    // deliveries whose outcome (delivered) the journal had committed.
-    let sent_before_crash: HashSet<String> = delivered_names(&slack).await.into_iter().collect();
-    let committed = committed_slack_deliveries(database, &accepted.borrow());
-
-    let again = Service::start(&env, &log);
-    again.ready(&client).await;
-    // The senders go on against the new process for a little while.
-    eventually(
-        "events accepted after the restart",
-        Duration::from_secs(20),
-        || async { (accepted.borrow().len() >= accepted_at_crash + 20).then_some(()) },
-    )
-    .await;
-    stop.set(true);
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    let accepted: BTreeSet<String> = accepted.borrow().iter().map(|(n, _)| n.clone()).collect();
-    let names = eventually(
-        &format!("{point}: every accepted event to reach Slack"),
-        Duration::from_secs(60),
-        || async {
-            let names = delivered_names(&slack).await;
-            let seen: BTreeSet<&String> = names.iter().collect();
-            accepted
-                .iter()
-                .all(|name| seen.contains(name))
-                .then_some(names)
-        },
-    )
-    .await;
-    let mut counts: HashMap<&String, usize> = HashMap::new();
-    for name in &names {
-        *counts.entry(name).or_default() += 1;
-    }
-    // Only a message sent before the crash whose outcome was not committed
-    // is sent again, and only once: never one the journal recorded as
-    // delivered, never one first sent after the restart.
-    for (name, count) in &counts {
-        if *count > 1 {
-            assert_eq!(*count, 2, "{point}: {name} sent {count} times");
-            assert!(
-                sent_before_crash.contains(*name),
-                "{point}: {name} repeated without being sent before the crash"
-            );
-            assert!(
-                !committed.contains(*name),
-                "{point}: {name} repeated although its delivery was committed"
-            );
-        }
-    }
-    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    let recovery = restart_and_check(database, &slack, &client, (&env, &log), stream, 20).await;
     let backend = if database.is_postgres() {
         "PostgreSQL"
     } else {
         "SQLite"
     };
     eprintln!(
-        "fail point {point} on {backend}: {} accepted ({accepted_at_crash} before the crash), \
-         {} Slack messages, {duplicates} duplicates, {} deliveries committed at the crash",
-        accepted.len(),
-        names.len(),
-        committed.len()
+        "fail point {point} on {backend}: {} accepted ({} before the crash), \
+         {} Slack messages, {} duplicates, {} deliveries committed at the crash",
+        recovery.accepted.len(),
+        recovery.accepted_at_crash,
+        recovery.names.len(),
+        recovery.duplicates,
+        recovery.committed_at_crash
     );
-    duplicates
-}
-
-/// The application names whose Slack deployment message the journal had
-/// recorded as delivered, read straight from the database.
-fn committed_slack_deliveries(database: &TestDatabase, accepted: &[Accepted]) -> HashSet<String> {
-    let settings = Settings::from_map([("DB_URL", database.url()), ("DB_POOL_SIZE", "2".into())])
-        .expect("settings");
-    let store = Store::open(&settings.store).expect("the store opens");
-    let mut connection = store.pool.get().expect("a connection");
-    let names: HashMap<&str, &str> = accepted
-        .iter()
-        .filter_map(|(name, id)| Some((id.as_deref()?, name.as_str())))
-        .collect();
-    let ids: Vec<String> = names.keys().map(|id| (*id).to_owned()).collect();
-    deliveries::for_events(&mut connection, &ids)
-        .expect("the deliveries")
-        .into_iter()
-        .filter(|row| row.subscriber == "slack-deployment" && row.state == DeliveryState::Delivered)
-        .map(|row| names[row.event_id.as_str()].to_owned())
-        .collect()
+    recovery.duplicates
 }
 
 on_both_backends!(
@@ -465,11 +232,7 @@ async fn every_exit_says_why() {
     env.retain(|(k, _)| *k != "RUST_LOG");
     let mut service = Service::start(&env, &log);
     service.ready(&client).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &service.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    service.sigterm();
     let exit = service.ended().await;
     assert!(exit.success(), "{exit:?}");
     let text = service.log_text();

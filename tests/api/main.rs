@@ -2,6 +2,7 @@
 
 mod admin;
 mod architecture;
+mod binary;
 mod change_context;
 mod cli;
 mod conformance;

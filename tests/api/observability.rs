@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::failpoints::Service;
+use crate::binary::Service;
 use crate::helpers::{TestDatabase, eventually, fixture, free_port, hook, spawn_app_clocked};
 
 #[actix_web::test]
@@ -93,11 +93,7 @@ async fn requests_carry_ids_into_json_logs_without_secrets() {
         },
     )
     .await;
-    let status = Command::new("kill")
-        .args(["-TERM", &service_pid(&service)])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    service.sigterm();
     service.ended().await;
 
     let text = service.log_text();
@@ -153,10 +149,6 @@ async fn requests_carry_ids_into_json_logs_without_secrets() {
     ] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
-}
-
-fn service_pid(service: &Service) -> String {
-    service.pid().to_string()
 }
 
 /// Builds a backlog, an old due delivery and a dead letter, and reads them

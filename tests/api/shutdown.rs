@@ -1,48 +1,49 @@
 //! Graceful shutdown of the real binary on SIGTERM: running deliveries get
 //! their grace period; what is left is in the journal for the next start.
+//! A second SIGTERM ends the process at once.
 
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::binary::Service;
 use crate::helpers::{eventually, free_port};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
-
-/// The child process, killed when the test ends however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A Slack webhook that answers `#stuck`'s first message after 30 s and
+/// everything else at once.
+async fn slack_with_a_stuck_channel() -> MockServer {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .and(body_partial_json(json!({"channel": "#stuck"})))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(10)
+        .mount(&slack)
+        .await;
+    slack
 }
 
-fn start(env: &[(&str, String)]) -> Running {
-    Running(start_child(env))
-}
-
-fn start_child(env: &[(&str, String)]) -> Child {
-    Command::new(BINARY)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+/// The service's settings: its own SQLite file in `folder`, Slack's
+/// webhook, and the grace.
+fn environment(folder: &Path, slack: &MockServer, grace: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("PORT", free_port().to_string()),
+        ("DB_URL", folder.join("alvares.db").display().to_string()),
+        ("SLACK_WEB_HOOK", format!("{}/hook", slack.uri())),
+        ("SHUTDOWN_GRACE_SECONDS", grace.to_string()),
+        ("SUBSCRIBER_TIMEOUT_SECONDS", "60".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]
 }
 
 async fn put(client: &awc::Client, base: &str, body: Value) -> String {
@@ -68,54 +69,31 @@ async fn event(client: &awc::Client, base: &str, id: &str) -> Option<Value> {
     response.json().await.ok()
 }
 
+fn client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .finish()
+}
+
 #[actix_web::test]
 async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next_start() {
-    let slack = MockServer::start().await;
+    let slack = slack_with_a_stuck_channel().await;
     // #slow answers after 3 s (within the 6 s grace, and well after the
     // HTTP server has stopped); #stuck after 30 s.
     Mock::given(method("POST"))
         .and(path("/hook"))
-        .and(wiremock::matchers::body_partial_json(
-            json!({"channel": "#stuck"}),
-        ))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .and(wiremock::matchers::body_partial_json(
-            json!({"channel": "#slow"}),
-        ))
+        .and(body_partial_json(json!({"channel": "#slow"})))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
         .with_priority(2)
         .mount(&slack)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .with_priority(10)
-        .mount(&slack)
-        .await;
     let folder = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let env = [
-        ("PORT", port.to_string()),
-        (
-            "DB_URL",
-            folder.path().join("alvares.db").display().to_string(),
-        ),
-        ("SLACK_WEB_HOOK", format!("{}/hook", slack.uri())),
-        ("SHUTDOWN_GRACE_SECONDS", "6".to_owned()),
-        ("SUBSCRIBER_TIMEOUT_SECONDS", "60".to_owned()),
-    ];
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .finish();
+    let log = folder.path().join("alvares.log");
+    let env = environment(folder.path(), &slack, 6);
+    let client = client();
 
-    let mut first = start(&env);
+    let mut first = Service::start(&env, &log);
+    let base = first.base.clone();
     let slow = put(
         &client,
         &base,
@@ -133,8 +111,8 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
     })
     .await;
     let signalled = Instant::now();
-    sigterm(&first.0);
-    let status = first.0.wait().unwrap();
+    first.sigterm();
+    let status = first.ended().await;
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}");
     // It did not wait for the stuck one (30 s) past the 6 s grace. That it
@@ -143,7 +121,7 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
 
     // The next start: the slow delivery was recorded as delivered and is
     // not sent again; the stuck one was handed back and is sent at once.
-    let second = start(&env);
+    let _second = Service::start(&env, &log);
     let view = eventually(
         "the stuck delivery to be redone",
         Duration::from_secs(10),
@@ -171,7 +149,6 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
         .collect();
     assert_eq!(channels.iter().filter(|c| *c == "#slow").count(), 1);
     assert_eq!(channels.iter().filter(|c| *c == "#stuck").count(), 2);
-    drop(second);
 }
 
 /// A second SIGTERM during the grace ends the process at once, exit status
@@ -179,49 +156,15 @@ async fn sigterm_lets_running_deliveries_finish_and_leaves_the_rest_for_the_next
 /// start.
 #[actix_web::test]
 async fn a_second_sigterm_exits_at_once_and_the_next_start_redoes_what_ran() {
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .with_priority(10)
-        .mount(&slack)
-        .await;
+    let slack = slack_with_a_stuck_channel().await;
     let folder = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let env = [
-        ("PORT", port.to_string()),
-        (
-            "DB_URL",
-            folder.path().join("alvares.db").display().to_string(),
-        ),
-        ("SLACK_WEB_HOOK", format!("{}/hook", slack.uri())),
-        // A grace far longer than the test waits: only the second signal
-        // can end the process in time.
-        ("SHUTDOWN_GRACE_SECONDS", "300".to_owned()),
-        ("SUBSCRIBER_TIMEOUT_SECONDS", "60".to_owned()),
-    ];
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .finish();
-    let log = folder.path().join("first.log");
-    let mut first = Running(
-        Command::new(BINARY)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let log = folder.path().join("alvares.log");
+    // A grace far longer than the test waits: only the second signal can
+    // end the process in time.
+    let env = environment(folder.path(), &slack, 300);
+    let client = client();
+    let mut first = Service::start(&env, &log);
+    let base = first.base.clone();
     let stuck = put(
         &client,
         &base,
@@ -232,7 +175,7 @@ async fn a_second_sigterm_exits_at_once_and_the_next_start_redoes_what_ran() {
         (slack.received_requests().await?.len() == 1).then_some(())
     })
     .await;
-    sigterm(&first.0);
+    first.sigterm();
     // Two signals sent together could arrive as one: the second goes once
     // the first has stopped the HTTP server.
     eventually("intake to stop", Duration::from_secs(10), || async {
@@ -244,20 +187,16 @@ async fn a_second_sigterm_exits_at_once_and_the_next_start_redoes_what_ran() {
             .then_some(())
     })
     .await;
-    sigterm(&first.0);
-    let child = std::cell::RefCell::new(&mut first.0);
-    let status = eventually("the process to end", Duration::from_secs(20), || async {
-        child.borrow_mut().try_wait().ok().flatten()
-    })
-    .await;
+    first.sigterm();
+    let status = first.ended().await;
     assert_eq!(status.code(), Some(1), "{status:?}");
-    let logged = std::fs::read_to_string(&log).unwrap();
+    let logged = first.log_text();
     assert!(
         logged.contains("a second SIGTERM received; exiting without waiting for deliveries"),
         "{logged}"
     );
 
-    let second = start(&env);
+    let _second = Service::start(&env, &log);
     let view = eventually(
         "the cut-off delivery to be redone",
         Duration::from_secs(20),
@@ -269,5 +208,4 @@ async fn a_second_sigterm_exits_at_once_and_the_next_start_redoes_what_ran() {
     .await;
     assert_eq!(view["deliveries"][0]["subscriber"], "slack-recommendation");
     assert_eq!(slack.received_requests().await.unwrap().len(), 2);
-    drop(second);
 }
