@@ -139,13 +139,11 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
          && actorState('slack-deployment') === 'running';",
     )
     .await;
-    let kept = browser
-        .execute(
-            "return sessionStorage.getItem('alvares.adminToken');",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let kept = run(
+        &browser,
+        "return sessionStorage.getItem('alvares.adminToken');",
+    )
+    .await;
     assert_eq!(kept, json!(TOKEN), "the token is kept in the session");
     screenshot(&browser, &shots, "actors").await;
 
@@ -329,14 +327,7 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
         "return actorState('slack-deployment') === 'running';",
     )
     .await;
-    let fits = browser
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    assert_no_sideways_scrolling(&browser).await;
     screenshot(&browser, &shots, "actors-phone").await;
     click(&browser, "#tabs a[data-view='events']").await;
     until(
@@ -345,14 +336,7 @@ async fn an_operator_steers_the_router_from_the_console_in_a_real_browser() {
         &delivery_script(&failed_id, "slack-deployment", "delivered"),
     )
     .await;
-    let fits = browser
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    assert_no_sideways_scrolling(&browser).await;
     screenshot(&browser, &shots, "events-phone").await;
 
     // Signing out forgets the token.
@@ -467,21 +451,17 @@ async fn the_insights_view_charts_the_history_in_a_real_browser() {
         )
     );
     // Every deployment is in a bar of the per-day chart, coloured by cluster.
-    let charted = browser
-        .execute(
-            "const bars = [...document.querySelectorAll('#insights-per-day rect')];              return [bars.reduce((n, bar) => n + Number(bar.dataset.count), 0),                      [...new Set(bars.map((bar) => bar.dataset.cluster))].sort(),                      document.getElementById('insights-per-day-legend').textContent];",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let charted = run(
+        &browser,
+        "const bars = [...document.querySelectorAll('#insights-per-day rect')];              return [bars.reduce((n, bar) => n + Number(bar.dataset.count), 0),                      [...new Set(bars.map((bar) => bar.dataset.cluster))].sort(),                      document.getElementById('insights-per-day-legend').textContent];",
+    )
+    .await;
     assert_eq!(charted, json!([31, ["active", "stage"], "activestage"]));
-    let rates = browser
-        .execute(
-            "return [...document.querySelectorAll('#insights-failure-rate text')]                  .map((t) => t.textContent);",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let rates = run(
+        &browser,
+        "return [...document.querySelectorAll('#insights-failure-rate text')]                  .map((t) => t.textContent);",
+    )
+    .await;
     assert_eq!(
         rates,
         json!([
@@ -494,7 +474,7 @@ async fn the_insights_view_charts_the_history_in_a_real_browser() {
         ])
     );
     let stale_script = "return [...document.querySelectorAll('#insights-stale-list tbody tr')]          .map((row) => [...row.children].filter((_, i) => i !== 4).map((td) => td.textContent).join(' '));";
-    let stale = browser.execute(stale_script, vec![]).await.unwrap();
+    let stale = run(&browser, stale_script).await;
     assert_eq!(
         stale,
         json!([
@@ -513,7 +493,7 @@ async fn the_insights_view_charts_the_history_in_a_real_browser() {
         .select_by_value("7")
         .await
         .unwrap();
-    let stale = browser.execute(stale_script, vec![]).await.unwrap();
+    let stale = run(&browser, stale_script).await;
     assert_eq!(
         stale,
         json!([
@@ -541,25 +521,16 @@ async fn the_insights_view_charts_the_history_in_a_real_browser() {
              time to restore: median 6.9 days, mean 6.9 days (2 restored, 0 not yet)"
         )
     );
-    let rates = browser
-        .execute(
-            "return [...document.querySelectorAll('#insights-failure-rate text')]                  .map((t) => t.textContent);",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let rates = run(
+        &browser,
+        "return [...document.querySelectorAll('#insights-failure-rate text')]                  .map((t) => t.textContent);",
+    )
+    .await;
     assert_eq!(rates, json!(["team-b", "18.2 % (2/11)"]));
 
     // On a phone: no sideways scrolling.
     browser.set_window_size(390, 844).await.unwrap();
-    let fits = browser
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    assert_no_sideways_scrolling(&browser).await;
     screenshot(&browser, &shots, "insights-phone").await;
     browser.close().await.unwrap();
 }
@@ -619,10 +590,7 @@ async fn an_operator_sees_the_routes_and_silences_a_noisy_application_in_a_real_
             && webhook.contains("signed with $INCIDENTS_WEBHOOK_SECRET"),
         "{webhook}"
     );
-    let page = browser
-        .execute("return document.body.textContent;", vec![])
-        .await
-        .unwrap();
+    let page = run(&browser, "return document.body.textContent;").await;
     assert!(
         !page.as_str().unwrap().contains("whsec_") && !page.as_str().unwrap().contains(":9/"),
         "a secret reached the page"
@@ -690,14 +658,7 @@ async fn an_operator_sees_the_routes_and_silences_a_noisy_application_in_a_real_
     assert_eq!(delivery_state(&view, "slack-deployment"), "delivered");
 
     browser.set_window_size(390, 844).await.unwrap();
-    let fits = browser
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    assert_no_sideways_scrolling(&browser).await;
     browser.close().await.unwrap();
 }
 
@@ -781,6 +742,24 @@ async fn type_into(browser: &Client, css: &str, text: &str) {
         .send_keys(text)
         .await
         .unwrap_or_else(|e| panic!("could not type into {css}: {e}"));
+}
+
+/// On a phone-sized window the page fits its width.
+async fn assert_no_sideways_scrolling(browser: &Client) {
+    let fits = run(
+        browser,
+        "return document.documentElement.scrollWidth <= window.innerWidth;",
+    )
+    .await;
+    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+}
+
+/// Runs a script in the page and answers what it returns.
+async fn run(browser: &Client, script: &str) -> Value {
+    browser
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("the script failed: {e}\n{script}"))
 }
 
 /// Polls a script in the page until it answers something truthy (not
