@@ -14,13 +14,38 @@
 //! `text`, null when unknown —, `pipeline_url`, `monitor`). Undefined values are
 //! errors (a missing field fails the delivery, naming the template's line),
 //! except under `is defined` and `default`.
+//!
+//! Event text is data, never markup. Every template but a webhook body is
+//! a Slack template and renders in the `slack` auto-escape mode: a string
+//! from the context is Slack-escaped (`&` → `&amp;`, `<` → `&lt;`,
+//! `>` → `&gt;`, nothing else) where it leaves the template — by `tojson`,
+//! which escapes every string it writes into JSON (however it was built:
+//! `"*" ~ event.applicationName ~ "*"` is one string, all of it escaped),
+//! and by `{{ value }}` itself. A string marked safe is written as it is:
+//! `| safe` inserts trusted markup, `| slack_escape` escapes a value once
+//! (and marks it safe), `slack_link(url, label)` builds a `<url|label>`
+//! link (the label escaped, the URL's `<`, `>`, `|` and spaces
+//! percent-encoded). Joining with `~` drops the mark (minijinja
+//! does), so a text mixing a link and event values is built from escaped
+//! parts and marked as a whole:
+//! `(slack_link(logs_url, "Logs") ~ " for " ~ (event.applicationName | slack_escape)) | safe | tojson`.
+//! URL fields (`author_link`, `image_url`) are not markup: the built-ins
+//! write them with `| safe`. `{% autoescape false %}` turns it off for a
+//! block. Webhook bodies are JSON for a machine, not Slack markup: nothing
+//! is escaped in them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::value::ValueKind;
+use minijinja::{
+    AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value,
+};
 use serde::Serialize;
+
+use crate::domain::slack_text;
 
 /// The templates an operator can replace, with their built-in sources.
 pub const BUILT_IN: [(&str, &str); 5] = [
@@ -34,6 +59,25 @@ pub const BUILT_IN: [(&str, &str); 5] = [
 /// A webhook's body unless its definition says otherwise.
 pub const DEFAULT_WEBHOOK_BODY: &str = "{{ event | tojson }}";
 
+/// How a webhook's body template is named (its body is not Slack markup).
+pub const WEBHOOK_PREFIX: &str = "webhook:";
+/// The auto-escape mode of every Slack template.
+const SLACK_MARKUP: AutoEscape = AutoEscape::Custom("slack");
+
+/// The name of webhook `name`'s body template.
+pub fn webhook_template_name(name: &str) -> String {
+    format!("{WEBHOOK_PREFIX}{name}")
+}
+
+/// Slack markup for every template but a webhook's body.
+fn auto_escape(name: &str) -> AutoEscape {
+    if name.starts_with(WEBHOOK_PREFIX) {
+        AutoEscape::None
+    } else {
+        SLACK_MARKUP
+    }
+}
+
 const SLACK_DEPLOYMENT: &str = r##"{
   "text": {{ ("*" ~ event.applicationName ~ "* deployed in *" ~ event.cluster ~ "*") | tojson }},
   "username": "Cluster Deployment",
@@ -42,7 +86,7 @@ const SLACK_DEPLOYMENT: &str = r##"{
     "fallback": "Your client does not support attachments :(",
     "color": "#aec90c",
     "author_name": ":mag: Search Logs",
-    "author_link": {{ logs_url | tojson }},
+    "author_link": {{ logs_url | safe | tojson }},
     "title": {{ ("se.kth.imageName: " ~ event.applicationName) | tojson }},
     "text": {{ ("se.kth.imageVersion: " ~ (event.version | default(""))) | tojson }}
     {%- if change is defined and change %},
@@ -80,20 +124,118 @@ const UPTIMEROBOT: &str = r#"{
   "icon_emoji": ":azure:"
 }"#;
 
-/// `tojson` that refuses an undefined value: the built-in one writes
+/// `tojson` that refuses an undefined value (the built-in one writes
 /// `null`, which would send a message with a hole in it instead of failing
-/// the delivery with the template's line.
-fn strict_tojson(value: minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
+/// the delivery with the template's line) and, in a Slack template,
+/// escapes every string that is not marked safe.
+fn strict_tojson(state: &State, value: Value) -> Result<Value, Error> {
     if value.is_undefined() {
-        return Err(minijinja::Error::new(
-            minijinja::ErrorKind::UndefinedError,
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
             "a value passed to tojson is undefined",
         ));
     }
-    let text = serde_json::to_string(&value).map_err(|error| {
-        minijinja::Error::new(minijinja::ErrorKind::BadSerialization, error.to_string())
-    })?;
-    Ok(minijinja::Value::from_safe_string(text))
+    let text = if state.auto_escape() == SLACK_MARKUP {
+        serde_json::to_string(&slack_json(&value)?)
+    } else {
+        serde_json::to_string(&value)
+    }
+    .map_err(|error| Error::new(ErrorKind::BadSerialization, error.to_string()))?;
+    Ok(Value::from_safe_string(text))
+}
+
+/// `value` as JSON with every string not marked safe Slack-escaped (map
+/// keys are field names, not text: they stay as they are).
+fn slack_json(value: &Value) -> Result<serde_json::Value, Error> {
+    Ok(match value.kind() {
+        ValueKind::String => {
+            let text = value.as_str().unwrap_or_default();
+            if value.is_safe() {
+                text.into()
+            } else {
+                slack_text::escape(text).into_owned().into()
+            }
+        }
+        ValueKind::Seq | ValueKind::Iterable => serde_json::Value::Array(
+            value
+                .try_iter()?
+                .map(|item| slack_json(&item))
+                .collect::<Result<_, _>>()?,
+        ),
+        ValueKind::Map => {
+            let mut map = serde_json::Map::new();
+            for key in value.try_iter()? {
+                let item = value.get_item(&key)?;
+                let key = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
+                map.insert(key, slack_json(&item)?);
+            }
+            serde_json::Value::Object(map)
+        }
+        _ => serde_json::to_value(value)
+            .map_err(|error| Error::new(ErrorKind::BadSerialization, error.to_string()))?,
+    })
+}
+
+/// The `slack_escape` filter: a string Slack-escaped and marked safe (so it
+/// is not escaped again); in a list or map, every string. A safe value,
+/// numbers, booleans and none are left as they are.
+fn slack_escape(value: Value) -> Result<Value, Error> {
+    if value.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            "a value passed to slack_escape is undefined",
+        ));
+    }
+    if value.is_safe() {
+        return Ok(value);
+    }
+    Ok(match value.kind() {
+        ValueKind::String => Value::from_safe_string(
+            slack_text::escape(value.as_str().unwrap_or_default()).into_owned(),
+        ),
+        ValueKind::Seq | ValueKind::Iterable => value
+            .try_iter()?
+            .map(slack_escape)
+            .collect::<Result<Value, _>>()?,
+        ValueKind::Map => {
+            let mut pairs = Vec::new();
+            for key in value.try_iter()? {
+                let item = value.get_item(&key)?;
+                pairs.push((key, slack_escape(item)?));
+            }
+            pairs.into_iter().collect()
+        }
+        _ => value,
+    })
+}
+
+/// The `slack_link(url, label)` function: `<url|label>` as
+/// [`slack_text::link`] builds it (a label marked safe is taken as
+/// markup), marked safe.
+fn slack_link(url: &str, label: Option<Value>) -> Value {
+    let link = match label {
+        None => slack_text::link(url, None),
+        Some(label) if label.is_safe() => {
+            slack_text::link_with_markup(url, label.as_str().unwrap_or_default())
+        }
+        Some(label) => slack_text::link(url, Some(&label.to_string())),
+    };
+    Value::from_safe_string(link)
+}
+
+/// `{{ value }}`: in a Slack template, a value not marked safe is written
+/// Slack-escaped; otherwise as minijinja writes it.
+fn slack_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), Error> {
+    if state.auto_escape() != SLACK_MARKUP {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = value.to_string();
+    let text = if value.is_safe() {
+        Cow::Borrowed(text.as_str())
+    } else {
+        slack_text::escape(&text)
+    };
+    out.write_str(&text).map_err(Error::from)
 }
 
 /// A template that failed, where and why.
@@ -145,9 +287,12 @@ impl Templates {
     pub fn compile(replacements: &BTreeMap<String, String>) -> Result<Self, TemplateError> {
         let mut environment = Environment::new();
         environment.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Templates render JSON and text, never HTML.
-        environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // Templates render JSON and Slack markup, never HTML.
+        environment.set_auto_escape_callback(auto_escape);
+        environment.set_formatter(slack_formatter);
         environment.add_filter("tojson", strict_tojson);
+        environment.add_filter("slack_escape", slack_escape);
+        environment.add_function("slack_link", slack_link);
         let mut sources: BTreeMap<String, String> = BUILT_IN
             .iter()
             .map(|(name, source)| ((*name).to_owned(), (*source).to_owned()))
@@ -252,8 +397,157 @@ mod tests {
             "*Build \"failed\"* ```\nline 1\nline 2\n```"
         );
         let fields = Templates::default()
-            .render_json("slack-error", &json!({"event": {"message": "<b>&</b>"}}))
+            .render_json(
+                "slack-error",
+                &json!({"event": {"message": "<b>&</b> \"it's\" a/b"}}),
+            )
             .unwrap();
-        assert_eq!(fields["text"], "<b>&</b>", "no HTML escaping");
+        assert_eq!(
+            fields["text"], "&lt;b&gt;&amp;&lt;/b&gt; \"it's\" a/b",
+            "Slack escaping only: no HTML escaping of quotes or slashes"
+        );
+    }
+
+    const HOSTILE: &str = "<https://evil.example|click> & <!channel>";
+    const ESCAPED: &str = "&lt;https://evil.example|click&gt; &amp; &lt;!channel&gt;";
+
+    #[test]
+    fn every_built_in_slack_template_escapes_event_values() {
+        let templates = Templates::default();
+        let event = json!({"applicationName": HOSTILE, "friendlyName": "", "cluster": "active",
+            "version": "1<2>", "message": HOSTILE, "stackTrace": "List<String> &"});
+        let logs_url = "https://logs.test/search?a=1&b=2";
+        let deployment = templates
+            .render_json(
+                "slack-deployment",
+                &json!({"event": event, "logs_url": logs_url,
+                    "change": {"text": format!("the first deployment of {HOSTILE}")}}),
+            )
+            .unwrap();
+        assert_eq!(
+            deployment["text"],
+            format!("*{ESCAPED}* deployed in *active*")
+        );
+        let attachment = &deployment["attachments"][0];
+        assert_eq!(attachment["title"], format!("se.kth.imageName: {ESCAPED}"));
+        assert_eq!(attachment["text"], "se.kth.imageVersion: 1&lt;2&gt;");
+        assert_eq!(
+            attachment["footer"],
+            format!("the first deployment of {ESCAPED}")
+        );
+        assert_eq!(attachment["author_link"], logs_url, "a URL field, as built");
+        let about = templates
+            .render_json(
+                "application-endpoint",
+                &json!({"event": event, "pipeline_url": format!("https://app.test/pipeline/#{HOSTILE}")}),
+            )
+            .unwrap();
+        assert_eq!(
+            about["text"],
+            format!(
+                ":information_source: About *{ESCAPED}* https://app.test/pipeline/#{ESCAPED} in *active*"
+            )
+        );
+        let error = templates
+            .render_json("slack-error", &json!({"event": event}))
+            .unwrap();
+        assert_eq!(
+            error["text"],
+            format!("*{ESCAPED}* ```\nList&lt;String&gt; &amp;\n```")
+        );
+        let recommendation = templates
+            .render_json("slack-recommendation", &json!({"event": event}))
+            .unwrap();
+        assert_eq!(recommendation["text"], ESCAPED);
+        let notice = templates
+            .render_json(
+                "uptimerobot",
+                &json!({"event": event, "monitor": {"friendly_name": HOSTILE, "url": "https://x.test/?a&b"}}),
+            )
+            .unwrap();
+        assert_eq!(
+            notice["text"],
+            format!(":uptime:  *{ESCAPED}* in *active* is monitored using https://x.test/?a&amp;b")
+        );
+    }
+
+    fn operator(source: &str) -> Templates {
+        Templates::compile(&BTreeMap::from([(
+            "slack-recommendation".to_owned(),
+            source.to_owned(),
+        )]))
+        .unwrap()
+    }
+
+    #[test]
+    fn operator_templates_escape_by_default_and_mark_trusted_markup() {
+        let context = json!({"event": {"message": HOSTILE, "n": 3, "list": ["<a>", "b"]}});
+        let render = |source: &str| {
+            operator(source)
+                .render("slack-recommendation", &context)
+                .unwrap()
+        };
+        // `{{ value }}` and `tojson`, of a string however built.
+        assert_eq!(render("{{ event.message }}"), ESCAPED);
+        assert_eq!(
+            render("{{ ('<b>' ~ event.message) | tojson }}"),
+            format!("\"&lt;b&gt;{ESCAPED}\"")
+        );
+        assert_eq!(
+            render("{{ event | tojson }}"),
+            format!("{{\"list\":[\"&lt;a&gt;\",\"b\"],\"message\":\"{ESCAPED}\",\"n\":3}}")
+        );
+        // Escaped once, never twice.
+        assert_eq!(render("{{ event.message | slack_escape }}"), ESCAPED);
+        assert_eq!(
+            render("{{ event.message | slack_escape | tojson }}"),
+            format!("\"{ESCAPED}\"")
+        );
+        assert_eq!(render("{{ event.message | e }}"), ESCAPED);
+        assert_eq!(
+            render("{{ event.list | slack_escape | tojson }} {{ event.n | slack_escape }}"),
+            "[\"&lt;a&gt;\",\"b\"] 3"
+        );
+        // Trusted markup.
+        assert_eq!(render("{{ '<!here>' | safe }}"), "<!here>");
+        assert_eq!(
+            render(
+                "{{ (slack_link('https://x.test/?a=1&b=2', 'Docs') ~ ': ' ~ (event.message | slack_escape)) | safe | tojson }}"
+            ),
+            format!("\"<https://x.test/?a=1&b=2|Docs>: {ESCAPED}\"")
+        );
+        assert_eq!(
+            render(
+                "{{ slack_link('https://x.test/', event.message) }} {{ slack_link('https://x.test/', '*b*' | safe) }} {{ slack_link('https://x.test/') }}"
+            ),
+            format!("<https://x.test/|{ESCAPED}> <https://x.test/|*b*> <https://x.test/>")
+        );
+        assert_eq!(
+            render("{% autoescape false %}{{ event.message }}{% endautoescape %}"),
+            HOSTILE
+        );
+        let error = operator("{{ event.missing | slack_escape }}")
+            .render("slack-recommendation", &context)
+            .unwrap_err();
+        assert_eq!(error.line, Some(1));
+    }
+
+    #[test]
+    fn webhook_bodies_are_not_slack_markup() {
+        let templates = Templates::compile(&BTreeMap::from([(
+            webhook_template_name("incidents"),
+            DEFAULT_WEBHOOK_BODY.to_owned(),
+        )]))
+        .unwrap();
+        let body = templates
+            .render(
+                &webhook_template_name("incidents"),
+                &json!({"event": {"message": HOSTILE}}),
+            )
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            json!({"message": HOSTILE})
+        );
     }
 }

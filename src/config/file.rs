@@ -394,7 +394,7 @@ impl OperatorConfig {
                 })?;
                 headers.insert(name.clone(), value.to_owned());
             }
-            let template = format!("webhook:{}", spec.name);
+            let template = crate::templates::webhook_template_name(&spec.name);
             templates_source.insert(
                 template.clone(),
                 spec.body

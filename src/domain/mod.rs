@@ -9,6 +9,7 @@ pub mod id;
 pub mod matching;
 pub mod published;
 pub mod silence;
+pub mod slack_text;
 pub mod text;
 
 pub use enrichment::{

@@ -10,6 +10,11 @@
 //! `MAX_RETRY_AFTER_SECONDS`), and the message is sent again after the
 //! pause, never dropped. `"ok": false` from the Web API is a failure even
 //! with HTTP 200; only a few of its errors are worth retrying.
+//!
+//! Every message sent is within Slack's documented limits (its text at
+//! 40,000 characters, Block Kit texts at their block's limit): a longer
+//! text is cut with `… (truncated)` (see `domain::slack_text`), never
+//! refused.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +29,7 @@ use super::rate_limit::{LONGEST_INLINE_WAIT, Limiter, reserve_all, wait_in_place
 use super::subscriber::{DeliveryContext, DeliveryOutcome, Progress};
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, HttpUrl, List, OperatorConfig, RateLimit, Secret, Settings};
-use crate::domain::{Deployment, EventKind};
+use crate::domain::{Deployment, EventKind, slack_text};
 use crate::error::DeliveryError;
 use crate::templates::Templates;
 
@@ -93,20 +98,27 @@ impl SlackMessage {
         Self::addressed(channels, &fields)
     }
 
-    /// The same fields to each channel.
+    /// The same fields to each channel, within Slack's limits (a text
+    /// too long is cut with a marker).
     pub fn addressed(channels: &[String], fields: &Map<String, Value>) -> Vec<SlackMessage> {
+        let mut fields = fields.clone();
+        // The channel is the router's choice, never the template's.
+        fields.remove("channel");
+        slack_text::within_limits(&mut fields);
         channels
             .iter()
-            .map(|channel| {
-                let mut fields = fields.clone();
-                // The channel is the router's choice, never the template's.
-                fields.remove("channel");
-                SlackMessage {
-                    channel: channel.clone(),
-                    fields,
-                }
+            .map(|channel| SlackMessage {
+                channel: channel.clone(),
+                fields: fields.clone(),
             })
             .collect()
+    }
+
+    /// This message within Slack's limits, however it was made.
+    fn within_limits(&self) -> SlackMessage {
+        let mut message = self.clone();
+        slack_text::within_limits(&mut message.fields);
+        message
     }
 
     /// Renders template `name` once and addresses it to each channel. A
@@ -369,8 +381,9 @@ impl SlackClient {
                 self.authorized(context.http.post(self.method_url("chat.postMessage")))
             }
         };
+        let limited = message.within_limits();
         let answer = match context
-            .send(request, Body::json(message), DEFAULT_PAUSE)
+            .send(request, Body::json(&limited), DEFAULT_PAUSE)
             .await
         {
             Ok(answer) => answer,
@@ -591,7 +604,7 @@ pub fn complete_upload_body(file_id: &str, title: &str, channel_id: &str, commen
     serde_json::json!({
         "files": [{"id": file_id, "title": title}],
         "channel_id": channel_id,
-        "initial_comment": comment,
+        "initial_comment": slack_text::truncated(comment, slack_text::MESSAGE_TEXT_LIMIT),
     })
 }
 

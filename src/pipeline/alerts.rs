@@ -14,6 +14,7 @@ use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Supervised, W
 
 use super::health::HealthBoard;
 use crate::clock::SharedClock;
+use crate::domain::slack_text::escape;
 use crate::engine::guard::guarded;
 use crate::engine::rate_limit::Limiter;
 use crate::engine::{
@@ -126,11 +127,14 @@ impl AlertActor {
         } else {
             String::new()
         };
+        // The error can quote an event (a channel's name, a template's
+        // value): Slack text, escaped.
         let text = format!(
-            "*{subscriber}* gave up on event {}{since}: {}\nDead letters: {}",
+            "*{}* gave up on event {}{since}: {}\nDead letters: {}",
+            escape(subscriber),
             message.event_id,
-            message.error,
-            self.dead_letters_link(subscriber)
+            escape(&message.error),
+            escape(&self.dead_letters_link(subscriber))
         );
         self.send(subscriber, text, ctx);
     }
@@ -167,9 +171,11 @@ impl AlertActor {
                 .map(|e| e.message)
                 .unwrap_or_else(|| "no error recorded".into());
             let text = format!(
-                "*{subscriber}*'s circuit has been open for {} (its destination keeps failing; deliveries wait): {last_error}\nActors: {}/admin/",
+                "*{}*'s circuit has been open for {} (its destination keeps failing; deliveries wait): {}\nActors: {}/admin/",
+                escape(&subscriber),
                 humantime::format_duration(Duration::from_secs(((now - since) / 1000) as u64)),
-                self.console
+                escape(&last_error),
+                escape(&self.console)
             );
             self.send(&subscriber, text, ctx);
         }

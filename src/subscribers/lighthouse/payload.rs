@@ -147,9 +147,12 @@ pub fn title(deployment: &EnrichedDeployment) -> String {
     format!("{name} - Performance and Accessibility Audit")
 }
 
+/// The upload's comment, Slack text: the URL comes from the event, so it
+/// is escaped.
 pub fn comment(url: &str, score: f64) -> String {
     format!(
-        "This report was created by scanning {url} and the total score for this report was {score:.2}/4.0"
+        "This report was created by scanning {} and the total score for this report was {score:.2}/4.0",
+        crate::domain::slack_text::escape(url)
     )
 }
 
@@ -191,6 +194,10 @@ mod tests {
         }});
         assert_eq!(total_score(&report), 0.5);
         assert_eq!(embedded_report("<html>no result</html>"), None);
+        assert_eq!(
+            comment("https://x.test/?a=<!channel>&b", 1.0),
+            "This report was created by scanning https://x.test/?a=&lt;!channel&gt;&amp;b and the total score for this report was 1.00/4.0"
+        );
     }
 
     #[test]
