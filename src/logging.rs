@@ -14,6 +14,7 @@
 //! anywhere below (the Slack client's, say) carries them without passing
 //! them around.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::io::Write;
 use std::str::FromStr;
@@ -88,29 +89,67 @@ pub fn init(debug: bool, format: LogFormat) {
                 });
                 writeln!(buf, "{line}")
             }
-            LogFormat::Text => {
-                write!(
-                    buf,
-                    "[{timestamp} {:<5} {}] {}",
-                    record.level(),
-                    record.target(),
-                    record.args()
-                )?;
-                let message = record.args().to_string();
-                if let Some(event_id) = &context.event_id
-                    && !message.contains(event_id.as_str())
-                {
-                    write!(buf, " event_id={event_id}")?;
-                }
-                if let Some(request_id) = &context.request_id {
-                    write!(buf, " request_id={request_id}")?;
-                }
-                writeln!(buf)
-            }
+            LogFormat::Text => write_text_line(
+                buf,
+                &timestamp,
+                record.level(),
+                record.target(),
+                &record.args().to_string(),
+                &context,
+            ),
         }
     });
     // A second init (tests) is harmless.
     let _ = builder.try_init();
+}
+
+/// One line of the text log. Whatever it quotes came from outside (a
+/// channel's name, an error answer), so its control characters are shown
+/// escaped (`\n`, `\r`, `\t`, `\u{1b}`): a value holding a newline cannot
+/// start a second, forged line.
+fn write_text_line(
+    out: &mut impl Write,
+    timestamp: &impl std::fmt::Display,
+    level: log::Level,
+    target: &str,
+    message: &str,
+    context: &LogContext,
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "[{timestamp} {level:<5} {}] {}",
+        escape_controls(target),
+        escape_controls(message)
+    )?;
+    if let Some(event_id) = &context.event_id
+        && !message.contains(event_id.as_str())
+    {
+        write!(out, " event_id={}", escape_controls(event_id))?;
+    }
+    if let Some(request_id) = &context.request_id {
+        write!(out, " request_id={}", escape_controls(request_id))?;
+    }
+    writeln!(out)
+}
+
+/// `text` with its control characters (and the Unicode line and paragraph
+/// separators) written as escapes, everything else as it is.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let needs = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.contains(needs) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Every panic leaves a log line saying where and why (a panic that ends
@@ -144,5 +183,30 @@ mod tests {
         assert_eq!(LogContext::current(), LogContext::default());
         assert_eq!("JSON".parse::<LogFormat>(), Ok(LogFormat::Json));
         assert!("xml".parse::<LogFormat>().is_err());
+    }
+
+    #[test]
+    fn a_value_with_a_newline_cannot_forge_a_text_line() {
+        let context = LogContext {
+            request_id: Some("r\n1".into()),
+            event_id: Some("e1".into()),
+            subscriber: Some("slack-error"),
+        };
+        let mut out = Vec::new();
+        let message = "delivered: Slack message to #x\n[2026-12-03T00:00:00Z ERROR alvares] forged\r\u{1b}[2J\u{2028}!";
+        write_text_line(
+            &mut out,
+            &"2026-12-03T10:00:00.000Z",
+            log::Level::Info,
+            "alvares::engine::actor",
+            message,
+            &context,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[2026-12-03T10:00:00.000Z INFO  alvares::engine::actor] delivered: Slack message to #x\\n[2026-12-03T00:00:00Z ERROR alvares] forged\\r\\u{1b}[2J\\u{2028}! event_id=e1 request_id=r\\n1\n"
+        );
+        assert!(matches!(escape_controls("plain \\n ok"), Cow::Borrowed(_)));
     }
 }
