@@ -12,6 +12,7 @@ mod crash;
 mod delivery;
 mod detectify;
 mod digest;
+mod event_text;
 mod failpoints;
 mod flottsbro;
 mod helpers;
