@@ -21,10 +21,12 @@ use actix::{
 };
 use futures_util::FutureExt;
 
-use super::circuit::{Admission, Circuit, Verdict};
+use super::circuit::{Admission, Change, Circuit, Verdict};
 use super::health::ActorHealth;
 use super::rate_limit::Limiter;
-use super::retry::{AttemptOutcome, Decision, NextState, RetryPolicy, decide, random_roll};
+use super::retry::{
+    AttemptOutcome, Decision, NextState, RetryPolicy, decide, in_line, random_roll,
+};
 use super::slots::Slots;
 use super::subscriber::{DeliveryContext, DeliveryOutcome, Input, Progress, Subscriber, Work};
 use crate::clock::SharedClock;
@@ -217,10 +219,11 @@ impl<S: Subscriber> SubscriberActor<S> {
         }
     }
 
-    /// Gives a job back to the journal, due after `wait`, no attempt
-    /// charged (its turn has not come: rate limit, open circuit) — unless
-    /// it has been deferred for too long, when it becomes a dead letter.
-    fn defer(&mut self, job: Job, wait: Duration, reason: String) {
+    /// Gives a job back to the journal, no attempt charged (its turn has
+    /// not come): due after `wait` (a rate limit), or at its place in line
+    /// when `wait` is `None` (the circuit is not closed) — unless it has
+    /// been deferred for too long, when it becomes a dead letter.
+    fn defer(&mut self, job: Job, wait: Option<Duration>, reason: String) {
         let event_id = job.event.id;
         let reason = self.parts.redactor.redact(&reason);
         let decision = decide(
@@ -230,10 +233,14 @@ impl<S: Subscriber> SubscriberActor<S> {
             self.parts.clock.now_ms(),
             AttemptOutcome::Deferred {
                 reason: reason.clone(),
-                wait,
+                wait: wait.unwrap_or_default(),
             },
             0.5,
         );
+        let decision = match wait {
+            Some(_) => decision,
+            None => in_line(decision, job.event.received_at),
+        };
         if decision.state == NextState::Failed {
             ActorHealth::count(&self.parts.health.failed);
             let error = decision.last_error.clone().unwrap_or_default();
@@ -246,7 +253,7 @@ impl<S: Subscriber> SubscriberActor<S> {
             log::debug!(
                 "{}: event {event_id} deferred {:.1}s: {reason}",
                 self.id,
-                (decision.due_at - self.parts.clock.now_ms()) as f64 / 1000.0
+                (decision.due_at - self.parts.clock.now_ms()).max(0) as f64 / 1000.0
             );
         }
         self.record(&job, decision);
@@ -268,12 +275,14 @@ impl<S: Subscriber> SubscriberActor<S> {
                     job.probe = true;
                     self.start(job, ctx);
                 }
-                Admission::Hold(wait) => {
+                // Held in line: the circuit, not a due time, decides when
+                // it goes (the whole line is due once a probe succeeds).
+                Admission::Hold(_) => {
                     let reason = format!(
                         "the circuit is open after {} failures in a row; waiting for a probe",
                         self.circuit.failures()
                     );
-                    self.defer(job, wait, reason);
+                    self.defer(job, None, reason);
                 }
             }
         }
@@ -347,9 +356,10 @@ impl<S: Subscriber> SubscriberActor<S> {
         let (outcome, verdict, restart_cause) = judge(result);
         let outcome = outcome.redacted(&self.parts.redactor);
         let restart_cause = restart_cause.map(|cause| self.parts.redactor.redact(&cause));
-        self.circuit.record(verdict, job.probe, self.now());
+        let change = self.circuit.record(verdict, job.probe, self.now());
+        self.report_circuit(change);
         if let AttemptOutcome::Deferred { reason, wait } = outcome {
-            self.defer(job, wait, reason);
+            self.defer(job, Some(wait), reason);
             self.pump(ctx);
             return;
         }
@@ -363,6 +373,13 @@ impl<S: Subscriber> SubscriberActor<S> {
             outcome,
             random_roll(),
         );
+        // A retry while the circuit is not closed waits in line, for the
+        // circuit rather than for its scheduled time.
+        let decision = if self.circuit.is_closed() {
+            decision
+        } else {
+            in_line(decision, job.event.received_at)
+        };
         self.report_decision(&decision, event_id);
         if delivered {
             // A crash here, after the destination has it and before the
@@ -370,6 +387,10 @@ impl<S: Subscriber> SubscriberActor<S> {
             fail::fail_point!("delivery-after-send", |_| std::process::abort());
         }
         self.record(&job, decision);
+        if change == Change::Opened {
+            // After this outcome's write: the line includes it.
+            self.parts.journal.put_in_line(self.id);
+        }
         if self.draining && self.running.is_empty() {
             self.finish_draining();
         }
@@ -408,17 +429,40 @@ impl<S: Subscriber> SubscriberActor<S> {
         }
     }
 
+    /// Logs the circuit opening and closing.
+    fn report_circuit(&self, change: Change) {
+        match change {
+            Change::Opened => log::warn!(
+                "{}: circuit open after {} failures in a row; deliveries wait in line for a probe",
+                self.id,
+                self.circuit.failures()
+            ),
+            Change::Closed => log::info!(
+                "{}: circuit closed; the deliveries in line go out, oldest first",
+                self.id
+            ),
+            Change::Unchanged => {}
+        }
+    }
+
     /// Counts and logs a retry or a schedule used up.
     fn report_decision(&self, decision: &Decision, event_id: EventId) {
         let id = self.id;
         let reason = decision.last_error.as_deref().unwrap_or_default();
         match decision.state {
+            NextState::Retrying if !self.circuit.is_closed() => {
+                ActorHealth::count(&self.parts.health.retried);
+                log::warn!(
+                    "{id}: event {event_id} attempt {} failed ({reason}); it waits in line for the circuit",
+                    decision.attempts
+                );
+            }
             NextState::Retrying => {
                 ActorHealth::count(&self.parts.health.retried);
                 log::warn!(
                     "{id}: event {event_id} attempt {} failed ({reason}); next attempt in {:.1}s",
                     decision.attempts,
-                    (decision.due_at - self.parts.clock.now_ms()) as f64 / 1000.0
+                    (decision.due_at - self.parts.clock.now_ms()).max(0) as f64 / 1000.0
                 );
             }
             NextState::Failed if reason.starts_with("gave up after") => {

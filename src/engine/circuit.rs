@@ -19,6 +19,21 @@
 //! timeout, 5xx, a fatal error. *No verdict* is everything that says
 //! nothing about the destination: a rate-limit deferral (which may come
 //! from our own limiter), a panic, a delivery handed back at a restart.
+//!
+//! What the deliveries waiting for the destination do ([`Change`] tells
+//! the actor when to act):
+//!
+//! ```text
+//! change                    │ deliveries waiting for this destination
+//! ──────────────────────────┼──────────────────────────────────────────────────────────
+//! opens (closed → open,     │ put in line: due at their event's acceptance time, those
+//!  failed probe → open)     │  already waiting for a retry included (Change::Opened)
+//! while not closed          │ held in line: the sweeper claims none but the probe
+//!                           │  (admits ≤ 1), so the probe is the oldest; one held or
+//!                           │  failing meanwhile joins the line at its place
+//! closes (probe or a late   │ the whole line is due already: it goes out at once,
+//!  answer: → closed(0))     │  oldest first, never at a cool-down's end (Change::Closed)
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +68,16 @@ pub enum Verdict {
     Reachable,
     Unreachable,
     NoVerdict,
+}
+
+/// What one verdict did to the circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Unchanged,
+    /// It opened: from closed at the failure limit, or a failed probe.
+    Opened,
+    /// It closed after being open or half-open.
+    Closed,
 }
 
 /// Whether a delivery may go now.
@@ -107,6 +132,11 @@ impl Circuit {
         self.failures
     }
 
+    /// Whether deliveries go freely (not open, not probing).
+    pub fn is_closed(&self) -> bool {
+        self.state == CircuitState::Closed
+    }
+
     pub fn open_until(&self) -> Option<Instant> {
         self.open_until
     }
@@ -152,10 +182,22 @@ impl Circuit {
         }
     }
 
-    /// Records what a finished delivery said. `probe` tells whether it was
-    /// the half-open circuit's probe (a late answer from before the circuit
-    /// opened is not).
-    pub fn record(&mut self, verdict: Verdict, probe: bool, now: Instant) {
+    /// Records what a finished delivery said, and answers what that
+    /// changed. `probe` tells whether it was the half-open circuit's probe
+    /// (a late answer from before the circuit opened is not).
+    pub fn record(&mut self, verdict: Verdict, probe: bool, now: Instant) -> Change {
+        let was = self.state;
+        self.apply(verdict, probe, now);
+        match (was, self.state) {
+            (CircuitState::Open, CircuitState::Open) => Change::Unchanged,
+            (_, CircuitState::Open) => Change::Opened,
+            (CircuitState::Closed, CircuitState::Closed) => Change::Unchanged,
+            (_, CircuitState::Closed) => Change::Closed,
+            _ => Change::Unchanged,
+        }
+    }
+
+    fn apply(&mut self, verdict: Verdict, probe: bool, now: Instant) {
         match verdict {
             Verdict::Reachable => {
                 self.state = CircuitState::Closed;
@@ -213,11 +255,19 @@ mod tests {
             circuit.record(Verdict::Unreachable, false, start);
         }
         assert_eq!(circuit.admit(start), Admission::Go);
-        circuit.record(Verdict::Unreachable, false, start);
+        assert_eq!(
+            circuit.record(Verdict::Unreachable, false, start),
+            Change::Opened
+        );
         assert_eq!(circuit.state_at(start), CircuitState::Open);
         assert_eq!(
             circuit.admit(start),
             Admission::Hold(Duration::from_secs(10))
+        );
+        // A late failure of a delivery that was already out changes nothing.
+        assert_eq!(
+            circuit.record(Verdict::Unreachable, false, start),
+            Change::Unchanged
         );
         let later = start + Duration::from_secs(10);
         assert_eq!(circuit.state_at(later), CircuitState::HalfOpen);
@@ -226,9 +276,16 @@ mod tests {
             circuit.admit(later),
             Admission::Hold(Duration::from_secs(10))
         );
-        circuit.record(Verdict::Reachable, true, later);
+        assert_eq!(
+            circuit.record(Verdict::Reachable, true, later),
+            Change::Closed
+        );
         assert_eq!(circuit.state_at(later), CircuitState::Closed);
         assert_eq!(circuit.admit(later), Admission::Go);
+        assert_eq!(
+            circuit.record(Verdict::Reachable, false, later),
+            Change::Unchanged
+        );
     }
 
     #[test]
@@ -238,7 +295,10 @@ mod tests {
         circuit.record(Verdict::Unreachable, false, start);
         let probe_time = start + Duration::from_secs(10);
         assert_eq!(circuit.admit(probe_time), Admission::Probe);
-        circuit.record(Verdict::Unreachable, true, probe_time);
+        assert_eq!(
+            circuit.record(Verdict::Unreachable, true, probe_time),
+            Change::Opened
+        );
         assert_eq!(circuit.state_at(probe_time), CircuitState::Open);
         assert_eq!(
             circuit.admit(probe_time),
@@ -307,6 +367,35 @@ mod tests {
         }
     }
 
+    /// Records a verdict and checks the change it reports: `Opened` exactly
+    /// when the circuit went to open from another state, `Closed` exactly
+    /// when it went to closed from another.
+    fn recorded(
+        circuit: &mut Circuit,
+        verdict: Verdict,
+        probe: bool,
+        now: Instant,
+    ) -> Result<(), TestCaseError> {
+        let was = circuit.state;
+        let change = circuit.record(verdict, probe, now);
+        let is = circuit.state;
+        let expected = if was != is && is == CircuitState::Open {
+            Change::Opened
+        } else if was != is && is == CircuitState::Closed {
+            Change::Closed
+        } else {
+            Change::Unchanged
+        };
+        prop_assert_eq!(change, expected, "{:?} → {:?} on {:?}", was, is, verdict);
+        if change == Change::Closed {
+            prop_assert_eq!(verdict, Verdict::Reachable);
+        }
+        if change == Change::Opened {
+            prop_assert_eq!(verdict, Verdict::Unreachable);
+        }
+        Ok(())
+    }
+
     proptest! {
         /// Whatever happened before, once outcomes stop coming a delivery
         /// is let through within the longest cool-down plus the probe
@@ -334,12 +423,12 @@ mod tests {
                                 prop_assert_ne!(circuit.state_at(now), CircuitState::Closed);
                             }
                             _ if keep_out => out.push(probe),
-                            _ => circuit.record(verdict(v), probe, now),
+                            _ => recorded(&mut circuit, verdict(v), probe, now)?,
                         }
                     }
                     Step::Finish { verdict: v } => {
                         if let Some(probe) = out.pop() {
-                            circuit.record(verdict(v), probe, now);
+                            recorded(&mut circuit, verdict(v), probe, now)?;
                         }
                     }
                     Step::Wait { seconds } => now += Duration::from_secs(u64::from(seconds)),
@@ -350,8 +439,13 @@ mod tests {
                 }
                 let state = circuit.state_at(now);
                 prop_assert_eq!(state == CircuitState::Closed, circuit.admits(now) == usize::MAX);
+                prop_assert_eq!(state == CircuitState::Closed, circuit.is_closed());
                 if state == CircuitState::Open {
                     prop_assert_eq!(circuit.admits(now), 0);
+                }
+                // Held in line: nothing but the probe is claimed.
+                if state != CircuitState::Closed {
+                    prop_assert!(circuit.admits(now) <= 1);
                 }
             }
             // Nothing finishes any more: time alone must open the way.

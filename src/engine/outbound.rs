@@ -5,27 +5,49 @@
 //! | answer | meaning |
 //! |---|---|
 //! | network error, timeout | transient |
-//! | 2xx | the answer, body read up to a limit |
+//! | 2xx | the answer (see below for its body) |
 //! | 3xx | permanent: redirects are never followed (a POST turned into an empty GET must not count as delivered); the error names the `Location` |
 //! | 429 | rate limited, with the wait from `Retry-After` (seconds or an HTTP date) or `X-RateLimit-Reset`, capped at `MAX_RETRY_AFTER_SECONDS` |
 //! | other 4xx | permanent |
 //! | 5xx | transient |
+//!
+//! One call, connect, headers and body together, ends within the call
+//! timeout (`SUBSCRIBER_TIMEOUT_SECONDS`), however slowly the destination
+//! answers. What a 2xx's body counts for is the caller's choice
+//! ([`Reading`]):
+//!
+//! - [`Reading::Status`]: the status decides. A 2xx is the answer whatever
+//!   its body; at most [`ANSWER_PREFIX_BYTES`] of it is read, for the
+//!   record, and a body that is longer, still arriving at the deadline or
+//!   broken off is cut there ([`BodyEnd`] says which).
+//! - [`Reading::Body`]: the body is the answer (JSON to parse). Up to
+//!   [`MOST_ANSWER_BYTES`] is read; a longer one is cut (`BodyEnd::Cut`, the
+//!   caller decides what that means); one that does not arrive whole within
+//!   the deadline is a network failure (transient).
 //!
 //! Error texts never hold the request's URL (a webhook URL is a secret) and
 //! quote at most a short, cleaned excerpt of the destination's answer.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::web::Bytes;
-use awc::error::{ConnectError, SendRequestError};
+use actix_web::web::{Bytes, BytesMut};
+use awc::error::{ConnectError, PayloadError, SendRequestError};
 use awc::http::StatusCode;
 use awc::http::header::HeaderMap;
+use futures_util::{Stream, StreamExt};
 use serde::Serialize;
+use tokio::time::{Instant, timeout_at};
 
 use crate::error::DeliveryError;
 
-/// How much of an answer is read at most.
+/// How much of a 2xx answer is read when its status decides
+/// ([`Reading::Status`]): enough for the record.
+pub const ANSWER_PREFIX_BYTES: usize = 64 * 1024;
+/// How much of an answer is read at most when its body is the answer
+/// ([`Reading::Body`]).
 pub const MOST_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// How much of a refusal's body is read, to quote from.
+const REFUSAL_PREFIX_BYTES: usize = 4 * 1024;
 /// How much of an error answer is worth quoting.
 const QUOTED_CHARS: usize = 120;
 
@@ -56,17 +78,82 @@ impl<'a> Body<'a> {
     }
 }
 
+/// What a 2xx call's body counts for (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// The status decides; a prefix of the body is kept for the record.
+    Status,
+    /// The body is the answer: read whole (up to [`MOST_ANSWER_BYTES`]).
+    Body,
+}
+
+impl Reading {
+    fn most_bytes(self) -> usize {
+        match self {
+            Reading::Status => ANSWER_PREFIX_BYTES,
+            Reading::Body => MOST_ANSWER_BYTES,
+        }
+    }
+}
+
+/// How much of an answer's body was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// All of it.
+    Complete,
+    /// It was longer than the call reads; the rest was not read.
+    Cut,
+    /// It stopped short: the call's time ran out, or the connection broke
+    /// (the text says which). Only with [`Reading::Status`].
+    Unfinished(String),
+}
+
 /// A 2xx answer.
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// The body as far as it was read (see [`Answer::end`]).
     pub body: Bytes,
+    pub end: BodyEnd,
 }
 
 impl Answer {
+    /// The body as JSON, when it was read whole and is JSON.
     pub fn json(&self) -> Option<serde_json::Value> {
+        if self.end != BodyEnd::Complete {
+            return None;
+        }
         serde_json::from_slice(&self.body).ok()
+    }
+
+    /// For the record: how the body ended when it was not read whole
+    /// (`None` when it was).
+    pub fn body_note(&self) -> Option<String> {
+        match &self.end {
+            BodyEnd::Complete => None,
+            BodyEnd::Cut => Some(format!(
+                "the answer's first {} were read",
+                size(self.body.len())
+            )),
+            BodyEnd::Unfinished(why) => Some(format!(
+                "the answer's body {why} after {}",
+                size(self.body.len())
+            )),
+        }
+    }
+}
+
+/// A byte count as a person reads it: `512 bytes`, `64 KiB`, `4 MiB`.
+pub fn size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes % KIB == 0 {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -142,72 +229,142 @@ impl CallError {
     }
 }
 
-/// Rules of one call: the wait when a 429 says none, and the longest wait
-/// a 429 may ask for (`MAX_RETRY_AFTER_SECONDS`).
+/// Rules of one call: the wait when a 429 says none, the longest wait a
+/// 429 may ask for (`MAX_RETRY_AFTER_SECONDS`), and what a 2xx's body
+/// counts for.
 #[derive(Debug, Clone, Copy)]
 pub struct CallRules {
     pub default_wait: Duration,
     pub max_wait: Duration,
+    pub reading: Reading,
 }
 
 /// Sends `request` with `body` and classifies the answer (see the module
-/// doc). The actor's client carries the call timeout and never follows
-/// redirects.
+/// doc). The whole call, connect, headers and body, ends within `timeout`.
+/// The actor's client never follows redirects.
 pub async fn send(
     request: awc::ClientRequest,
     body: Body<'_>,
     timeout: Duration,
     rules: &CallRules,
 ) -> Result<Answer, CallError> {
-    let sent = match body {
-        Body::Empty => request.send().await,
-        Body::Json(value) => match value.to_json() {
-            Ok(bytes) => {
-                request
-                    .content_type("application/json")
-                    .send_body(bytes)
-                    .await
+    let deadline = Instant::now() + timeout;
+    let late = || CallError::Network(format!("no answer within {}s", timeout.as_secs()));
+    let sending = async {
+        Ok(match body {
+            Body::Empty => request.send().await,
+            Body::Json(value) => match value.to_json() {
+                Ok(bytes) => {
+                    request
+                        .content_type("application/json")
+                        .send_body(bytes)
+                        .await
+                }
+                Err(error) => {
+                    return Err(CallError::Network(format!(
+                        "the body could not be written as JSON ({error})"
+                    )));
+                }
+            },
+            Body::Form(form) => request.send_form(&form).await,
+            Body::Bytes(bytes, content_type) => {
+                request.content_type(content_type).send_body(bytes).await
             }
-            Err(error) => {
-                return Err(CallError::Network(format!(
-                    "the body could not be written as JSON ({error})"
-                )));
-            }
-        },
-        Body::Form(form) => request.send_form(&form).await,
-        Body::Bytes(bytes, content_type) => {
-            request.content_type(content_type).send_body(bytes).await
-        }
+        })
+    };
+    let sent = match timeout_at(deadline, sending).await {
+        Ok(sent) => sent?,
+        Err(_) => return Err(late()),
     };
     let mut response = sent.map_err(|error| CallError::Network(describe(&error, timeout)))?;
     let status = response.status();
     let headers = response.headers().clone();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        let _ = response.body().limit(64 * 1024).await;
+        // Its body tells nothing the headers do not; it is not waited for.
         let wait =
             rate_limit_wait(&headers, SystemTime::now(), rules.default_wait).min(rules.max_wait);
         return Err(CallError::RateLimited { wait });
     }
-    let body = match response.body().limit(MOST_ANSWER_BYTES).await {
-        Ok(body) => body,
-        Err(_) if !status.is_success() => Bytes::new(),
-        Err(error) => {
-            return Err(CallError::Network(format!(
-                "the answer could not be read ({error})"
-            )));
+    let most = if status.is_success() {
+        rules.reading.most_bytes()
+    } else {
+        REFUSAL_PREFIX_BYTES
+    };
+    let (body, end) = read_prefix(&mut response, most, deadline, timeout).await;
+    if let (true, Reading::Body, BodyEnd::Unfinished(why)) =
+        (status.is_success(), rules.reading, &end)
+    {
+        return Err(CallError::Network(format!(
+            "HTTP {}, but the answer's body {why}",
+            status.as_u16()
+        )));
+    }
+    classify(status, headers, body, end)
+}
+
+/// Reads at most `most` bytes of the body, until `deadline`: what arrived,
+/// and how the body ended. The rest is never read (the connection is
+/// dropped with it).
+async fn read_prefix<S>(
+    response: &mut awc::ClientResponse<S>,
+    most: usize,
+    deadline: Instant,
+    timeout: Duration,
+) -> (Bytes, BodyEnd)
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    let mut body = BytesMut::new();
+    let end = loop {
+        match timeout_at(deadline, response.next()).await {
+            Err(_) => {
+                break BodyEnd::Unfinished(format!(
+                    "was still arriving at the {}s timeout",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => break BodyEnd::Complete,
+            Ok(Some(Err(error))) => {
+                break BodyEnd::Unfinished(format!("broke off ({})", payload_problem(&error)));
+            }
+            Ok(Some(Ok(chunk))) => {
+                let room = most - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    break BodyEnd::Cut;
+                }
+                body.extend_from_slice(&chunk);
+            }
         }
     };
-    classify(status, headers, body)
+    (body.freeze(), end)
+}
+
+/// A broken body, described without the destination's words.
+fn payload_problem(error: &PayloadError) -> &'static str {
+    match error {
+        PayloadError::Incomplete(_) => "the connection closed early",
+        PayloadError::EncodingCorrupted => "its encoding is corrupt",
+        PayloadError::Overflow => "too large",
+        PayloadError::Io(_) => "a read failed",
+        _ => "it could not be read",
+    }
 }
 
 /// What an answer's status means (the 429 case is handled before).
-pub fn classify(status: StatusCode, headers: HeaderMap, body: Bytes) -> Result<Answer, CallError> {
+pub fn classify(
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    end: BodyEnd,
+) -> Result<Answer, CallError> {
     let code = status.as_u16();
     if status.is_success() {
         return Ok(Answer {
             status,
             headers,
             body,
+            end,
         });
     }
     if status.is_redirection() {
@@ -366,6 +523,7 @@ mod tests {
                 StatusCode::from_u16(code).unwrap(),
                 headers(pairs),
                 Bytes::from_static(body.as_bytes()),
+                BodyEnd::Complete,
             )
         };
         assert!(answer(204, &[], "").is_ok());

@@ -15,6 +15,14 @@
 //!                              │ past MAX_DEFER_SECONDS    │          │
 //! ```
 //!
+//! While the subscriber's circuit is not closed, a `retrying` delivery
+//! waits *in line* instead ([`in_line`]): due at its event's acceptance
+//! time, whatever the wait above. The circuit then decides when it goes
+//! (the sweeper claims only its probe, the oldest), and once it closes the
+//! line goes out at once, oldest first (see [`super::circuit`]). The
+//! attempts and the deferral stay bounded as above: only the due time
+//! moves, and only earlier.
+//!
 //! Every outcome leads to a final state or to `retrying` with a due time at
 //! most the longest scheduled wait (or `MAX_RETRY_AFTER_SECONDS`) away, and
 //! both the attempts and the time spent deferred are bounded, so every
@@ -244,6 +252,20 @@ pub fn decide(
     }
 }
 
+/// The decision for a delivery waiting for a circuit that is not closed:
+/// a retry is due at `place` (its event's acceptance time, Unix ms), so
+/// that the line is in acceptance order and all of it is due the moment
+/// the circuit closes. A final decision, or one due earlier, is kept.
+pub fn in_line(decision: Decision, place: i64) -> Decision {
+    if decision.state != NextState::Retrying {
+        return decision;
+    }
+    Decision {
+        due_at: decision.due_at.min(place),
+        ..decision
+    }
+}
+
 /// A jitter roll from the thread's random source.
 pub fn random_roll() -> f64 {
     rand::rng().random_range(0.0..=1.0)
@@ -327,6 +349,42 @@ mod tests {
                 "deferred for more than 1day (MAX_DEFER_SECONDS) without a turn: #a is rate limited"
             )
         );
+    }
+
+    #[test]
+    fn in_line_a_retry_is_due_at_its_place_and_a_final_state_is_kept() {
+        let policy = policy();
+        let now = 1_700_000_060_000;
+        let place = 1_700_000_000_000;
+        let failed = decide(
+            &policy,
+            0,
+            None,
+            now,
+            AttemptOutcome::Transient {
+                reason: "HTTP 503".into(),
+                retry_after: None,
+            },
+            0.5,
+        );
+        assert_eq!(failed.due_at, now + 1000);
+        let held = in_line(failed.clone(), place);
+        assert_eq!(
+            held,
+            Decision {
+                due_at: place,
+                ..failed
+            }
+        );
+        let delivered = decide(
+            &policy,
+            0,
+            None,
+            now,
+            AttemptOutcome::Delivered("sent".into()),
+            0.5,
+        );
+        assert_eq!(in_line(delivered.clone(), place), delivered);
     }
 
     fn outcome() -> impl Strategy<Value = AttemptOutcome> {

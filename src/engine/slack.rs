@@ -24,7 +24,7 @@ use envconfig::Envconfig;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::outbound::{self, Answer, Body, CallError};
+use super::outbound::{self, Answer, Body, BodyEnd, CallError};
 use super::rate_limit::{LONGEST_INLINE_WAIT, Limiter, reserve_all, wait_in_place};
 use super::subscriber::{DeliveryContext, DeliveryOutcome, Progress};
 use crate::clock::SharedClock;
@@ -375,17 +375,24 @@ impl SlackClient {
     }
 
     async fn send_once(&self, context: &DeliveryContext, message: &SlackMessage) -> Sent {
-        let request = match &self.transport {
-            Transport::Webhook(hook) => context.http.post(hook.expose().as_str()),
+        let limited = message.within_limits();
+        // An incoming webhook's status decides; the Web API's `ok` does.
+        let sent = match &self.transport {
+            Transport::Webhook(hook) => {
+                let request = context.http.post(hook.expose().as_str());
+                context
+                    .send(request, Body::json(&limited), DEFAULT_PAUSE)
+                    .await
+            }
             Transport::WebApi => {
-                self.authorized(context.http.post(self.method_url("chat.postMessage")))
+                let request =
+                    self.authorized(context.http.post(self.method_url("chat.postMessage")));
+                context
+                    .send_and_read(request, Body::json(&limited), DEFAULT_PAUSE)
+                    .await
             }
         };
-        let limited = message.within_limits();
-        let answer = match context
-            .send(request, Body::json(&limited), DEFAULT_PAUSE)
-            .await
-        {
+        let answer = match sent {
             Ok(answer) => answer,
             Err(CallError::RateLimited { wait }) => return Sent::RateLimited(wait),
             Err(error) => return Sent::Failed(message_error(error)),
@@ -430,20 +437,32 @@ impl SlackClient {
         let answer = match body {
             WebApiBody::Query(query) => {
                 let request = self.authorized(context.http.get(format!("{url}?{query}")));
-                context.send(request, Body::Empty, DEFAULT_PAUSE).await
+                context
+                    .send_and_read(request, Body::Empty, DEFAULT_PAUSE)
+                    .await
             }
             WebApiBody::Form(form) => {
                 let request = self.authorized(context.http.post(url));
-                context.send(request, Body::Form(form), DEFAULT_PAUSE).await
+                context
+                    .send_and_read(request, Body::Form(form), DEFAULT_PAUSE)
+                    .await
             }
             WebApiBody::Json(json) => {
                 let request = self.authorized(context.http.post(url));
-                context.send(request, Body::json(json), DEFAULT_PAUSE).await
+                context
+                    .send_and_read(request, Body::json(json), DEFAULT_PAUSE)
+                    .await
             }
         }
         .map_err(|error| error.delivery_error(&what))?;
         match web_api_answer(&answer, &what) {
-            Ok(value) => Ok(value),
+            Ok(Some(value)) => Ok(value),
+            // This call's answer is its value: one too large to read is
+            // as large the next time.
+            Ok(None) => Err(DeliveryError::permanent(format!(
+                "{what} answered ok, but with more than {} (the most an answer is read)",
+                outbound::size(outbound::MOST_ANSWER_BYTES)
+            ))),
             Err(WebApiError::RateLimited) => Err(DeliveryError::Transient {
                 reason: format!("{what} answered ok:false (ratelimited)"),
                 retry_after: Some(DEFAULT_PAUSE),
@@ -644,17 +663,43 @@ fn message_error(error: CallError) -> DeliveryError {
     error.into_delivery_error(text)
 }
 
-/// Reads a Web API answer: `"ok": true` is the value, `"ok": false` a
-/// failure (only a few of its errors are worth retrying).
-fn web_api_answer(answer: &Answer, what: &str) -> Result<Value, WebApiError> {
-    let Some(value) = answer.json() else {
-        return Err(WebApiError::Failed(DeliveryError::transient(format!(
-            "{what} answered HTTP 200 without a JSON body: {}",
-            outbound::quote(&answer.body)
-        ))));
+/// Reads a Web API answer (HTTP 2xx): `"ok": true` is the value, `"ok":
+/// false` a failure (only a few of its errors are worth retrying).
+///
+/// An answer longer than is read ([`outbound::MOST_ANSWER_BYTES`]) is
+/// decided by its leading `"ok"` field (Slack writes it first): `true` is
+/// a success whose value is not read (`Ok(None)`), `false` a failure.
+/// Without one it is not a Web API answer, and sending again would get
+/// the same: a permanent failure, never a retry that posts again. A whole
+/// answer that is not JSON (a proxy's page) is retried.
+fn web_api_answer(answer: &Answer, what: &str) -> Result<Option<Value>, WebApiError> {
+    let value = match (&answer.end, answer.json()) {
+        (_, Some(value)) => value,
+        (BodyEnd::Cut, None) => {
+            return match leading_ok(&answer.body) {
+                Some(true) => Ok(None),
+                Some(false) => Err(WebApiError::Failed(DeliveryError::permanent(format!(
+                    "{what} answered ok:false (in an answer over {})",
+                    outbound::size(outbound::MOST_ANSWER_BYTES)
+                )))),
+                None => Err(WebApiError::Failed(DeliveryError::permanent(format!(
+                    "{what} answered HTTP {} with over {} that is not a Web API answer: {}",
+                    answer.status.as_u16(),
+                    outbound::size(outbound::MOST_ANSWER_BYTES),
+                    outbound::quote(&answer.body)
+                )))),
+            };
+        }
+        (_, None) => {
+            return Err(WebApiError::Failed(DeliveryError::transient(format!(
+                "{what} answered HTTP {} without a JSON body: {}",
+                answer.status.as_u16(),
+                outbound::quote(&answer.body)
+            ))));
+        }
     };
     if value["ok"] == true {
-        return Ok(value);
+        return Ok(Some(value));
     }
     let error = value["error"].as_str().unwrap_or("unknown_error");
     let reason = format!("{what} answered ok:false ({error})");
@@ -665,6 +710,24 @@ fn web_api_answer(answer: &Answer, what: &str) -> Result<Value, WebApiError> {
         }
         _ => WebApiError::Failed(DeliveryError::permanent(reason)),
     })
+}
+
+/// The value of a JSON object's first field when it is `"ok"` and a
+/// boolean: read from the start of an answer too long to parse whole.
+fn leading_ok(body: &[u8]) -> Option<bool> {
+    let text = std::str::from_utf8(body.get(..body.len().min(64))?)
+        .or_else(|error| std::str::from_utf8(&body[..error.valid_up_to()]))
+        .ok()?;
+    let rest = text.trim_start().strip_prefix('{')?.trim_start();
+    let rest = rest.strip_prefix("\"ok\"")?.trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    if rest.starts_with("true") {
+        Some(true)
+    } else if rest.starts_with("false") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// One page of `conversations.list`: `(name, id)` pairs and the cursor of
@@ -740,6 +803,48 @@ mod tests {
             }),
             "Slack answered HTTP 301 redirect to https://elsewhere.test/x; redirects are not followed"
         );
+    }
+
+    fn answer(body: &[u8], end: BodyEnd) -> Answer {
+        Answer {
+            status: awc::http::StatusCode::OK,
+            headers: awc::http::header::HeaderMap::new(),
+            body: actix_web::web::Bytes::copy_from_slice(body),
+            end,
+        }
+    }
+
+    #[test]
+    fn an_answer_too_long_to_read_is_decided_by_its_leading_ok() {
+        let read = |body: &[u8], end| match web_api_answer(&answer(body, end), "Slack x") {
+            Ok(value) => Ok(value),
+            Err(WebApiError::Failed(error)) => Err(error.to_string()),
+            Err(WebApiError::RateLimited) => Err("rate limited".into()),
+        };
+        assert_eq!(
+            read(br#"{"ok":true,"ts":"1"}"#, BodyEnd::Complete),
+            Ok(Some(serde_json::json!({"ok": true, "ts": "1"})))
+        );
+        assert_eq!(
+            read(b" { \"ok\" : true, \"message\": {\"te", BodyEnd::Cut),
+            Ok(None)
+        );
+        assert_eq!(
+            read(br#"{"ok":false,"error":"#, BodyEnd::Cut),
+            Err("Slack x answered ok:false (in an answer over 4 MiB)".into())
+        );
+        assert_eq!(
+            read(b"<html>\n<body>proxy", BodyEnd::Cut),
+            Err(
+                "Slack x answered HTTP 200 with over 4 MiB that is not a Web API answer: <html> <body>proxy"
+                    .into()
+            )
+        );
+        assert!(matches!(
+            web_api_answer(&answer(b"<html>", BodyEnd::Complete), "Slack x"),
+            Err(WebApiError::Failed(DeliveryError::Transient { .. }))
+        ));
+        assert_eq!(leading_ok(b"{\"channel\":\"C1\",\"ok\":true"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::health::ActorHealth;
-use super::outbound::{self, Answer, Body, CallError, CallRules};
+use super::outbound::{self, Answer, Body, CallError, CallRules, Reading};
 use super::rate_limit::Limiter;
 use super::slack::SlackClient;
 use crate::clock::SharedClock;
@@ -82,8 +82,11 @@ pub trait Subscriber: Send + Sized + 'static {
     }
 
     /// How long one whole delivery may take (several calls, rate-limit
-    /// pauses) before it is abandoned and retried. Each call has its own,
-    /// shorter timeout.
+    /// pauses) before it is abandoned and retried. Each call, connect,
+    /// headers and body together, ends within `call_timeout` on its own
+    /// (the outbound layer bounds it), so a one-call delivery takes at
+    /// most that; this backstop is for deliveries of many calls (one per
+    /// Slack channel, a lookup and an update).
     fn delivery_deadline(&self, call_timeout: Duration) -> Duration {
         call_timeout * 12
     }
@@ -265,17 +268,43 @@ impl DeliveryContext {
     }
 
     /// Sends a request built on [`Self::http`] and classifies the answer
-    /// (see [`outbound`]); `default_wait` is the wait a 429 without a
-    /// `Retry-After` stands for.
+    /// by its status (see [`outbound`]): a 2xx is the answer whatever its
+    /// body, of which a prefix is kept. `default_wait` is the wait a 429
+    /// without a `Retry-After` stands for. The call ends within
+    /// [`Self::timeout`].
     pub async fn send(
         &self,
         request: awc::ClientRequest,
         body: Body<'_>,
         default_wait: Duration,
     ) -> Result<Answer, CallError> {
+        self.call(request, body, default_wait, Reading::Status)
+            .await
+    }
+
+    /// Like [`Self::send`], for a destination whose answer is its body
+    /// (JSON to read): a 2xx's body must arrive whole within the timeout,
+    /// and is read up to [`outbound::MOST_ANSWER_BYTES`].
+    pub async fn send_and_read(
+        &self,
+        request: awc::ClientRequest,
+        body: Body<'_>,
+        default_wait: Duration,
+    ) -> Result<Answer, CallError> {
+        self.call(request, body, default_wait, Reading::Body).await
+    }
+
+    async fn call(
+        &self,
+        request: awc::ClientRequest,
+        body: Body<'_>,
+        default_wait: Duration,
+        reading: Reading,
+    ) -> Result<Answer, CallError> {
         let rules = CallRules {
             default_wait,
             max_wait: self.max_retry_after,
+            reading,
         };
         outbound::send(request, body, self.timeout, &rules).await
     }

@@ -3,7 +3,10 @@
 //! (its lease ran out), and the backlog that did not fit in a subscriber's
 //! slots — for each subscriber this replica delivers for, up to its free
 //! slots and what its circuit lets through, and publishes them to the
-//! registry like new events (the journal holds them enriched).
+//! registry like new events (the journal holds them enriched). Claims take
+//! the earliest due first, then the earliest accepted, and hand each claim
+//! on oldest event first: a circuit's line (due at acceptance times, see
+//! `engine::circuit`) goes out in acceptance order, its probe first.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

@@ -205,6 +205,9 @@ enum Command {
     },
     Leave(Reply<usize>),
     Flush(Reply<()>),
+    /// A subscriber's circuit opened: its deliveries waiting for a retry
+    /// are put in line (nobody waits for the answer).
+    PutInLine(&'static str),
 }
 
 /// The handle every part of the pipeline writes through. Cheap to clone.
@@ -403,6 +406,18 @@ impl Journal {
         }
     }
 
+    /// Puts `subscriber`'s deliveries waiting for a retry in line, due at
+    /// their event's acceptance time: its circuit opened, and decides from
+    /// now on when they go. Not awaited: if it cannot be written they wait
+    /// for their own due times.
+    pub fn put_in_line(&self, subscriber: &'static str) {
+        if let Err(error) = self.submit(Command::PutInLine(subscriber)) {
+            log::warn!(
+                "journal: {subscriber}'s deliveries not put in line ({error}); they keep their due times"
+            );
+        }
+    }
+
     /// Gives a leased delivery back, due at `due_at`, no attempt charged.
     pub fn release(&self, ticket: &Ticket, due_at: i64) {
         let release = Release {
@@ -507,6 +522,9 @@ fn fail_command(command: Command, error: &JournalError) {
         Command::Leave(reply) => drop(reply.send(Err(error))),
         Command::Flush(reply) => drop(reply.send(Err(error))),
         Command::Outcome(_) | Command::Release(_) => {}
+        Command::PutInLine(subscriber) => {
+            log::warn!("journal: {subscriber}'s deliveries not put in line ({error})")
+        }
     }
 }
 
@@ -860,6 +878,7 @@ impl Writer {
                 drop(reply.send(Ok(found)))
             }
             (Command::Flush(reply), _) => drop(reply.send(Ok(()))),
+            (Command::PutInLine(_), _) => {}
             (command, _) => fail_command(
                 command,
                 &JournalError::Storage("internal error: a mismatched answer".into()),
@@ -1021,6 +1040,9 @@ fn run_other(
         Command::ExpireSilence { id, by, .. } => Written::Answer(silences::expire(c, id, now, by)?),
         Command::Leave(_) => Written::Count(replicas::leave(c, owner)?),
         Command::Flush(_) => Written::Done,
+        Command::PutInLine(subscriber) => {
+            Written::Count(deliveries::put_in_line(c, subscriber, now)?)
+        }
         // Written with their kind, not here.
         Command::Append(..)
         | Command::StoreDeployment(..)
@@ -1188,7 +1210,13 @@ fn append_events(
                 attempts: 0,
                 lease_epoch: i64::from(plan.push),
                 lease_owner: plan.push.then(|| owner.to_owned()),
-                due_at: if plan.push { lease_until } else { now },
+                // A pending delivery is due since its event was accepted:
+                // its place in line (see `deliveries::put_in_line`).
+                due_at: if plan.push {
+                    lease_until
+                } else {
+                    append.event.received_at
+                },
                 progress: String::new(),
                 outcome: None,
                 last_error: None,

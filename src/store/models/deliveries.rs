@@ -445,6 +445,34 @@ pub fn claim_due(
     }
 }
 
+/// Puts `subscriber`'s retrying deliveries in line: each due at its
+/// event's acceptance time, so that claims (by due time, then id) take
+/// them in acceptance order, and all of them are due as soon as the
+/// subscriber's circuit lets them go. Answers how many moved.
+pub fn put_in_line(conn: &mut AnyConnection, subscriber: &str, now: i64) -> QueryResult<usize> {
+    let retrying = DeliveryState::Retrying.code();
+    match conn {
+        AnyConnection::Postgresql(c) => diesel::sql_query(format!(
+            "UPDATE deliveries AS d SET due_at = e.received_at, updated_at = $2 \
+             FROM events AS e \
+             WHERE e.id = d.event_id AND d.subscriber = $1 AND d.state = {retrying} \
+             AND d.due_at > e.received_at",
+        ))
+        .bind::<Text, _>(subscriber)
+        .bind::<BigInt, _>(now)
+        .execute(c),
+        AnyConnection::Sqlite(c) => diesel::sql_query(format!(
+            "UPDATE deliveries SET due_at = e.received_at, updated_at = ?2 \
+             FROM events AS e \
+             WHERE e.id = deliveries.event_id AND deliveries.subscriber = ?1 \
+             AND deliveries.state = {retrying} AND deliveries.due_at > e.received_at",
+        ))
+        .bind::<Text, _>(subscriber)
+        .bind::<BigInt, _>(now)
+        .execute(c),
+    }
+}
+
 /// Pushes back the lease expiry of everything `owner` holds.
 pub fn renew_leases(conn: &mut AnyConnection, owner: &str, lease_until: i64) -> QueryResult<usize> {
     use deliveries::dsl as d;

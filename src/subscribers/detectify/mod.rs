@@ -209,7 +209,7 @@ impl Detectify {
             ))
         };
         match context
-            .send(request, Body::Empty, Duration::from_secs(1))
+            .send_and_read(request, Body::Empty, Duration::from_secs(1))
             .await
         {
             Ok(answer) => Ok(answer.json().unwrap_or(Value::Null)),

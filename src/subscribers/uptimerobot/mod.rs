@@ -232,7 +232,7 @@ impl UptimeRobot {
         let what = format!("UptimeRobot {method}");
         // UptimeRobot's window is a minute: a 429 without a time means that.
         let answer = context
-            .send(
+            .send_and_read(
                 context.http.post(url),
                 Body::Form(form),
                 Duration::from_secs(60),

@@ -4,8 +4,10 @@
 //! Standard Webhooks (`webhook-id` is the event id, the same on every
 //! retry, so a receiver can drop repeats). Its definition is read at each
 //! delivery: a reload that changes its URL, headers or body applies to the
-//! next one. 2xx is delivered; 429, 5xx and network errors are retried
-//! (a 429's `Retry-After` is honoured); any other answer fails for good.
+//! next one. 2xx is delivered, whatever its body (a long or slow one is
+//! cut at 64 KiB or at the call timeout, and the outcome says so); 429,
+//! 5xx and network errors are retried (a 429's `Retry-After` is
+//! honoured); any other answer fails for good.
 
 pub mod signature;
 
@@ -112,8 +114,13 @@ impl Subscriber for WebhookDestination {
             )
             .await
             .map_err(|error| error.delivery_error(&webhook.id))?;
+        // The status decides; a body not read whole is only noted.
+        let note = answer
+            .body_note()
+            .map(|note| format!(" ({note})"))
+            .unwrap_or_default();
         Ok(DeliveryOutcome::Delivered(format!(
-            "{} {} answered {}",
+            "{} {} answered {}{note}",
             webhook.method,
             webhook.url_source,
             answer.status.as_u16()
