@@ -5,7 +5,7 @@
 //! variables that hold them (`url_env`, `secret_env`).
 //!
 //! ```toml
-//! [settings]                      # any variable Alvares reads, but no secret
+//! [settings]                      # variables that hold no secret and send none
 //! SLACK_CHANNELS = "#deploys"
 //!
 //! [[routes]]
@@ -31,13 +31,17 @@
 //! routed = false                  # true: only events a route names
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use toml::Spanned;
 
+use super::reading::{ReadLimits, read_operator_file};
+use super::secret_text::find_secret;
+use super::variables::{self, FileUse};
 use super::{Env, HttpUrl, Secret};
 
 /// The operator configuration in force, as every reader sees it: the
@@ -64,16 +68,16 @@ impl FileError {
     }
 }
 
-/// The file as written.
+/// The file as written, each part with its place in the file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSpec {
     #[serde(default)]
-    settings: BTreeMap<String, toml::Value>,
+    settings: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     routes: Vec<RouteSpec>,
     #[serde(default)]
-    templates: BTreeMap<String, String>,
+    templates: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     webhooks: Vec<WebhookSpec>,
 }
@@ -81,27 +85,54 @@ struct FileSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RouteSpec {
-    name: String,
+    name: Spanned<String>,
     #[serde(default)]
     kinds: Vec<EventKind>,
     #[serde(default)]
-    when: BTreeMap<String, Patterns>,
+    when: BTreeMap<Spanned<String>, Spanned<Patterns>>,
     #[serde(default)]
-    slack_channels: Vec<String>,
+    slack_channels: Vec<Spanned<String>>,
     #[serde(default)]
     only: bool,
     #[serde(default)]
-    never_channels: Vec<String>,
+    never_channels: Vec<Spanned<String>>,
     #[serde(default)]
-    webhooks: Vec<String>,
-    once_per: Option<OncePerSpec>,
+    webhooks: Vec<Spanned<String>>,
+    once_per: Option<Spanned<OncePerSpec>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// One pattern or a list of them; each of a list keeps its own place, so
+/// a bad glob is reported at its line.
+#[derive(Debug)]
 enum Patterns {
     One(String),
-    Any(Vec<String>),
+    Any(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Patterns {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Patterns;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a pattern or a list of patterns")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Patterns, E> {
+                Ok(Patterns::One(value.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Patterns, A::Error> {
+                let mut all = Vec::new();
+                while let Some(pattern) = seq.next_element::<Spanned<String>>()? {
+                    all.push(pattern);
+                }
+                Ok(Patterns::Any(all))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,30 +145,88 @@ struct OncePerSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WebhookSpec {
-    name: String,
-    url: Option<String>,
-    url_env: Option<String>,
-    #[serde(default = "post")]
-    method: String,
+    name: Spanned<String>,
+    url: Option<Spanned<String>>,
+    url_env: Option<Spanned<String>>,
+    method: Option<Spanned<String>>,
+    /// Values that are no secret (the file is checked for secrets).
     #[serde(default)]
     headers: BTreeMap<String, String>,
     /// Headers whose values are secrets: header name → the variable.
     #[serde(default)]
-    headers_env: BTreeMap<String, String>,
-    body: Option<String>,
+    headers_env: BTreeMap<String, Spanned<String>>,
+    body: Option<Spanned<String>>,
     #[serde(default)]
     kinds: Vec<EventKind>,
     #[serde(default)]
-    when: BTreeMap<String, Patterns>,
+    when: BTreeMap<Spanned<String>, Spanned<Patterns>>,
     #[serde(default)]
     routed: bool,
-    secret_env: Option<String>,
-    once_per: Option<OncePerSpec>,
-    rate_limit: Option<String>,
+    secret_env: Option<Spanned<String>>,
+    once_per: Option<Spanned<OncePerSpec>>,
+    rate_limit: Option<Spanned<String>>,
 }
 
-fn post() -> String {
-    "POST".into()
+/// Line numbers of byte offsets, from one pass over the text.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        Lines(starts)
+    }
+
+    /// The 1-based line of a byte offset.
+    fn of(&self, offset: usize) -> usize {
+        self.0.partition_point(|start| *start <= offset)
+    }
+
+    fn at<T>(&self, spanned: &Spanned<T>) -> Option<usize> {
+        Some(self.of(spanned.span().start))
+    }
+}
+
+/// Where a template's text starts: the file line of its first line, and
+/// whether its lines are the file's (a multi-line string) or it sits on
+/// one line.
+#[derive(Debug, Clone, Copy)]
+struct TemplateOrigin {
+    first_line: usize,
+    multi_line: bool,
+}
+
+impl TemplateOrigin {
+    fn of(text: &str, lines: &Lines, value: &Spanned<String>) -> Self {
+        let start = value.span().start;
+        let raw = text.get(start..).unwrap_or_default();
+        let multi_line = raw.starts_with("'''") || raw.starts_with("\"\"\"");
+        // A newline right after the opening delimiter is not part of it.
+        let skipped = multi_line && (raw[3..].starts_with('\n') || raw[3..].starts_with("\r\n"));
+        TemplateOrigin {
+            first_line: lines.of(start) + usize::from(skipped),
+            multi_line,
+        }
+    }
+
+    /// The file line of the template's own line `line`.
+    fn line(&self, line: Option<usize>) -> usize {
+        match line {
+            Some(line) if self.multi_line && line > 0 => self.first_line + line - 1,
+            _ => self.first_line,
+        }
+    }
+}
+
+/// A setting's name shown in an error: escaped, and cut when long.
+fn shown(name: &str) -> String {
+    const MOST: usize = 60;
+    let mut text: String = name.chars().take(MOST).collect::<String>().escape_debug().to_string();
+    if name.chars().count() > MOST {
+        text.push('…');
+    }
+    text
 }
 
 /// Noise control: deliveries with the same key (built from event fields)
@@ -236,36 +325,38 @@ pub struct OperatorConfig {
 }
 
 impl OperatorConfig {
-    /// Reads and validates the file at `path`; secrets come from `env`.
+    /// Reads and validates the file at `path` (a regular file, at most
+    /// `MAX_CONFIG_BYTES`); secrets come from `env`.
     pub fn load(path: &Path, env: &Env) -> Result<Self, FileError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| FileError::new(format!("cannot read {}: {error}", path.display())))?;
+        let limits: ReadLimits = env
+            .load()
+            .map_err(|error| FileError::new(error.to_string()))?;
+        let text = read_operator_file(path, limits).map_err(FileError::new)?;
         let mut config = Self::parse(&text, env)?;
         config.source = Some(path.to_owned());
         Ok(config)
     }
 
-    /// Validates a file's text.
+    /// Validates a file's text, in time linear in its size; every error
+    /// names the line of what it is about (from the parser's spans).
     pub fn parse(text: &str, env: &Env) -> Result<Self, FileError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let spec: FileSpec = toml::from_str(text).map_err(|error| FileError {
-            line: error.span().map(|span| line_of(span.start)),
+        let lines = Lines::new(text);
+        let at = |line: Option<usize>, message: String| FileError { line, message };
+        let syntax = |error: toml::de::Error| FileError {
+            line: error.span().map(|span| lines.of(span.start)),
             message: error.message().to_owned(),
-        })?;
-        // Where a part of the file starts, for errors found after parsing.
-        let find_line = |needle: &str| text.find(needle).map(line_of);
+        };
+        let document = toml::de::DeTable::parse(text).map_err(syntax)?;
+        if let Some(found) = find_secret(document.get_ref()) {
+            return Err(at(Some(lines.of(found.at)), found.message));
+        }
+        let spec = FileSpec::deserialize(toml::de::Deserializer::from(document)).map_err(syntax)?;
 
         let mut settings = BTreeMap::new();
         for (name, value) in spec.settings {
-            if is_secret_name(&name) {
-                return Err(FileError {
-                    line: find_line(&name),
-                    message: format!(
-                        "{name} is a secret: set it in the environment, not in the file"
-                    ),
-                });
-            }
-            let value = match value {
+            let line = lines.at(&name);
+            setting_allowed(name.get_ref()).map_err(|message| at(line, message))?;
+            let value = match value.into_inner() {
                 toml::Value::String(text) => text,
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Float(n) => n.to_string(),
@@ -279,209 +370,258 @@ impl OperatorConfig {
                     .collect::<Vec<_>>()
                     .join(","),
                 other => {
-                    return Err(FileError {
-                        line: find_line(&name),
-                        message: format!(
-                            "settings.{name}: expected a value, not a {}",
+                    return Err(at(
+                        line,
+                        format!(
+                            "settings.{}: expected a value, not a {}",
+                            name.get_ref(),
                             other.type_str()
                         ),
-                    });
+                    ));
                 }
             };
-            settings.insert(name, value);
+            settings.insert(name.into_inner(), value);
         }
 
-        let mut templates_source = spec.templates.clone();
-        for name in spec.templates.keys() {
-            if !crate::templates::BUILT_IN.iter().any(|(n, _)| n == name) {
-                return Err(FileError {
-                    line: find_line(&format!("{name} =")).or_else(|| find_line(name)),
-                    message: format!(
-                        "templates.{name}: no such template (the built-in ones are {})",
+        let mut templates_source = BTreeMap::new();
+        let mut origins = BTreeMap::new();
+        for (name, source) in spec.templates {
+            if !crate::templates::BUILT_IN
+                .iter()
+                .any(|(n, _)| n == name.get_ref())
+            {
+                return Err(at(
+                    lines.at(&name),
+                    format!(
+                        "templates.{}: no such template (the built-in ones are {})",
+                        shown(name.get_ref()),
                         crate::templates::BUILT_IN
                             .iter()
                             .map(|(n, _)| *n)
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                });
+                ));
             }
+            origins.insert(name.get_ref().clone(), TemplateOrigin::of(text, &lines, &source));
+            templates_source.insert(name.into_inner(), source.into_inner());
         }
 
         let mut webhooks = Vec::new();
-        let mut names = BTreeSet::new();
+        let mut webhook_lines: HashMap<String, usize> = HashMap::new();
         for spec in spec.webhooks {
-            let at = find_line(&format!("\"{}\"", spec.name));
-            let fail = |message: String| FileError { line: at, message };
-            if !valid_name(&spec.name) {
+            let name = spec.name.get_ref().clone();
+            let name_line = lines.at(&spec.name);
+            let fail = |message: String| at(name_line, message);
+            if !valid_name(&name) {
                 return Err(fail(format!(
-                    "webhooks: the name {:?} must be lower-case letters, digits and dashes",
-                    spec.name
+                    "webhooks: the name \"{}\" must be lower-case letters, digits and dashes",
+                    shown(&name)
                 )));
             }
-            if !names.insert(spec.name.clone()) {
-                return Err(fail(format!("webhooks: {} is named twice", spec.name)));
+            if let Some(first) = webhook_lines.insert(name.clone(), lines.of(spec.name.span().start))
+            {
+                return Err(fail(format!(
+                    "webhooks: {name} is named twice (first on line {first})"
+                )));
             }
-            let (url, url_source) = match (&spec.url, &spec.url_env) {
-                (Some(url), None) => (url.clone(), url.clone()),
-                (None, Some(variable)) => (
-                    env.get(variable)
-                        .ok_or_else(|| {
-                            fail(format!(
-                                "webhook {}: url_env names {variable}, which is not set",
-                                spec.name
-                            ))
-                        })?
-                        .to_owned(),
-                    format!("${variable}"),
-                ),
+            // The variables a webhook names hold its own secrets, never
+            // Alvares's (a file could otherwise send SLACK_TOKEN anywhere).
+            let own_variable = |what: &str, variable: &Spanned<String>| {
+                if variables::variable(variable.get_ref()).is_some() {
+                    Err(at(
+                        lines.at(variable),
+                        format!(
+                            "webhook {name}: {what} names {}, one of Alvares's own variables: \
+                             give the webhook a variable of its own",
+                            variable.get_ref()
+                        ),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            let (url, url_source, url_line) = match (&spec.url, &spec.url_env) {
+                (Some(url), None) => (url.get_ref().clone(), url.get_ref().clone(), lines.at(url)),
+                (None, Some(variable)) => {
+                    own_variable("url_env", variable)?;
+                    let value = env.get(variable.get_ref()).ok_or_else(|| {
+                        at(
+                            lines.at(variable),
+                            format!(
+                                "webhook {name}: url_env names {}, which is not set",
+                                variable.get_ref()
+                            ),
+                        )
+                    })?;
+                    (
+                        value.to_owned(),
+                        format!("${}", variable.get_ref()),
+                        lines.at(variable),
+                    )
+                }
                 _ => {
                     return Err(fail(format!(
-                        "webhook {}: give url or url_env (one of them)",
-                        spec.name
+                        "webhook {name}: give url or url_env (one of them)"
                     )));
                 }
             };
             if url.parse::<HttpUrl>().is_err() {
-                return Err(fail(format!(
-                    "webhook {}: the URL ({url_source}) is not an http(s) URL",
-                    spec.name
-                )));
+                return Err(at(
+                    url_line,
+                    format!("webhook {name}: the URL ({url_source}) is not an http(s) URL"),
+                ));
             }
-            let method = spec.method.to_ascii_uppercase();
-            if !["POST", "PUT", "PATCH"].contains(&method.as_str()) {
-                return Err(fail(format!(
-                    "webhook {}: method must be POST, PUT or PATCH",
-                    spec.name
-                )));
-            }
+            let method = match &spec.method {
+                None => "POST".to_owned(),
+                Some(method) => {
+                    let upper = method.get_ref().to_ascii_uppercase();
+                    if !["POST", "PUT", "PATCH"].contains(&upper.as_str()) {
+                        return Err(at(
+                            lines.at(method),
+                            format!("webhook {name}: method must be POST, PUT or PATCH"),
+                        ));
+                    }
+                    upper
+                }
+            };
             let secret = match &spec.secret_env {
                 None => None,
                 Some(variable) => {
+                    own_variable("secret_env", variable)?;
+                    let line = lines.at(variable);
+                    let variable = variable.get_ref();
                     let value = env.get(variable).ok_or_else(|| {
-                        fail(format!(
-                            "webhook {}: secret_env names {variable}, which is not set",
-                            spec.name
-                        ))
+                        at(
+                            line,
+                            format!("webhook {name}: secret_env names {variable}, which is not set"),
+                        )
                     })?;
                     if signing_key(value).is_none() {
-                        return Err(fail(format!(
-                            "webhook {}: {variable} must be a whsec_ secret (base64 after the prefix)",
-                            spec.name
-                        )));
+                        return Err(at(
+                            line,
+                            format!(
+                                "webhook {name}: {variable} must be a whsec_ secret (base64 after \
+                                 the prefix)"
+                            ),
+                        ));
                     }
                     Some(Secret::new(value.to_owned()))
                 }
             };
             let mut headers = spec.headers.clone();
-            for name in headers.keys() {
-                if ["authorization", "proxy-authorization", "cookie"]
-                    .contains(&name.to_ascii_lowercase().as_str())
-                {
-                    return Err(fail(format!(
-                        "webhook {}: the {name} header holds a secret: give it in headers_env \
-                         (the variable that holds it), not in the file",
-                        spec.name
-                    )));
-                }
-            }
-            for (name, variable) in &spec.headers_env {
-                let value = env.get(variable).ok_or_else(|| {
-                    fail(format!(
-                        "webhook {}: headers_env.{name} names {variable}, which is not set",
-                        spec.name
-                    ))
+            for (header, variable) in &spec.headers_env {
+                own_variable(&format!("headers_env.{header}"), variable)?;
+                let value = env.get(variable.get_ref()).ok_or_else(|| {
+                    at(
+                        lines.at(variable),
+                        format!(
+                            "webhook {name}: headers_env.{header} names {}, which is not set",
+                            variable.get_ref()
+                        ),
+                    )
                 })?;
-                headers.insert(name.clone(), value.to_owned());
+                headers.insert(header.clone(), value.to_owned());
             }
-            let template = crate::templates::webhook_template_name(&spec.name);
-            templates_source.insert(
-                template.clone(),
-                spec.body
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_WEBHOOK_BODY.to_owned()),
-            );
+            let template = crate::templates::webhook_template_name(&name);
+            let body = match &spec.body {
+                Some(body) => {
+                    origins.insert(template.clone(), TemplateOrigin::of(text, &lines, body));
+                    body.get_ref().clone()
+                }
+                None => DEFAULT_WEBHOOK_BODY.to_owned(),
+            };
+            templates_source.insert(template.clone(), body);
             let rate_limit = match &spec.rate_limit {
                 None => None,
-                Some(text) => Some(text.parse().map_err(|error: String| {
-                    fail(format!("webhook {}: rate_limit: {error}", spec.name))
+                Some(limit) => Some(limit.get_ref().parse().map_err(|error: String| {
+                    at(
+                        lines.at(limit),
+                        format!("webhook {name}: rate_limit: {error}"),
+                    )
                 })?),
             };
+            let when = conditions(spec.when, &lines)
+                .map_err(|(line, e)| at(line.or(name_line), format!("webhook {name}: when.{e}")))?;
+            let once_per = once_per(spec.once_per, &lines).map_err(|(line, e)| {
+                at(line, format!("webhook {name}: once_per: {e}"))
+            })?;
             webhooks.push(Webhook {
-                id: format!("webhook-{}", spec.name),
-                name: spec.name.clone(),
+                id: format!("webhook-{name}"),
                 url: Secret::new(url),
                 url_source,
                 method,
                 headers,
-                header_variables: spec.headers_env.values().cloned().collect(),
+                header_variables: spec
+                    .headers_env
+                    .values()
+                    .map(|v| v.get_ref().clone())
+                    .collect(),
                 template,
                 kinds: spec.kinds,
-                when: Conditions::parse(&patterns(spec.when))
-                    .map_err(|e| fail(format!("webhook {}: when.{e}", spec.name)))?,
+                when,
                 routed: spec.routed,
                 secret,
-                secret_env: spec.secret_env,
-                once_per: once_per(spec.once_per)
-                    .map_err(|e| fail(format!("webhook {}: once_per: {e}", spec.name)))?,
+                secret_env: spec.secret_env.map(Spanned::into_inner),
+                once_per,
                 rate_limit,
+                name,
             });
         }
 
-        let mut routes = Vec::new();
+        let mut routes = Vec::with_capacity(spec.routes.len());
+        let mut route_lines: HashMap<String, usize> = HashMap::with_capacity(spec.routes.len());
         for spec in spec.routes {
-            let at = find_line(&format!("\"{}\"", spec.name));
-            let fail = |message: String| FileError { line: at, message };
+            let name = spec.name.get_ref().clone();
+            let name_line = lines.at(&spec.name);
+            if let Some(first) = route_lines.insert(name.clone(), lines.of(spec.name.span().start)) {
+                return Err(at(
+                    name_line,
+                    format!(
+                        "routes: {} is named twice (first on line {first})",
+                        shown(&name)
+                    ),
+                ));
+            }
             for webhook in &spec.webhooks {
-                if !webhooks.iter().any(|w| &w.name == webhook) {
-                    return Err(fail(format!(
-                        "route {}: no webhook is named {webhook}",
-                        spec.name
-                    )));
+                if !webhook_lines.contains_key(webhook.get_ref()) {
+                    return Err(at(
+                        lines.at(webhook),
+                        format!(
+                            "route {name}: no webhook is named {}",
+                            shown(webhook.get_ref())
+                        ),
+                    ));
                 }
             }
             for channel in spec.slack_channels.iter().chain(&spec.never_channels) {
-                if channel.trim().is_empty() {
-                    return Err(fail(format!("route {}: an empty channel", spec.name)));
+                if channel.get_ref().trim().is_empty() {
+                    return Err(at(
+                        lines.at(channel),
+                        format!("route {name}: an empty channel"),
+                    ));
                 }
             }
+            let when = conditions(spec.when, &lines)
+                .map_err(|(line, e)| at(line.or(name_line), format!("route {name}: when.{e}")))?;
+            let once_per = once_per(spec.once_per, &lines)
+                .map_err(|(line, e)| at(line, format!("route {name}: once_per: {e}")))?;
             routes.push(Route {
-                when: Conditions::parse(&patterns(spec.when))
-                    .map_err(|e| fail(format!("route {}: when.{e}", spec.name)))?,
-                once_per: once_per(spec.once_per)
-                    .map_err(|e| fail(format!("route {}: once_per: {e}", spec.name)))?,
-                name: spec.name,
+                name,
                 kinds: spec.kinds,
-                slack_channels: spec.slack_channels,
+                when,
+                slack_channels: spec.slack_channels.into_iter().map(Spanned::into_inner).collect(),
                 only: spec.only,
-                never_channels: spec.never_channels,
-                webhooks: spec.webhooks,
+                never_channels: spec.never_channels.into_iter().map(Spanned::into_inner).collect(),
+                webhooks: spec.webhooks.into_iter().map(Spanned::into_inner).collect(),
+                once_per,
             });
         }
 
-        let templates = Templates::compile(&templates_source).map_err(|error| {
-            // The template's own line counted from where its text starts
-            // in the file (found verbatim unless it has escapes), else
-            // from its key.
-            let source = templates_source.get(&error.name).map(String::as_str);
-            let starts = source
-                .filter(|source| !source.trim().is_empty())
-                .and_then(|source| text.find(source))
-                .map(line_of)
-                .or_else(|| find_line(&format!("{} =", error.name)))
-                .or_else(|| {
-                    find_line(&format!(
-                        "\"{}\"",
-                        error.name.trim_start_matches("webhook:")
-                    ))
-                });
-            FileError {
-                line: match (starts, error.line) {
-                    (Some(start), Some(line)) => Some(start + line - 1),
-                    (start, _) => start,
-                },
-                message: error.to_string(),
-            }
+        let templates = Templates::compile(&templates_source).map_err(|error| FileError {
+            // The template's own line, counted from where its text starts.
+            line: origins.get(&error.name).map(|origin| origin.line(error.line)),
+            message: error.to_string(),
         })?;
         Ok(OperatorConfig {
             source: None,
@@ -735,27 +875,84 @@ pub struct WebhookSummary {
     pub rate_limit: Option<String>,
 }
 
-fn patterns(spec: BTreeMap<String, Patterns>) -> BTreeMap<String, Vec<String>> {
-    spec.into_iter()
-        .map(|(field, patterns)| {
-            let list = match patterns {
-                Patterns::One(one) => vec![one],
-                Patterns::Any(many) => many,
-            };
-            (field, list)
-        })
-        .collect()
+/// Whether the file's `[settings]` may give `name`: a variable Alvares
+/// reads (exactly so named) that holds no secret and sends none anywhere.
+fn setting_allowed(name: &str) -> Result<(), String> {
+    let refusal = |variable: &variables::Variable| match variable.file {
+        FileUse::Allowed => None,
+        FileUse::Secret => Some(format!(
+            "{} is a secret: set it in the environment, not in the file",
+            variable.name
+        )),
+        FileUse::ReceivesSecret(why) | FileUse::EnvironmentOnly(why) => Some(format!(
+            "{} can only be set in the environment: {why}",
+            variable.name
+        )),
+    };
+    match variables::variable(name) {
+        Some(variable) => refusal(variable).map_or(Ok(()), Err),
+        None => Err(match variables::nearest(name) {
+            Some(nearest) => format!(
+                "unknown setting `{}`; did you mean `{}`?{}",
+                shown(name),
+                nearest.name,
+                refusal(nearest)
+                    .map(|why| format!(" ({why})"))
+                    .unwrap_or_default()
+            ),
+            None => format!(
+                "unknown setting `{}`: not a variable Alvares reads (names are exact, as in the \
+                 README's configuration table)",
+                shown(name)
+            ),
+        }),
+    }
 }
 
-fn once_per(spec: Option<OncePerSpec>) -> Result<Option<OncePer>, String> {
+/// `when` conditions, each glob checked at its own line.
+fn conditions(
+    spec: BTreeMap<Spanned<String>, Spanned<Patterns>>,
+    lines: &Lines,
+) -> Result<Conditions, (Option<usize>, String)> {
+    let mut plain = BTreeMap::new();
+    for (field, patterns) in spec {
+        let field_line = lines.at(&field);
+        let field = field.into_inner();
+        let value_line = lines.at(&patterns);
+        let list: Vec<(Option<usize>, String)> = match patterns.into_inner() {
+            Patterns::One(one) => vec![(value_line, one)],
+            Patterns::Any(many) => many
+                .into_iter()
+                .map(|p| (lines.at(&p), p.into_inner()))
+                .collect(),
+        };
+        for (line, pattern) in &list {
+            if let Err(error) = glob::Pattern::new(pattern) {
+                return Err((*line, format!("{field}: pattern {pattern:?}: {error}")));
+            }
+        }
+        if list.is_empty() {
+            return Err((value_line.or(field_line), format!("{field}: give at least one value")));
+        }
+        plain.insert(field, list.into_iter().map(|(_, p)| p).collect::<Vec<_>>());
+    }
+    Conditions::parse(&plain).map_err(|error| (None, error))
+}
+
+fn once_per(
+    spec: Option<Spanned<OncePerSpec>>,
+    lines: &Lines,
+) -> Result<Option<OncePer>, (Option<usize>, String)> {
     let Some(spec) = spec else { return Ok(None) };
+    let line = lines.at(&spec);
+    let spec = spec.into_inner();
     if spec.fields.is_empty() {
-        return Err("fields: name at least one field".into());
+        return Err((line, "fields: name at least one field".into()));
     }
     let window = humantime::parse_duration(&spec.window)
-        .map_err(|error| format!("window {:?}: {error}", spec.window))?;
+        .map_err(|error| (line, format!("window {:?}: {error}", spec.window)))?;
     if window.is_zero() {
-        return Err("window: must be longer than zero".into());
+        return Err((line, "window: must be longer than zero".into()));
     }
     Ok(Some(OncePer {
         fields: spec.fields,
@@ -772,21 +969,6 @@ pub fn signing_key(secret: &str) -> Option<Vec<u8>> {
         .decode(encoded)
         .ok()
         .filter(|key| !key.is_empty())
-}
-
-/// Names the file may not set: they hold secrets.
-pub fn is_secret_name(name: &str) -> bool {
-    [
-        "_KEY",
-        "_KEYS",
-        "_TOKEN",
-        "_SECRET",
-        "_PASSWORD",
-        "_WEB_HOOK",
-    ]
-    .iter()
-    .any(|suffix| name.ends_with(suffix))
-        || name == "DB_URL"
 }
 
 fn valid_name(name: &str) -> bool {
@@ -904,15 +1086,211 @@ routed = true
         );
     }
 
+    fn refusal(text: &str) -> String {
+        let env = Env::from_map(
+            [
+                ("HOOK".to_owned(), "https://hooks.example/a".to_owned()),
+                ("SLACK_TOKEN".to_owned(), "xoxb-from-the-environment".to_owned()),
+            ]
+            .into(),
+        );
+        let error = OperatorConfig::parse(text, &env).unwrap_err();
+        error.to_string()
+    }
+
     #[test]
     fn a_secret_header_must_come_from_the_environment() {
-        let env = Env::default();
-        let error = OperatorConfig::parse(
-            "[[webhooks]]\nname = \"ops\"\nurl = \"https://h.example/\"\nheaders = { Authorization = \"Bearer x\" }\n",
-            &env,
-        )
-        .unwrap_err();
-        assert_eq!(error.line, Some(2));
-        assert!(error.message.contains("headers_env"), "{error}");
+        assert_eq!(
+            refusal(
+                "[[webhooks]]\nname = \"ops\"\nurl = \"https://h.example/\"\n\
+                 headers = { \"X-Team\" = \"ops\", Authorization = \"Bearer x\" }\n"
+            ),
+            "line 4: webhooks[0].headers.Authorization is a secret header: give it in \
+             headers_env (the variable that holds its value), not in the file"
+        );
+        assert_eq!(
+            refusal(
+                "[[webhooks]]\nname = \"ops\"\nurl = \"https://h.example/\"\n\n\
+                 [webhooks.headers]\nX-Team = \"ops\"\nX-Api-Key = \"k-123\"\n"
+            ),
+            "line 7: webhooks[0].headers.X-Api-Key is a secret header: give it in \
+             headers_env (the variable that holds its value), not in the file"
+        );
+    }
+
+    #[test]
+    fn where_a_secret_is_sent_only_the_environment_says() {
+        for (name, why) in [
+            ("SLACK_API_BASE_URL", "SLACK_TOKEN is sent there"),
+            ("UTR_API_BASE_URL", "UTR_API_KEY is sent there"),
+            (
+                "DETECTIFY_API_BASE_URL",
+                "DETECTIFY_API_KEYS are sent there",
+            ),
+            ("FLOTTSBRO_API_BASE_URL", "FLOTTSBRO_API_KEY is sent there"),
+            (
+                "LIGHTHOUSE_COMMAND",
+                "the program runs with every secret of the environment",
+            ),
+            (
+                "MAX_CONFIG_BYTES",
+                "it bounds the file before the file is read",
+            ),
+        ] {
+            assert_eq!(
+                refusal(&format!(
+                    "# where\n[settings]\nSLACK_CHANNELS = \"#a\"\n{name} = \"http://elsewhere/\"\n"
+                )),
+                format!("line 4: {name} can only be set in the environment: {why}")
+            );
+        }
+        assert_eq!(
+            refusal("[settings]\nSLACK_TOKEN = \"xoxb-1\"\n"),
+            "line 2: SLACK_TOKEN is a secret: set it in the environment, not in the file"
+        );
+        // Nor may a webhook take Alvares's own secrets elsewhere.
+        assert_eq!(
+            refusal(
+                "[[webhooks]]\nname = \"ops\"\nurl = \"http://elsewhere/\"\n\
+                 headers_env = { X-Stolen = \"SLACK_TOKEN\" }\n"
+            ),
+            "line 4: webhook ops: headers_env.X-Stolen names SLACK_TOKEN, one of Alvares's own \
+             variables: give the webhook a variable of its own"
+        );
+        assert_eq!(
+            refusal("[[webhooks]]\nname = \"ops\"\n\nurl_env = \"SLACK_TOKEN\"\n"),
+            "line 4: webhook ops: url_env names SLACK_TOKEN, one of Alvares's own variables: \
+             give the webhook a variable of its own"
+        );
+    }
+
+    #[test]
+    fn a_secret_anywhere_in_the_file_is_refused_without_showing_it() {
+        let cases = [
+            (
+                "[[webhooks]]\nname = \"ops\"\nurl = \"https://hooks.slack.com/services/T1/B2/s3cr3tp4th\"\n",
+                "line 3: webhooks[0].url looks like a Slack webhook URL: give it by url_env (the \
+                 variable that holds it), not in the file",
+            ),
+            (
+                "[settings]\nslack_token = \"xoxb-1234567890-s3cr3tp4th\"\n",
+                "line 2: settings.slack_token looks like a Slack bot token: keep it in the \
+                 environment, not in the file",
+            ),
+            (
+                "[[webhooks]]\nname = \"ops\"\nurl = \"https://h.example/\"\n\
+                 headers = { X-Team = \"Bearer ghp_s3cr3tp4th0123\" }\n",
+                "line 4: webhooks[0].headers.X-Team looks like a GitHub token: give it in \
+                 headers_env (the variable that holds it), not in the file",
+            ),
+            (
+                "[templates]\nslack-error = '''\n{\"text\": \"see\",\n\"x\": \"xapp-1-A0-s3cr3tp4th\"}'''\n",
+                "line 2: templates.slack-error looks like a Slack app token: keep it in the \
+                 environment, not in the file",
+            ),
+            (
+                "[[routes]]\nname = \"r\"\nslack_channels = [\"#a\", \"whsec_s3cr3tp4th0123\"]\n",
+                "line 3: routes[0].slack_channels[1] looks like a webhook signing secret: keep it \
+                 in the environment, not in the file",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = refusal(text);
+            assert_eq!(message, expected);
+            assert!(!message.contains("s3cr3tp4th"), "{message}");
+        }
+    }
+
+    #[test]
+    fn setting_names_are_exact_and_the_nearest_is_offered() {
+        assert_eq!(
+            refusal("[settings]\nPORT = 3011\nSLACK_CHANELS = \"#a\"\n"),
+            "line 3: unknown setting `SLACK_CHANELS`; did you mean `SLACK_CHANNELS`?"
+        );
+        assert_eq!(
+            refusal("[settings]\nDb_Url = \"/tmp/x.db\"\n"),
+            "line 2: unknown setting `Db_Url`; did you mean `DB_URL`? (DB_URL is a secret: set \
+             it in the environment, not in the file)"
+        );
+        let message = refusal("[settings]\nslack_token = \"not-a-token-shape\"\n");
+        assert_eq!(
+            message,
+            "line 2: unknown setting `slack_token`; did you mean `SLACK_TOKEN`? (SLACK_TOKEN is \
+             a secret: set it in the environment, not in the file)"
+        );
+        assert!(!message.contains("not-a-token-shape"));
+        assert_eq!(
+            refusal("[settings]\nWHATEVER_ELSE_ENTIRELY = 1\n"),
+            "line 2: unknown setting `WHATEVER_ELSE_ENTIRELY`: not a variable Alvares reads \
+             (names are exact, as in the README's configuration table)"
+        );
+        let config = config("[settings]\nSLACK_CHANNELS = [\"#a\", \"#b\"]\nPORT = 3011\n");
+        assert_eq!(config.settings["SLACK_CHANNELS"], "#a,#b");
+        assert_eq!(config.settings["PORT"], "3011");
+    }
+
+    #[test]
+    fn lines_are_where_the_problem_is() {
+        // A duplicate webhook at the duplicate, not at the first.
+        assert_eq!(
+            refusal(
+                "[[webhooks]]\nname = \"ops\"\nurl = \"https://h.example/a\"\n\n\
+                 [[webhooks]]\nname = \"ops\"\nurl = \"https://h.example/b\"\n"
+            ),
+            "line 6: webhooks: ops is named twice (first on line 2)"
+        );
+        // A duplicate route likewise.
+        assert_eq!(
+            refusal(
+                "[[routes]]\nname = \"a\"\n[[routes]]\nname = \"b\"\n[[routes]]\nname = \"a\"\n"
+            ),
+            "line 6: routes: a is named twice (first on line 2)"
+        );
+        // A bad glob at its own line, in a list over several lines.
+        assert_eq!(
+            refusal(
+                "[[routes]]\nname = \"apps\"\n[routes.when]\napplicationName = [\n  \"kth-*\",\n  \"lms-[\",\n]\n"
+            ),
+            "line 6: route apps: when.applicationName: pattern \"lms-[\": Pattern syntax error \
+             near position 4: invalid range pattern"
+        );
+        // A missing webhook at the reference, a bad window at once_per.
+        assert_eq!(
+            refusal("[[routes]]\nname = \"r\"\nkinds = [\"error\"]\nwebhooks = [\n\"nope\"]\n"),
+            "line 5: route r: no webhook is named nope"
+        );
+        assert_eq!(
+            refusal(
+                "[[routes]]\nname = \"r\"\n\nonce_per = { fields = [\"version\"], window = \"0s\" }\n"
+            ),
+            "line 4: route r: once_per: window: must be longer than zero"
+        );
+        // A template's own line, counted from where its text starts.
+        assert!(
+            refusal(
+                "[[webhooks]]\nname = \"ops\"\nurl = \"https://h.example/\"\nbody = '''\n{\n\"a\": {{ id }\n}'''\n"
+            )
+            .starts_with("line 6: template webhook:ops line 2: "),
+        );
+    }
+
+    #[test]
+    fn a_large_file_is_validated_with_exact_lines_to_its_end() {
+        let mut text = String::new();
+        for n in 0..20_000 {
+            text.push_str(&format!(
+                "[[routes]]\nname = \"route {n}\"\nkinds = [\"deployment\"]\n\
+                 when = {{ applicationName = \"app-{n}-*\", cluster = [\"active\", \"stage\"] }}\n\
+                 slack_channels = [\"#team-{n}\"]\n\n"
+            ));
+        }
+        let config = config(&text);
+        assert_eq!(config.routes.len(), 20_000);
+        assert_eq!(config.routes[19_999].name, "route 19999");
+        text.push_str("[[routes]]\nname = \"route 7\"\n");
+        assert_eq!(
+            refusal(&text),
+            "line 120002: routes: route 7 is named twice (first on line 44)"
+        );
     }
 }

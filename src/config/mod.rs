@@ -20,6 +20,9 @@ use crate::domain::text::split_list;
 
 pub mod file;
 mod rate_limits;
+pub mod reading;
+pub mod secret_text;
+pub mod variables;
 pub use file::{OperatorConfig, OperatorView};
 pub use rate_limits::{RateLimit, RateLimits};
 
@@ -608,6 +611,13 @@ impl Settings {
     }
 
     pub fn from_env(env: Env) -> Result<Self, ConfigError> {
+        let read_limits: reading::ReadLimits = env.load()?;
+        if read_limits.max_config_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "MAX_CONFIG_BYTES",
+                "expected a positive number of bytes",
+            ));
+        }
         let operator = match env.get("ALVARES_CONFIG") {
             None => OperatorConfig::default(),
             Some(path) => OperatorConfig::load(std::path::Path::new(path), &env)

@@ -220,6 +220,7 @@ impl Pipeline {
             path: settings.operator.source.clone(),
             env: settings.env.clone(),
             registry: registry.clone(),
+            one_at_a_time: Default::default(),
         };
         Ok(Pipeline {
             reloader,
@@ -463,11 +464,14 @@ impl SubscriberLauncher {
 
 /// Reads the operator file again (`POST /admin/reload`, SIGHUP) and hands
 /// it to the registry; a file that does not validate changes nothing.
+/// Reading and validating run on a thread of their own, one reload at a
+/// time: the HTTP workers and the signal handling never wait for them.
 #[derive(Clone)]
 pub struct Reloader {
     path: Option<std::path::PathBuf>,
     env: crate::config::Env,
     registry: Addr<RegistryActor>,
+    one_at_a_time: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Why a reload changed nothing.
@@ -484,7 +488,23 @@ pub enum ReloadError {
 impl Reloader {
     pub async fn reload(&self) -> Result<messages::ReloadReport, ReloadError> {
         let path = self.path.clone().ok_or(ReloadError::NoFile)?;
-        let config = OperatorConfig::load(&path, &self.env)?;
+        let _turn = self.one_at_a_time.lock().await;
+        log::info!(
+            "reload: reading the configuration file again ({})",
+            path.display()
+        );
+        let env = self.env.clone();
+        let (loaded, load) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("config-reload".into())
+            .spawn(move || {
+                fail::fail_point!("config-reload");
+                let _ = loaded.send(OperatorConfig::load(&path, &env));
+            })
+            .map_err(|error| ReloadError::NotApplied(format!("cannot start the reload: {error}")))?;
+        let config = load
+            .await
+            .map_err(|_| ReloadError::NotApplied("the reload stopped unfinished".into()))??;
         self.registry
             .send(messages::Reload(config))
             .await

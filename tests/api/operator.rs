@@ -99,7 +99,7 @@ fn check_config_refuses_a_bad_file_naming_its_line() {
         ),
         (
             "[[webhooks]]\nname = \"ops\"\nurl_env = \"NOT_SET_ANYWHERE\"\n",
-            "line 2: webhook ops: url_env names NOT_SET_ANYWHERE, which is not set",
+            "line 3: webhook ops: url_env names NOT_SET_ANYWHERE, which is not set",
         ),
     ];
     for (text, expected) in cases {

@@ -1,0 +1,246 @@
+//! Every environment variable Alvares reads, declared once with what the
+//! operator file may do with it. The file's `[settings]` give defaults for
+//! variables that hold no secret and send none anywhere; the rest only the
+//! environment can set. A destination added later lists its base URL here
+//! as [`FileUse::ReceivesSecret`] and is protected by that declaration
+//! (a test checks that every variable read in `src/` is listed).
+
+/// What the operator file's `[settings]` may do with a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileUse {
+    /// A default the environment can override.
+    Allowed,
+    /// Holds a secret (a token, key, password or webhook URL).
+    Secret,
+    /// Where a secret goes: whoever sets it could obtain the secret.
+    /// The text says which secret and how.
+    ReceivesSecret(&'static str),
+    /// Means something only before the file is read, or only to the
+    /// test suite.
+    EnvironmentOnly(&'static str),
+}
+
+/// One variable Alvares reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Variable {
+    pub name: &'static str,
+    pub file: FileUse,
+}
+
+const fn allowed(name: &'static str) -> Variable {
+    Variable {
+        name,
+        file: FileUse::Allowed,
+    }
+}
+
+const fn secret(name: &'static str) -> Variable {
+    Variable {
+        name,
+        file: FileUse::Secret,
+    }
+}
+
+const fn receives(name: &'static str, why: &'static str) -> Variable {
+    Variable {
+        name,
+        file: FileUse::ReceivesSecret(why),
+    }
+}
+
+const fn environment(name: &'static str, why: &'static str) -> Variable {
+    Variable {
+        name,
+        file: FileUse::EnvironmentOnly(why),
+    }
+}
+
+/// Every variable, grouped as the README's configuration table.
+pub const VARIABLES: &[Variable] = &[
+    environment("ALVARES_CONFIG", "it names the file itself"),
+    environment(
+        "MAX_CONFIG_BYTES",
+        "it bounds the file before the file is read",
+    ),
+    allowed("PORT"),
+    allowed("DEBUG"),
+    allowed("LOG_FORMAT"),
+    allowed("HTTP_WORKERS"),
+    allowed("HOSTNAME"),
+    secret("INGEST_TOKEN"),
+    allowed("MAX_BODY_BYTES"),
+    allowed("BODY_TIMEOUT_SECONDS"),
+    allowed("DISABLED_SUBSCRIBERS"),
+    allowed("SUBSCRIBER_TIMEOUT_SECONDS"),
+    allowed("SUBSCRIBER_CONCURRENCY"),
+    allowed("SUBSCRIBER_QUEUE_CAPACITY"),
+    allowed("RATE_LIMITS"),
+    allowed("CIRCUIT_FAILURES"),
+    allowed("CIRCUIT_COOLDOWN_SECONDS"),
+    allowed("RETRY_SCHEDULE"),
+    allowed("RETRY_JITTER_PERCENT"),
+    allowed("MAX_RETRY_AFTER_SECONDS"),
+    allowed("MAX_DEFER_SECONDS"),
+    allowed("RATE_LIMIT_DESTINATIONS"),
+    secret("ADMIN_TOKEN"),
+    allowed("FAILURE_WINDOW_HOURS"),
+    allowed("DIGEST_CHANNELS"),
+    allowed("DIGEST_DAY"),
+    allowed("DIGEST_HOUR"),
+    allowed("ALERT_CHANNEL"),
+    allowed("ALERT_AFTER_SECONDS"),
+    allowed("PUBLIC_URL"),
+    allowed("SHUTDOWN_GRACE_SECONDS"),
+    allowed("ACTIVE_APP_HOST"),
+    allowed("ACTIVE_API_HOST"),
+    allowed("STAGE_APP_HOST"),
+    allowed("STAGE_API_HOST"),
+    allowed("INTEGRAL_APP_HOST"),
+    allowed("INTEGRAL_API_HOST"),
+    allowed("INTEGRAL_STAGE_APP_HOST"),
+    allowed("INTEGRAL_STAGE_API_HOST"),
+    allowed("UTR_KEYWORD"),
+    allowed("TEAM_MARKERS"),
+    allowed("GRAYLOG_HOST"),
+    secret("SLACK_WEB_HOOK"),
+    secret("SLACK_TOKEN"),
+    receives("SLACK_API_BASE_URL", "SLACK_TOKEN is sent there"),
+    allowed("SLACK_CHANNEL_OVERRIDE"),
+    allowed("SLACK_CHANNELS"),
+    secret("UTR_API_KEY"),
+    secret("UPTIMEROBOT_API_KEY"),
+    receives("UTR_API_BASE_URL", "UTR_API_KEY is sent there"),
+    allowed("UTR_CLUSTERS"),
+    allowed("UTR_EXCLUDED_APPS"),
+    allowed("UTR_KTH_APP_HOST"),
+    allowed("UTR_KTH_API_HOST"),
+    allowed("UTR_KTH_APP_HOST_STAGE"),
+    allowed("UTR_KTH_API_HOST_STAGE"),
+    secret("DETECTIFY_API_KEYS"),
+    allowed("DETECTIFY_CLUSTERS"),
+    receives(
+        "DETECTIFY_API_BASE_URL",
+        "DETECTIFY_API_KEYS are sent there",
+    ),
+    secret("DETECTIFY_API_SECRET"),
+    secret("FLOTTSBRO_API_KEY"),
+    receives("FLOTTSBRO_API_BASE_URL", "FLOTTSBRO_API_KEY is sent there"),
+    allowed("LIGHTHOUSE_IMAGE"),
+    receives(
+        "LIGHTHOUSE_COMMAND",
+        "the program runs with every secret of the environment",
+    ),
+    allowed("LIGHTHOUSE_TIMEOUT_SECONDS"),
+    // The host of a postgres:// URL receives DB_PASSWORD, and the URL may
+    // hold a password itself.
+    secret("DB_URL"),
+    secret("DB_PASSWORD"),
+    allowed("DB_POOL_SIZE"),
+    allowed("SQLITE_SYNCHRONOUS"),
+    allowed("LEASE_SECONDS"),
+    allowed("JOURNAL_RETENTION_DAYS"),
+    environment("SKIP_VALIDATION_TESTS", "it is the test suite's switch"),
+    environment("VALIDATE_DEPLOYMENT_URL", "it is the test suite's switch"),
+];
+
+/// The declaration of `name` (exact: names are case-sensitive).
+pub fn variable(name: &str) -> Option<&'static Variable> {
+    VARIABLES.iter().find(|v| v.name == name)
+}
+
+/// The declared variable nearest to a name that is not one: the fewest
+/// edits ignoring case, when there are few enough to be a typo.
+pub fn nearest(name: &str) -> Option<&'static Variable> {
+    let wanted = name.to_ascii_uppercase();
+    let most = (wanted.chars().count() / 3).clamp(1, 3);
+    VARIABLES
+        .iter()
+        .map(|v| (edit_distance(&wanted, v.name), v))
+        .filter(|(distance, _)| *distance <= most)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, v)| v)
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_and_wrong_case_find_the_variable_meant() {
+        let nearest_name = |name: &str| nearest(name).map(|v| v.name);
+        assert_eq!(nearest_name("SLACK_CHANELS"), Some("SLACK_CHANNELS"));
+        assert_eq!(nearest_name("slack_token"), Some("SLACK_TOKEN"));
+        assert_eq!(nearest_name("Db_Url"), Some("DB_URL"));
+        assert_eq!(nearest_name("PORTT"), Some("PORT"));
+        assert_eq!(nearest_name("COMPLETELY_DIFFERENT"), None);
+        assert_eq!(edit_distance("KITTEN", "SITTING"), 3);
+        assert_eq!(edit_distance("", "AB"), 2);
+    }
+
+    /// Every variable an envconfig struct in the sources reads is declared here, so
+    /// a new variable cannot slip into the file's `[settings]` unjudged.
+    #[test]
+    fn every_variable_read_in_the_sources_is_declared() {
+        fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    found.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut undeclared = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for piece in text.split("envconfig(from = \"").skip(1) {
+                let name = piece.split('"').next().unwrap();
+                if variable(name).is_none() {
+                    undeclared.push(name.to_owned());
+                }
+            }
+        }
+        assert_eq!(undeclared, Vec::<String>::new(), "declare them in VARIABLES");
+    }
+
+    #[test]
+    fn every_base_url_and_secret_is_kept_from_the_file() {
+        for v in VARIABLES {
+            if v.name.ends_with("_BASE_URL") {
+                assert!(
+                    matches!(v.file, FileUse::ReceivesSecret(_)),
+                    "{} receives a key",
+                    v.name
+                );
+            }
+            let secret_by_name = ["_KEY", "_KEYS", "_TOKEN", "_SECRET", "_PASSWORD", "_WEB_HOOK"]
+                .iter()
+                .any(|suffix| v.name.ends_with(suffix));
+            if secret_by_name {
+                assert_eq!(v.file, FileUse::Secret, "{}", v.name);
+            }
+        }
+    }
+}
