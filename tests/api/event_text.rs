@@ -7,10 +7,13 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::binary::Service;
 use crate::helpers::{
-    TestDatabase, eventually, fixture, free_port, hook, mock_slack, spawn_app, wait_for_slack,
+    TestDatabase, eventually, fixture, free_port, hook, mock_slack, slack_bodies, spawn_app,
+    wait_for_slack,
 };
 
 const LOG_LINK: &str = "https://graycloud.ite.kth.se/search?rangetype=relative&fields=message%2Csource&width=2560&highlightMessage=&relative=3600&q=source%3Aactive+AND+image_name%3A/.%2Akth-azure-app%3A2.0.11_abc123.%2A/";
@@ -240,4 +243,43 @@ async fn a_channel_name_with_a_newline_is_one_escaped_log_line() {
     );
     assert!(!text.lines().any(|l| l.starts_with("[2026-12-03T00:00:00Z")));
     assert!(!text.contains('\r'), "no raw carriage return:\n{text}");
+}
+
+#[actix_web::test]
+async fn an_alert_quotes_a_hostile_channel_and_answer_as_text() {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"channel": "#<!here>"})))
+        .respond_with(ResponseTemplate::new(404).set_body_string("<!channel> & gone"))
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&slack)
+        .await;
+    let app = spawn_app(&[
+        ("SLACK_WEB_HOOK", &hook(&slack)),
+        ("ALERT_CHANNEL", "#alerts"),
+        ("PUBLIC_URL", "https://alvares.example"),
+    ])
+    .await;
+    let body = json!({"message": "lost", "slackChannels": "#<!here>"});
+    let (status, answer) = app.put_event("recommendation", &body).await;
+    assert_eq!(status, 202);
+    let alert = eventually("the alert", Duration::from_secs(10), || async {
+        slack_bodies(&slack)
+            .await
+            .into_iter()
+            .find(|m| m["channel"] == "#alerts")
+    })
+    .await;
+    assert_eq!(
+        alert["text"],
+        format!(
+            "*slack-recommendation* gave up on event {}: #&lt;!here&gt;: Slack answered HTTP 404: \
+             &lt;!channel&gt; &amp; gone\nDead letters: \
+             https://alvares.example/admin/#dead-letters?subscriber=slack-recommendation",
+            answer["id"].as_str().unwrap()
+        )
+    );
 }
