@@ -3,21 +3,24 @@
 //! destination that delays no other subscriber.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alvares::subscribers::registrations;
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use alvares::clock::ManualClock;
 
 use crate::helpers::{
-    TestApp, TestDatabase, eventually, fixture, hook, spawn_app, spawn_app_clocked, spawn_app_on,
-    wait_for_slack,
+    TestApp, TestDatabase, eventually, fixture, hook, slack_bodies, spawn_app, spawn_app_clocked,
+    spawn_app_on, wait_for_slack,
 };
 use crate::on_both_backends;
+use crate::outbound::next_request;
 
 /// Notes when each request came, and answers with `answer(n)`.
 struct Recording<F: Fn(usize) -> ResponseTemplate + Send + Sync> {
@@ -245,6 +248,234 @@ async fn the_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe
     );
     assert_eq!(report.state, alvares::engine::ActorState::Running);
     assert_eq!(arrivals.lock().unwrap().len(), 6);
+}
+
+/// Answers 500 until `healthy` is set, then 200.
+struct Recovering {
+    healthy: Arc<AtomicBool>,
+}
+
+impl Respond for Recovering {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        if self.healthy.load(Ordering::SeqCst) {
+            ok()
+        } else {
+            ResponseTemplate::new(500)
+        }
+    }
+}
+
+/// The texts Slack received, in arrival order.
+async fn texts(slack: &MockServer) -> Vec<String> {
+    slack_bodies(slack)
+        .await
+        .iter()
+        .map(|body| body["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn recommend(app: &TestApp, text: &str) -> String {
+    let (status, answer) = app
+        .put_event(
+            "recommendation",
+            &json!({"message": text, "slackChannels": "#line"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    answer["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the event's delivery waits in line for the circuit: held
+/// by it in the journal, or never handed out while it is open.
+async fn held_by_the_circuit(app: &TestApp, id: &str) {
+    eventually(
+        "the delivery to be held",
+        Duration::from_secs(5),
+        || async {
+            let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
+            let delivery = &view["deliveries"][0];
+            let held = delivery["state"] == "retrying"
+                && delivery["lastError"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("the circuit is open"));
+            (held || delivery["state"] == "pending").then_some(())
+        },
+    )
+    .await;
+}
+
+/// Slack fails until the circuit opens (the failed deliveries' retries are
+/// due a minute later, long after the cool-down), more events pile up
+/// behind it, and Slack recovers: the probe succeeds, and the whole backlog
+/// goes out at once, in acceptance order, the clock never reaching any
+/// retry's time.
+#[actix_web::test]
+async fn after_a_good_probe_the_backlog_goes_out_at_once_in_acceptance_order() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(Recovering {
+            healthy: healthy.clone(),
+        })
+        .mount(&slack)
+        .await;
+    let clock = ManualClock::new();
+    let app = spawn_app_clocked(
+        &[
+            ("SLACK_WEB_HOOK", &hook(&slack)),
+            ("CIRCUIT_FAILURES", "3"),
+            ("CIRCUIT_COOLDOWN_SECONDS", "4"),
+            ("RETRY_SCHEDULE", "1m,1h"),
+            ("RETRY_JITTER_PERCENT", "0"),
+            // One at a time: the order Slack sees is the order they go.
+            ("SUBSCRIBER_CONCURRENCY", "1"),
+        ],
+        clock.clone(),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(recommend(&app, &format!("m{n}")).await);
+    }
+    eventually("the circuit to open", Duration::from_secs(5), || async {
+        (app.actor("slack-recommendation").state == alvares::engine::ActorState::CircuitOpen)
+            .then_some(())
+    })
+    .await;
+    for n in 3..7 {
+        let id = recommend(&app, &format!("m{n}")).await;
+        held_by_the_circuit(&app, &id).await;
+        ids.push(id);
+    }
+    assert_eq!(texts(&slack).await, ["m0", "m1", "m2"]);
+    healthy.store(true, Ordering::SeqCst);
+    // The cool-down ends: one probe, then everything, oldest first.
+    clock.advance(Duration::from_secs(4));
+    wait_for_slack(&app, &slack, 10).await;
+    assert_eq!(
+        texts(&slack).await,
+        ["m0", "m1", "m2", "m0", "m1", "m2", "m3", "m4", "m5", "m6"]
+    );
+    for (n, id) in ids.iter().enumerate() {
+        let view = app.finished_event(id).await;
+        assert_eq!(view["deliveries"][0]["state"], "delivered", "{view}");
+        assert_eq!(view["deliveries"][0]["attempts"], if n < 3 { 2 } else { 1 });
+    }
+    let report = app.actor("slack-recommendation");
+    assert_eq!(
+        report.circuit.unwrap().state,
+        alvares::engine::circuit::CircuitState::Closed
+    );
+}
+
+/// A Slack webhook the test answers by hand: each request comes to the
+/// test with its text, and is answered with the status the test sends
+/// back, when it sends it.
+struct HandSlack {
+    url: String,
+    requests: tokio::sync::mpsc::UnboundedReceiver<(String, tokio::sync::oneshot::Sender<u16>)>,
+}
+
+impl HandSlack {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let (to_test, requests) = tokio::sync::mpsc::unbounded_channel();
+        actix_web::rt::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let to_test = to_test.clone();
+                actix_web::rt::spawn(async move {
+                    let mut pending = Vec::new();
+                    while let Some(body) = next_request(&mut socket, &mut pending).await {
+                        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        let text = body["text"].as_str().unwrap_or_default().to_owned();
+                        let (answer, status) = tokio::sync::oneshot::channel();
+                        if to_test.send((text, answer)).is_err() {
+                            return;
+                        }
+                        let Ok(status) = status.await else {
+                            return;
+                        };
+                        let answer = format!(
+                            "HTTP/1.1 {status} {}\r\nContent-Length: 2\r\n\r\nok",
+                            if status == 200 { "OK" } else { "Failed" }
+                        );
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        HandSlack { url, requests }
+    }
+
+    /// The next request Slack got: its text, and where to answer it.
+    async fn next(&mut self) -> (String, tokio::sync::oneshot::Sender<u16>) {
+        tokio::time::timeout(Duration::from_secs(5), self.requests.recv())
+            .await
+            .expect("a request within 5 s")
+            .expect("the mock runs")
+    }
+
+    /// Answers the next request, which must be `text`, with `status`.
+    async fn answer(&mut self, text: &str, status: u16) {
+        let (got, answer) = self.next().await;
+        assert_eq!(got, text);
+        answer.send(status).unwrap();
+    }
+}
+
+/// Slack hangs on one message while others fail and open the circuit, and
+/// the deliveries queued behind them are held; then the hanging message is
+/// answered. That answer closes the circuit, and the held deliveries go out
+/// at once, not when the open circuit's cool-down would have ended (the
+/// clock never moves).
+#[actix_web::test]
+async fn a_late_answer_that_closes_the_circuit_lets_the_held_deliveries_go_at_once() {
+    let mut slack = HandSlack::start().await;
+    let clock = ManualClock::new();
+    let app = spawn_app_clocked(
+        &[
+            ("SLACK_WEB_HOOK", &slack.url),
+            ("CIRCUIT_FAILURES", "2"),
+            ("CIRCUIT_COOLDOWN_SECONDS", "60"),
+            ("RETRY_JITTER_PERCENT", "0"),
+            ("SUBSCRIBER_CONCURRENCY", "2"),
+        ],
+        clock.clone(),
+    )
+    .await;
+    let slow = recommend(&app, "slow").await;
+    let (_, hanging) = slack.next().await;
+    // Queued behind the second slot while the circuit is closed.
+    let mut ids = Vec::new();
+    for text in ["f0", "f1", "m0", "m1", "m2"] {
+        ids.push(recommend(&app, text).await);
+    }
+    slack.answer("f0", 500).await;
+    slack.answer("f1", 500).await;
+    for id in &ids[2..] {
+        held_by_the_circuit(&app, id).await;
+    }
+    assert_eq!(
+        app.actor("slack-recommendation").state,
+        alvares::engine::ActorState::CircuitOpen
+    );
+    hanging.send(200).unwrap();
+    let mut after = Vec::new();
+    for _ in 0..5 {
+        let (text, answer) = slack.next().await;
+        answer.send(200).unwrap();
+        after.push(text);
+    }
+    after.sort();
+    assert_eq!(after, ["f0", "f1", "m0", "m1", "m2"]);
+    for id in ids.iter().chain([&slow]) {
+        let view = app.finished_event(id).await;
+        assert_eq!(view["deliveries"][0]["state"], "delivered", "{view}");
+    }
 }
 
 /// Waits until the sweeper has swept `rounds` more times: whatever was due

@@ -23,6 +23,7 @@ mod lighthouse;
 mod observability;
 mod openapi;
 mod operator;
+mod outbound;
 mod reliability;
 mod replicas;
 mod schema_validation;
