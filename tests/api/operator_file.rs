@@ -117,8 +117,12 @@ fn check_config_refuses_secrets_their_destinations_and_unknown_names_at_their_li
 }
 
 async fn admin(app: &TestApp, verb: &str, route: &str) -> (u16, Value) {
-    let mut response = app
-        .http
+    // A long timeout: a debug build on a busy machine validates a large
+    // file slowly, and this is no timing test.
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .finish();
+    let mut response = client
         .request(
             awc::http::Method::from_bytes(verb.as_bytes()).unwrap(),
             format!("{}{route}", app.address),
