@@ -222,7 +222,12 @@ impl TemplateOrigin {
 /// A setting's name shown in an error: escaped, and cut when long.
 fn shown(name: &str) -> String {
     const MOST: usize = 60;
-    let mut text: String = name.chars().take(MOST).collect::<String>().escape_debug().to_string();
+    let mut text: String = name
+        .chars()
+        .take(MOST)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
     if name.chars().count() > MOST {
         text.push('…');
     }
@@ -403,7 +408,10 @@ impl OperatorConfig {
                     ),
                 ));
             }
-            origins.insert(name.get_ref().clone(), TemplateOrigin::of(text, &lines, &source));
+            origins.insert(
+                name.get_ref().clone(),
+                TemplateOrigin::of(text, &lines, &source),
+            );
             templates_source.insert(name.into_inner(), source.into_inner());
         }
 
@@ -419,7 +427,8 @@ impl OperatorConfig {
                     shown(&name)
                 )));
             }
-            if let Some(first) = webhook_lines.insert(name.clone(), lines.of(spec.name.span().start))
+            if let Some(first) =
+                webhook_lines.insert(name.clone(), lines.of(spec.name.span().start))
             {
                 return Err(fail(format!(
                     "webhooks: {name} is named twice (first on line {first})"
@@ -494,7 +503,9 @@ impl OperatorConfig {
                     let value = env.get(variable).ok_or_else(|| {
                         at(
                             line,
-                            format!("webhook {name}: secret_env names {variable}, which is not set"),
+                            format!(
+                                "webhook {name}: secret_env names {variable}, which is not set"
+                            ),
                         )
                     })?;
                     if signing_key(value).is_none() {
@@ -543,9 +554,8 @@ impl OperatorConfig {
             };
             let when = conditions(spec.when, &lines)
                 .map_err(|(line, e)| at(line.or(name_line), format!("webhook {name}: when.{e}")))?;
-            let once_per = once_per(spec.once_per, &lines).map_err(|(line, e)| {
-                at(line, format!("webhook {name}: once_per: {e}"))
-            })?;
+            let once_per = once_per(spec.once_per, &lines)
+                .map_err(|(line, e)| at(line, format!("webhook {name}: once_per: {e}")))?;
             webhooks.push(Webhook {
                 id: format!("webhook-{name}"),
                 url: Secret::new(url),
@@ -574,7 +584,8 @@ impl OperatorConfig {
         for spec in spec.routes {
             let name = spec.name.get_ref().clone();
             let name_line = lines.at(&spec.name);
-            if let Some(first) = route_lines.insert(name.clone(), lines.of(spec.name.span().start)) {
+            if let Some(first) = route_lines.insert(name.clone(), lines.of(spec.name.span().start))
+            {
                 return Err(at(
                     name_line,
                     format!(
@@ -610,9 +621,17 @@ impl OperatorConfig {
                 name,
                 kinds: spec.kinds,
                 when,
-                slack_channels: spec.slack_channels.into_iter().map(Spanned::into_inner).collect(),
+                slack_channels: spec
+                    .slack_channels
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect(),
                 only: spec.only,
-                never_channels: spec.never_channels.into_iter().map(Spanned::into_inner).collect(),
+                never_channels: spec
+                    .never_channels
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect(),
                 webhooks: spec.webhooks.into_iter().map(Spanned::into_inner).collect(),
                 once_per,
             });
@@ -620,7 +639,9 @@ impl OperatorConfig {
 
         let templates = Templates::compile(&templates_source).map_err(|error| FileError {
             // The template's own line, counted from where its text starts.
-            line: origins.get(&error.name).map(|origin| origin.line(error.line)),
+            line: origins
+                .get(&error.name)
+                .map(|origin| origin.line(error.line)),
             message: error.to_string(),
         })?;
         Ok(OperatorConfig {
@@ -932,7 +953,10 @@ fn conditions(
             }
         }
         if list.is_empty() {
-            return Err((value_line.or(field_line), format!("{field}: give at least one value")));
+            return Err((
+                value_line.or(field_line),
+                format!("{field}: give at least one value"),
+            ));
         }
         plain.insert(field, list.into_iter().map(|(_, p)| p).collect::<Vec<_>>());
     }
@@ -1090,7 +1114,10 @@ routed = true
         let env = Env::from_map(
             [
                 ("HOOK".to_owned(), "https://hooks.example/a".to_owned()),
-                ("SLACK_TOKEN".to_owned(), "xoxb-from-the-environment".to_owned()),
+                (
+                    "SLACK_TOKEN".to_owned(),
+                    "xoxb-from-the-environment".to_owned(),
+                ),
             ]
             .into(),
         );

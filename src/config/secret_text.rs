@@ -93,9 +93,10 @@ pub fn looks_like_secret(value: &str) -> Option<&'static str> {
         if url.password().is_some() {
             return Some("a URL with a password");
         }
-        if url.query_pairs().any(|(name, _)| {
-            SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str())
-        }) {
+        if url
+            .query_pairs()
+            .any(|(name, _)| SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str()))
+        {
             return Some("a URL with a credential in its query");
         }
     }
@@ -167,7 +168,10 @@ fn walk_table(table: &DeTable<'_>, path: &mut Vec<String>, first: &mut Option<Fo
             });
         } else if let Some(what) = looks_like_secret(key.get_ref()) {
             record(first, key.span(), || {
-                format!("the key {} looks like {what}: keep it out of the file", describe(path))
+                format!(
+                    "the key {} looks like {what}: keep it out of the file",
+                    describe(path)
+                )
             });
         }
         walk_value(value.get_ref(), value.span(), path, first);
@@ -244,17 +248,32 @@ mod tests {
     #[test]
     fn known_secrets_are_recognised_and_ordinary_text_is_not() {
         let cases = [
-            ("https://hooks.slack.com/services/T0/B0/abc", Some("a Slack webhook URL")),
+            (
+                "https://hooks.slack.com/services/T0/B0/abc",
+                Some("a Slack webhook URL"),
+            ),
             ("xoxb-1234-5678-abcdefgh", Some("a Slack bot token")),
             ("Bearer xoxp-12345678", Some("a Slack user token")),
             ("xapp-1-A0-123-abcdef", Some("a Slack app token")),
-            ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Some("a webhook signing secret")),
+            (
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                Some("a webhook signing secret"),
+            ),
             ("ghp_0123456789abcdefghij", Some("a GitHub token")),
             ("github_pat_11ABCDEFG0123", Some("a GitHub token")),
             ("AKIAIOSFODNN7EXAMPLE", Some("an AWS access key")),
-            ("https://user:pw@example.com/hook", Some("a URL with a password")),
-            ("https://chat.example/hook?key=abc&token=x", Some("a URL with a credential in its query")),
-            ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig", Some("a JSON web token")),
+            (
+                "https://user:pw@example.com/hook",
+                Some("a URL with a password"),
+            ),
+            (
+                "https://chat.example/hook?key=abc&token=x",
+                Some("a URL with a credential in its query"),
+            ),
+            (
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig",
+                Some("a JSON web token"),
+            ),
             ("#deployments", None),
             ("https://hooks.example/a", None),
             ("https://graycloud.ite.kth.se/search?q=source", None),

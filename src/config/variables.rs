@@ -222,7 +222,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(undeclared, Vec::<String>::new(), "declare them in VARIABLES");
+        assert_eq!(
+            undeclared,
+            Vec::<String>::new(),
+            "declare them in VARIABLES"
+        );
     }
 
     #[test]
@@ -235,9 +239,16 @@ mod tests {
                     v.name
                 );
             }
-            let secret_by_name = ["_KEY", "_KEYS", "_TOKEN", "_SECRET", "_PASSWORD", "_WEB_HOOK"]
-                .iter()
-                .any(|suffix| v.name.ends_with(suffix));
+            let secret_by_name = [
+                "_KEY",
+                "_KEYS",
+                "_TOKEN",
+                "_SECRET",
+                "_PASSWORD",
+                "_WEB_HOOK",
+            ]
+            .iter()
+            .any(|suffix| v.name.ends_with(suffix));
             if secret_by_name {
                 assert_eq!(v.file, FileUse::Secret, "{}", v.name);
             }

@@ -501,7 +501,9 @@ impl Reloader {
                 fail::fail_point!("config-reload");
                 let _ = loaded.send(OperatorConfig::load(&path, &env));
             })
-            .map_err(|error| ReloadError::NotApplied(format!("cannot start the reload: {error}")))?;
+            .map_err(|error| {
+                ReloadError::NotApplied(format!("cannot start the reload: {error}"))
+            })?;
         let config = load
             .await
             .map_err(|_| ReloadError::NotApplied("the reload stopped unfinished".into()))??;

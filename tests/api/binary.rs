@@ -87,6 +87,15 @@ impl Service {
         assert!(status.success());
     }
 
+    /// Sends SIGHUP (reload the operator file).
+    pub fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// SIGKILL, and waits for the process to be gone.
     pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");

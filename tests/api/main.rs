@@ -23,6 +23,7 @@ mod lighthouse;
 mod observability;
 mod openapi;
 mod operator;
+mod operator_file;
 mod outbound;
 mod reliability;
 mod replicas;
