@@ -2,6 +2,7 @@
 //! Pure data handling: no I/O, no environment access. Everything else may
 //! use it; it uses nothing of Alvares.
 
+pub mod bounds;
 pub mod enrichment;
 pub mod event;
 pub mod history;
