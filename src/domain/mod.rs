@@ -10,6 +10,7 @@ pub mod id;
 pub mod matching;
 pub mod published;
 pub mod silence;
+pub mod silence_set;
 pub mod text;
 
 pub use enrichment::{
