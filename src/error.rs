@@ -64,6 +64,11 @@ pub enum ApiError {
     /// without a configuration file).
     #[error("{0}")]
     Conflict(String),
+    /// A well-formed request past one of the service's bounds (e.g. too
+    /// many patterns in a silence); `field` names the field when one is at
+    /// fault.
+    #[error("{0}")]
+    LimitExceeded(FieldError),
 }
 
 /// The one body every error is answered with.
@@ -73,7 +78,8 @@ pub struct ErrorBody<'a> {
     pub error: ErrorKind,
     /// What went wrong, for a person to read.
     pub message: String,
-    /// The request field at fault (`invalid_event`, `invalid_query`): a
+    /// The request field at fault (`invalid_event`, `invalid_query`,
+    /// `limit_exceeded`): a
     /// body field's camelCase name, a query parameter or a header.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -99,6 +105,7 @@ pub enum ErrorKind {
     InvalidQuery,
     InvalidConfig,
     Conflict,
+    LimitExceeded,
     Unavailable,
     Internal,
 }
@@ -120,6 +127,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => ErrorKind::MethodNotAllowed,
             ApiError::InvalidConfig { .. } => ErrorKind::InvalidConfig,
             ApiError::Conflict(_) => ErrorKind::Conflict,
+            ApiError::LimitExceeded(_) => ErrorKind::LimitExceeded,
         }
     }
 }
@@ -141,6 +149,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::InvalidConfig { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -149,6 +158,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidEvent(error) | ApiError::InvalidQuery(error) => {
                 Some(error.field.as_str())
             }
+            ApiError::LimitExceeded(error) if !error.field.is_empty() => Some(error.field.as_str()),
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());

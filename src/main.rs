@@ -1,4 +1,4 @@
-use std::io::Read;
+use std::io::{ErrorKind, Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -60,10 +60,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
             match enrich_json(&settings, &input) {
-                Ok(output) => {
-                    println!("{output}");
-                    ExitCode::SUCCESS
-                }
+                Ok(output) => print(&output),
                 Err(error) => {
                     eprintln!("alvares enrich: {error}");
                     ExitCode::from(1)
@@ -76,12 +73,24 @@ fn main() -> ExitCode {
 /// Prints what a command made, or its error with exit status 1.
 fn print_or_fail(command: &str, result: Result<String, String>) -> ExitCode {
     match result {
-        Ok(output) => {
-            println!("{output}");
-            ExitCode::SUCCESS
-        }
+        Ok(output) => print(&output),
         Err(error) => {
             eprintln!("alvares {command}: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes a command's output and a newline on stdout. A reader that has
+/// gone (`alvares check-config | head`) is no failure of the command: it
+/// ends quietly with status 0, as if everything had been read.
+fn print(output: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{output}").and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("alvares: could not write the output: {error}");
             ExitCode::from(1)
         }
     }

@@ -199,6 +199,9 @@ impl Application {
             token: settings.intake.ingest_token.clone(),
             max_body_bytes: settings.intake.max_body_bytes,
             body_timeout: Duration::from_secs(settings.intake.body_timeout_seconds),
+            bounds: crate::domain::bounds::EventBounds {
+                max_channels: settings.intake.max_channels_per_event,
+            },
             metrics: metrics.clone(),
         });
         let health = web::Data::new(pipeline.health.clone());

@@ -337,6 +337,9 @@ pub struct IntakeConfig {
     /// connection closed (headers have their own, shorter limit).
     #[envconfig(from = "BODY_TIMEOUT_SECONDS", default = "10")]
     pub body_timeout_seconds: u64,
+    /// Distinct Slack channels one event may name; more is a 422.
+    #[envconfig(from = "MAX_CHANNELS_PER_EVENT", default = "20")]
+    pub max_channels_per_event: usize,
 }
 
 #[derive(Envconfig, Debug)]
@@ -650,6 +653,12 @@ impl Settings {
                 "SUBSCRIBER_QUEUE_CAPACITY"
             };
             return Err(ConfigError::invalid(name, "expected a positive number"));
+        }
+        if intake.max_channels_per_event == 0 {
+            return Err(ConfigError::invalid(
+                "MAX_CHANNELS_PER_EVENT",
+                "expected a positive number of channels",
+            ));
         }
         if intake.body_timeout_seconds == 0 {
             return Err(ConfigError::invalid(

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::text::{clean, push_unique, split_list};
+use super::text::{UniqueList, clean, split_list};
 
 /// Which intake route an event came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -177,6 +177,53 @@ impl Event {
             Event::Deployment(d) => d.to_json(),
             Event::Error(e) => e.to_json(),
             Event::Recommendation(r) => r.to_json(),
+        }
+    }
+}
+
+/// A known field's value as parsed, for checks over every field (the
+/// bounds at intake).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValue<'a> {
+    Text(&'a str),
+    List(&'a [String]),
+}
+
+/// A set optional text field's value.
+fn set_text(value: &Option<String>) -> Option<FieldValue<'_>> {
+    value.as_deref().map(FieldValue::Text)
+}
+
+impl Event {
+    /// Every known field that is set, with its JSON name, in output order
+    /// (lists always, possibly empty).
+    pub fn known_values(&self) -> Vec<(&'static str, FieldValue<'_>)> {
+        match self {
+            Event::Deployment(d) => {
+                let mut out = vec![
+                    (APPLICATION_NAME, FieldValue::Text(&d.application_name)),
+                    (CLUSTER, FieldValue::Text(&d.cluster)),
+                ];
+                out.extend(d.optional_fields().into_iter().filter_map(
+                    |(name, field)| match field {
+                        FieldRef::Text(value) => set_text(value).map(|value| (name, value)),
+                        FieldRef::List(items) => Some((name, FieldValue::List(items))),
+                    },
+                ));
+                out
+            }
+            Event::Error(e) => [
+                Some((MESSAGE, FieldValue::Text(&e.message))),
+                set_text(&e.stack_trace).map(|value| (STACK_TRACE, value)),
+                Some((SLACK_CHANNELS, FieldValue::List(&e.slack_channels))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Event::Recommendation(r) => vec![
+                (MESSAGE, FieldValue::Text(&r.message)),
+                (SLACK_CHANNELS, FieldValue::List(&r.slack_channels)),
+            ],
         }
     }
 }
@@ -519,7 +566,7 @@ fn list_field(name: &str, value: Value) -> Result<Vec<String>, FieldError> {
             "must be a string or an array of strings, not an object",
         )),
         Value::Array(items) => {
-            let mut out = Vec::new();
+            let mut out = UniqueList::default();
             for item in &items {
                 match item {
                     Value::Null => {}
@@ -533,12 +580,12 @@ fn list_field(name: &str, value: Value) -> Result<Vec<String>, FieldError> {
                     // commas again (a URL may contain one).
                     scalar => {
                         if let Some(text) = scalar_text(scalar, false) {
-                            push_unique(&mut out, text);
+                            out.push(text);
                         }
                     }
                 }
             }
-            Ok(out)
+            Ok(out.into_vec())
         }
         scalar => Ok(scalar_text(&scalar, false)
             .map(|text| split_list(&text))

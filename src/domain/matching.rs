@@ -1,6 +1,7 @@
 //! Matching events by their fields: exact values and globs (`kth-*`), as
 //! routes and silences use them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -18,22 +19,33 @@ pub struct Matcher {
 impl Matcher {
     /// Whether `value` (a string, a number, or a list of them) matches.
     pub fn matches(&self, value: Option<&Value>) -> bool {
-        let hit = |text: &str| self.patterns.iter().any(|p| p.matches(text));
-        match value {
-            Some(Value::String(text)) => hit(text),
-            Some(Value::Array(items)) => items.iter().any(|item| match item {
-                Value::String(text) => hit(text),
-                other => hit(&other.to_string()),
-            }),
-            Some(Value::Number(n)) => hit(&n.to_string()),
-            Some(Value::Bool(b)) => hit(&b.to_string()),
-            _ => false,
-        }
+        value_texts(value)
+            .iter()
+            .any(|text| self.patterns.iter().any(|p| p.matches(text)))
     }
 
     pub fn describe(&self) -> String {
         let patterns: Vec<&str> = self.patterns.iter().map(|p| p.as_str()).collect();
         format!("{} = {}", self.field, patterns.join(" | "))
+    }
+}
+
+/// The texts a field's value is matched as: a string, a number's or a
+/// boolean's text, or each item of a list (an item that is not a string
+/// as its JSON); nothing for `null`, an object or an absent field.
+pub fn value_texts(value: Option<&Value>) -> Vec<Cow<'_, str>> {
+    match value {
+        Some(Value::String(text)) => vec![Cow::Borrowed(text.as_str())],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(text) => Cow::Borrowed(text.as_str()),
+                other => Cow::Owned(other.to_string()),
+            })
+            .collect(),
+        Some(Value::Number(n)) => vec![Cow::Owned(n.to_string())],
+        Some(Value::Bool(b)) => vec![Cow::Owned(b.to_string())],
+        _ => Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! Pure data handling: no I/O, no environment access. Everything else may
 //! use it; it uses nothing of Alvares.
 
+pub mod bounds;
 pub mod enrichment;
 pub mod event;
 pub mod history;
@@ -9,6 +10,7 @@ pub mod id;
 pub mod matching;
 pub mod published;
 pub mod silence;
+pub mod silence_set;
 pub mod slack_text;
 pub mod text;
 

@@ -8,6 +8,13 @@ use serde_json::Value;
 use super::EventKind;
 use super::matching::Conditions;
 
+/// Patterns one silence may hold, over all its fields.
+pub const MAX_PATTERNS_PER_SILENCE: usize = 100;
+/// Characters in one pattern.
+pub const MAX_PATTERN_CHARS: usize = 256;
+/// Silences not yet ended (pending or active) at once.
+pub const MAX_ACTIVE_SILENCES: usize = 1_000;
+
 #[derive(Debug, Clone)]
 pub struct Silence {
     pub id: String,

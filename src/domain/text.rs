@@ -10,17 +10,32 @@ pub fn clean(s: &str) -> String {
 /// Splits a comma-separated list: items cleaned, empty items dropped,
 /// duplicates dropped keeping the first.
 pub fn split_list(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = UniqueList::default();
     for item in s.split(',') {
-        push_unique(&mut out, clean(item));
+        out.push(clean(item));
     }
-    out
+    out.into_vec()
 }
 
-/// Adds an already cleaned item unless it is empty or already present.
-pub(crate) fn push_unique(list: &mut Vec<String>, item: String) {
-    if !item.is_empty() && !list.contains(&item) {
-        list.push(item);
+/// A list that keeps the first of equal items, in order. Linear in the
+/// items (a set remembers what is in it): a body may hold tens of
+/// thousands of them before its bounds are checked.
+#[derive(Default)]
+pub(crate) struct UniqueList {
+    items: Vec<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl UniqueList {
+    /// Adds an already cleaned item unless it is empty or already present.
+    pub(crate) fn push(&mut self, item: String) {
+        if !item.is_empty() && self.seen.insert(item.clone()) {
+            self.items.push(item);
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        self.items
     }
 }
 

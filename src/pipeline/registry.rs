@@ -22,6 +22,7 @@ use crate::clock::SharedClock;
 use crate::config::ConfigError;
 use crate::config::OperatorConfig;
 use crate::domain::silence::Silence;
+use crate::domain::silence_set::SilenceSet;
 use crate::engine::guard::guarded;
 use crate::engine::{ActorHealth, Deliver, Registration};
 use crate::store::journal::Journal;
@@ -378,11 +379,18 @@ impl Handler<ApplySilences> for RegistryActor {
         let unchanged = silences.len() == self.table.silences.len()
             && silences
                 .iter()
-                .zip(self.table.silences.iter())
+                .zip(self.table.silences.silences())
                 .all(|(a, b)| same(a, b));
-        if !unchanged {
-            self.table.silences = Arc::new(silences);
-            self.publish_table();
+        if unchanged {
+            return;
+        }
+        // Compiled here, once per change, never per event.
+        match SilenceSet::new(silences) {
+            Ok(set) => {
+                self.table.silences = Arc::new(set);
+                self.publish_table();
+            }
+            Err(error) => log::error!("registry: {error}; the silences in force stay"),
         }
     }
 }

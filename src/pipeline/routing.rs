@@ -12,10 +12,12 @@ use tokio::sync::watch;
 
 use crate::config::OperatorConfig;
 use crate::domain::EventKind;
-use crate::domain::silence::Silence;
+use crate::domain::silence_set::{EventSilences, SilenceSet};
 use crate::engine::slots::Slots;
 use crate::engine::{ActorHealth, Availability, StartedActor};
 use crate::store::journal::{OnceClaim, PlannedDelivery};
+use crate::subscribers::Subscriber;
+use crate::subscribers::database::Database;
 
 /// Whether a subscriber takes events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +65,8 @@ pub struct RoutingTable {
     pub routes: Vec<Route>,
     /// The operator's routes, templates and webhooks in force.
     pub operator: Arc<OperatorConfig>,
-    /// The stored silences not yet ended.
-    pub silences: Arc<Vec<Silence>>,
+    /// The stored silences not yet ended, compiled.
+    pub silences: Arc<SilenceSet>,
 }
 
 /// What the enricher decided for one event.
@@ -101,12 +103,15 @@ impl RoutingTable {
     /// otherwise it waits in the journal for the sweeper.
     pub fn plan(&self, kind: EventKind, event: &Value, now_ms: i64) -> Plan {
         let mut plan = Plan::default();
+        // The event's fields are matched against the silences once, not
+        // once per subscriber.
+        let silences = self.silences.for_event(now_ms, kind, event);
         for route in self.routes.iter().filter(|route| route.takes(kind)) {
             let skip = match route.switch {
                 Switch::Unconfigured => "not configured".to_owned(),
                 Switch::Off => "disabled".to_owned(),
                 Switch::On => {
-                    if let Some(why) = self.why_skipped(route, kind, event, now_ms, &mut plan) {
+                    if let Some(why) = self.why_skipped(route, kind, event, &silences, &mut plan) {
                         why
                     } else {
                         let push = route.owned
@@ -134,7 +139,7 @@ impl RoutingTable {
         route: &Route,
         kind: EventKind,
         event: &Value,
-        now_ms: i64,
+        silences: &EventSilences<'_>,
         plan: &mut Plan,
     ) -> Option<String> {
         if route.declared {
@@ -147,10 +152,12 @@ impl RoutingTable {
                 Some(_) => {}
             }
         }
-        let silence = self
-            .silences
-            .iter()
-            .find(|silence| silence.silences(now_ms, kind, event, route.id))?;
+        // The history is always kept: insights and the next deployment's
+        // change context read it.
+        if route.id == Database::ID {
+            return None;
+        }
+        let silence = silences.silencing(route.id)?;
         plan.silenced_by.push(silence.id.clone());
         Some(format!("silenced by {}", silence.id))
     }

@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::bearer_token;
+use super::body::{MAX_ADMIN_BODY_BYTES, read_body};
 use super::docs::answers::{
-    AdminDisabled, Internal, InvalidQuery, NotFound, Unauthorized, Unavailable,
+    AdminDisabled, AdminPayloadTooLarge, Internal, InvalidQuery, NotFound, Unauthorized,
+    Unavailable,
 };
 use super::store::{EventView, event_view, query, rfc3339};
 use crate::clock::SharedClock;
@@ -320,6 +322,7 @@ pub struct Switch {
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminDisabled),
         (status = 404, response = NotFound),
+        (status = 413, response = AdminPayloadTooLarge),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
@@ -327,7 +330,8 @@ pub struct Switch {
 pub async fn switch_subscriber(
     _: Admin,
     id: web::Path<String>,
-    body: web::Bytes,
+    request: HttpRequest,
+    payload: web::Payload,
     board: web::Data<HealthBoard>,
     registry: web::Data<Addr<RegistryActor>>,
     pool: web::Data<DbPool>,
@@ -338,6 +342,7 @@ pub async fn switch_subscriber(
             "no subscriber has the id {id}"
         )));
     }
+    let body = read_body(&request, payload, MAX_ADMIN_BODY_BYTES).await?;
     let switch: Switch = serde_json::from_slice(&body).map_err(|error| {
         ApiError::InvalidQuery(FieldError::new(
             "enabled",

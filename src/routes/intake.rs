@@ -6,19 +6,20 @@
 use std::time::Duration;
 
 use actix::Addr;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::bearer_token;
+use super::body::read_body;
 use super::docs::answers::{
     BadRequest, InvalidEvent, PayloadTooLarge, RequestTimeout, Unauthorized, Unavailable,
 };
 use super::docs::events::{DeploymentEvent, PipelineErrorEvent, RecommendationEvent};
 use crate::config::Secret;
+use crate::domain::bounds::EventBounds;
 use crate::domain::event::{Event, EventKind, FieldError};
 use crate::error::ApiError;
 use crate::pipeline::intake::IntakeActor;
@@ -35,6 +36,9 @@ pub struct IntakeRoute {
     pub max_body_bytes: usize,
     /// A body not fully arrived after this is answered 408.
     pub body_timeout: Duration,
+    /// How much one event may hold (`MAX_CHANNELS_PER_EVENT` and the
+    /// fields' lengths).
+    pub bounds: EventBounds,
     pub metrics: std::sync::Arc<Metrics>,
 }
 
@@ -184,6 +188,7 @@ async fn record(
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
     let event = Event::parse(kind, value).map_err(ApiError::InvalidEvent)?;
+    route.bounds.check(&event).map_err(ApiError::InvalidEvent)?;
     let idempotency = idempotency_key(&request, &body)?;
     let accepted = route
         .intake
@@ -266,8 +271,13 @@ fn idempotency_key(request: &HttpRequest, body: &[u8]) -> Result<Option<Idempote
     let Some(value) = request.headers().get("Idempotency-Key") else {
         return Ok(None);
     };
-    let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > MAX_KEY_LENGTH {
+    // Surrounding whitespace is not part of a header's value; inside it,
+    // only visible ASCII (no spaces, tabs or other bytes).
+    let key = std::str::from_utf8(value.as_bytes())
+        .unwrap_or_default()
+        .trim_matches([' ', '\t']);
+    let visible = |byte: u8| (0x21..=0x7e).contains(&byte);
+    if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.bytes().all(visible) {
         return Err(ApiError::InvalidEvent(FieldError::new(
             "Idempotency-Key",
             format!("must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"),
@@ -281,29 +291,4 @@ fn idempotency_key(request: &HttpRequest, body: &[u8]) -> Result<Option<Idempote
         key: key.to_owned(),
         body_hash,
     }))
-}
-
-/// Reads the body, refusing it as soon as it passes the limit.
-async fn read_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BadRequest("the body could not be read".into()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }

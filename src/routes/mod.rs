@@ -9,6 +9,7 @@
 //! [`docs::document`] writes the OpenAPI document.
 
 pub mod admin;
+pub mod body;
 pub mod console;
 pub mod docs;
 pub mod health;

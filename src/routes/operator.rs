@@ -6,19 +6,21 @@ use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use actix::Addr;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::admin::Admin;
+use super::body::{MAX_ADMIN_BODY_BYTES, read_body};
 use super::docs::answers::{
-    AdminDisabled, Conflict, Internal, InvalidConfig, InvalidQuery, NotFound, Unauthorized,
-    Unavailable,
+    AdminDisabled, AdminPayloadTooLarge, Conflict, Internal, InvalidConfig, InvalidQuery,
+    LimitExceeded, NotFound, Unauthorized, Unavailable,
 };
 use super::store::{query, rfc3339};
 use crate::clock::SharedClock;
 use crate::config::file::ConfigSummary;
 use crate::domain::event::FieldError;
 use crate::domain::matching::Conditions;
+use crate::domain::silence::{MAX_ACTIVE_SILENCES, MAX_PATTERN_CHARS, MAX_PATTERNS_PER_SILENCE};
 use crate::error::ApiError;
 use crate::pipeline::messages::{ApplySilences, ReloadReport};
 use crate::pipeline::registry::RegistryActor;
@@ -214,18 +216,22 @@ pub enum OneOrMany {
         (status = 400, response = InvalidQuery),
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminDisabled),
+        (status = 413, response = AdminPayloadTooLarge),
+        (status = 422, response = LimitExceeded),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
 )]
 pub async fn create_silence(
     _: Admin,
-    body: web::Bytes,
+    request: HttpRequest,
+    payload: web::Payload,
     journal: web::Data<Journal>,
     registry: web::Data<Addr<RegistryActor>>,
     pool: web::Data<DbPool>,
     clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&request, payload, MAX_ADMIN_BODY_BYTES).await?;
     let now = clock.now_ms();
     let new: NewSilence = serde_json::from_slice(&body).map_err(|error| {
         invalid(
@@ -234,6 +240,17 @@ pub async fn create_silence(
         )
     })?;
     let row = validate(new, now)?;
+    // Counted before saving: two admins creating the last ones at once may
+    // pass it by one each, which the bound tolerates.
+    let not_ended = query(&pool, move |c| silences::count_not_ended(c, now)).await?;
+    if not_ended >= MAX_ACTIVE_SILENCES as i64 {
+        return Err(ApiError::LimitExceeded(FieldError::new(
+            "",
+            format!(
+                "at most {MAX_ACTIVE_SILENCES} silences may be pending or active at once; end one first"
+            ),
+        )));
+    }
     journal
         .save_silence(row.clone())
         .await
@@ -338,6 +355,27 @@ fn validate(new: NewSilence, now: i64) -> Result<SilenceRow, ApiError> {
             (field, list)
         })
         .collect();
+    let patterns = matchers.values().map(Vec::len).sum::<usize>();
+    if patterns > MAX_PATTERNS_PER_SILENCE {
+        return Err(ApiError::LimitExceeded(FieldError::new(
+            "matchers",
+            format!("at most {MAX_PATTERNS_PER_SILENCE} patterns in all, not {patterns}"),
+        )));
+    }
+    if let Some((field, pattern)) = matchers.iter().find_map(|(field, patterns)| {
+        patterns
+            .iter()
+            .find(|p| p.chars().count() > MAX_PATTERN_CHARS)
+            .map(|p| (field, p))
+    }) {
+        return Err(ApiError::LimitExceeded(FieldError::new(
+            "matchers",
+            format!(
+                "{field}: a pattern is at most {MAX_PATTERN_CHARS} characters, not {}",
+                pattern.chars().count()
+            ),
+        )));
+    }
     Conditions::parse(&matchers).map_err(|error| invalid("matchers", error))?;
     let text = |field: &str, value: &str| {
         let value = value.trim();

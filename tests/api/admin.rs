@@ -406,3 +406,52 @@ async fn readyz_and_metrics_answer_without_auth() {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
 }
+
+/// The admin routes that take a body answer one past the limit as intake
+/// does: 413 with the JSON error body (it was actix's `text/plain`).
+#[actix_web::test]
+async fn an_admin_body_over_the_limit_is_a_413_with_the_json_error_body() {
+    let app = spawn_app(&[("ADMIN_TOKEN", TOKEN)]).await;
+    for (verb, route) in [
+        ("PUT", "/admin/subscribers/slack-error"),
+        ("POST", "/admin/silences"),
+    ] {
+        let body = json!({"enabled": false, "padding": "x".repeat(300_000)}).to_string();
+        let mut response = app
+            .http
+            .request(
+                awc::http::Method::from_bytes(verb.as_bytes()).unwrap(),
+                format!("{}{route}", app.address),
+            )
+            .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(body)
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 413, "{route}");
+        assert_eq!(
+            response.headers().get("Content-Type").unwrap(),
+            "application/json",
+            "{route}"
+        );
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(
+            answer,
+            json!({"error": "payload_too_large", "message": "the body is larger than the limit of 65536 bytes"}),
+            "{route}"
+        );
+    }
+    // Just under the limit is read as before.
+    let padded = format!("{}{}", " ".repeat(60_000), json!({"enabled": false}));
+    let mut response = app
+        .http
+        .put(format!("{}/admin/subscribers/slack-error", app.address))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .insert_header(("Content-Type", "application/json"))
+        .send_body(padded)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let view: Value = response.json().await.unwrap();
+    assert_eq!(view["id"], "slack-error", "{view}");
+}

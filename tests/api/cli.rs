@@ -112,3 +112,53 @@ fn a_bad_value_stops_start_up_naming_the_variable() {
         "{stderr}"
     );
 }
+
+/// Runs a command whose reader has gone before it writes (as with
+/// `alvares check-config | head`): the reading end of its stdout is closed
+/// first, then its stdin (read whole before anything is written) is given.
+fn run_with_stdout_closed(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String) {
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A closed pipe on stdout is no failure and no panic (it was exit status
+/// 101 with "failed printing to stdout"): the command ends with status 0.
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let deployment = std::fs::read_to_string(format!("{FIXTURES}/deployment.json")).unwrap();
+    let (code, stderr) = run_with_stdout_closed(&["enrich"], &[], &deployment);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/alvares.toml");
+    let env = [
+        (
+            "INCIDENTS_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+        (
+            "INCIDENTS_WEBHOOK_URL",
+            "https://incidents.example/hooks/alvares",
+        ),
+    ];
+    let (code, stderr) = run_with_stdout_closed(&["check-config", example], &env, "");
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    // An error still fails, on stderr.
+    let (code, stderr) = run_with_stdout_closed(&["check-config", "/no/such/file.toml"], &[], "");
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("alvares check-config: "), "{stderr}");
+}

@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{fixture, spawn_app};
+use std::collections::BTreeSet;
+
+use crate::helpers::{fixture, hook, mock_slack, spawn_app, wait_for_slack};
 
 fn is_uuid_v7(id: &Value) -> bool {
     id.as_str()
@@ -108,10 +110,11 @@ async fn a_body_over_the_limit_is_a_413() {
 async fn the_default_limit_is_256_kib() {
     let app = spawn_app(&[]).await;
     let mut body = fixture("deployment.json");
-    body["descriptionEnglish"] = json!("x".repeat(262_144));
+    // An unknown field: the known ones have bounds of their own.
+    body["buildLog"] = json!("x".repeat(262_144));
     let (status, _) = app.put_event("deployment", &body).await;
     assert_eq!(status, 413);
-    body["descriptionEnglish"] = json!("x".repeat(200_000));
+    body["buildLog"] = json!("x".repeat(200_000));
     let (status, _) = app.put_event("deployment", &body).await;
     assert_eq!(status, 202);
 }
@@ -278,4 +281,179 @@ async fn health_lists_every_actor_and_unconfigured_subscribers() {
             }
         })
     );
+}
+
+fn channels(count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("#channel-{n}")).collect()
+}
+
+#[actix_web::test]
+async fn a_deployment_naming_3000_channels_is_a_422_and_nothing_is_recorded() {
+    let slack = mock_slack().await;
+    let app = spawn_app(&[("SLACK_WEB_HOOK", &hook(&slack))]).await;
+    let mut body = fixture("deployment.json");
+    body["slackChannels"] = json!(channels(3_000));
+    let (status, answer) = app.put_event("deployment", &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer,
+        json!({
+            "error": "invalid_event",
+            "message": "slackChannels: at most 20 distinct channels (MAX_CHANNELS_PER_EVENT), not 3000",
+            "field": "slackChannels"
+        })
+    );
+    // As a comma-separated string, and for the other kinds, the same.
+    body["slackChannels"] = json!(channels(21).join(","));
+    let (status, answer) = app.put_event("deployment", &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(answer["field"], "slackChannels");
+    for kind in ["error", "recommendation"] {
+        let (status, answer) = app
+            .put_event(
+                kind,
+                &json!({"message": "m", "slackChannels": channels(3_000)}),
+            )
+            .await;
+        assert_eq!(status, 422, "{kind}");
+        assert_eq!(answer["field"], "slackChannels", "{kind}");
+    }
+    // Refused before the journal: nothing recorded, nothing to deliver.
+    assert_eq!(app.actor("intake").received, 0);
+    let (_, history) = app.get("/api/v1/deployments").await;
+    assert_eq!(history["deployments"], json!([]), "{history}");
+    wait_for_slack(&app, &slack, 0).await;
+}
+
+#[actix_web::test]
+async fn twenty_channels_are_accepted_and_each_gets_exactly_one_message() {
+    let slack = mock_slack().await;
+    let app = spawn_app(&[
+        ("SLACK_WEB_HOOK", &hook(&slack)),
+        ("SLACK_CHANNELS", "#all-deployments"),
+        ("DISABLED_SUBSCRIBERS", "application-endpoint"),
+    ])
+    .await;
+    let mut body = fixture("deployment.json");
+    // Duplicates do not count: 20 distinct channels.
+    let mut sent = channels(20);
+    sent.extend(channels(5));
+    body["slackChannels"] = json!(sent);
+    let (status, answer) = app.put_event("deployment", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let messages = wait_for_slack(&app, &slack, 21).await;
+    let reached: BTreeSet<&str> = messages
+        .iter()
+        .map(|message| message["channel"].as_str().unwrap())
+        .collect();
+    let mut wanted: BTreeSet<String> = channels(20).into_iter().collect();
+    wanted.insert("#all-deployments".into());
+    assert_eq!(reached, wanted.iter().map(String::as_str).collect());
+}
+
+#[actix_web::test]
+async fn max_channels_per_event_sets_the_bound() {
+    let app = spawn_app(&[("MAX_CHANNELS_PER_EVENT", "2")]).await;
+    let body = json!({"message": "m", "slackChannels": "#a,#b,#c"});
+    let (status, answer) = app.put_event("error", &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer["message"],
+        "slackChannels: at most 2 distinct channels (MAX_CHANNELS_PER_EVENT), not 3"
+    );
+    let (status, _) = app
+        .put_event(
+            "error",
+            &json!({"message": "m", "slackChannels": "#a,#b,#a"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+}
+
+#[actix_web::test]
+async fn a_200_kb_application_name_is_a_422_naming_it() {
+    let slack = mock_slack().await;
+    let app = spawn_app(&[("SLACK_WEB_HOOK", &hook(&slack))]).await;
+    let mut body = fixture("deployment.json");
+    body["applicationName"] = json!("x".repeat(200_000));
+    let (status, answer) = app.put_event("deployment", &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer,
+        json!({
+            "error": "invalid_event",
+            "message": "applicationName: must be at most 256 characters, not 200000",
+            "field": "applicationName"
+        })
+    );
+    let mut body = fixture("error.json");
+    body["stackTrace"] = json!("t".repeat(150_000));
+    let (status, answer) = app.put_event("error", &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer,
+        json!({
+            "error": "invalid_event",
+            "message": "stackTrace: must be at most 100000 characters, not 150000",
+            "field": "stackTrace"
+        })
+    );
+    let mut body = fixture("deployment.json");
+    body["accessibilityUrls"] = json!(
+        (0..21)
+            .map(|n| format!("https://x.test/{n}"))
+            .collect::<Vec<_>>()
+    );
+    let (status, answer) = app.put_event("deployment", &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer,
+        json!({
+            "error": "invalid_event",
+            "message": "accessibilityUrls: at most 20 distinct items, not 21",
+            "field": "accessibilityUrls"
+        })
+    );
+    assert_eq!(app.actor("intake").received, 0);
+    wait_for_slack(&app, &slack, 0).await;
+}
+
+#[actix_web::test]
+async fn an_idempotency_key_is_visible_ascii_only() {
+    let app = spawn_app(&[]).await;
+    let send = |key: &'static str| {
+        let request = app
+            .http
+            .put(format!("{}/api/v1/recommendation", app.address))
+            .insert_header(("Idempotency-Key", key));
+        async move {
+            let mut response = request
+                .send_json(&json!({"message": "m", "slackChannels": "#a"}))
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let refused = json!({
+        "error": "invalid_event",
+        "message": "Idempotency-Key: must be 1 to 255 visible ASCII characters",
+        "field": "Idempotency-Key"
+    });
+    for key in ["deploy 42", "deploy\t42", "clé"] {
+        let (status, answer) = send(key).await;
+        assert_eq!(status, 422, "{key:?}");
+        assert_eq!(answer, refused, "{key:?}");
+    }
+    let long: &'static str = Box::leak("k".repeat(256).into_boxed_str());
+    assert_eq!(send(long).await, (422, refused));
+    let visible: &'static str = Box::leak(
+        (0x21u8..=0x7e)
+            .map(char::from)
+            .collect::<String>()
+            .into_boxed_str(),
+    );
+    let (status, answer) = send(visible).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(app.actor("intake").received, 1);
 }

@@ -751,3 +751,143 @@ fn render_prints_what_would_be_sent() {
         "alvares render: invalid deployment: field cluster: is required"
     );
 }
+
+#[actix_web::test]
+async fn a_silence_never_holds_back_the_history() {
+    let slack = mock_slack().await;
+    let app = spawn_app(&[
+        ("SLACK_WEB_HOOK", &hook(&slack)),
+        ("DISABLED_SUBSCRIBERS", "application-endpoint"),
+        ("ADMIN_TOKEN", TOKEN),
+    ])
+    .await;
+    let (status, silence) = admin_with(
+        &app,
+        "POST",
+        "/admin/silences",
+        Some(json!({
+            "matchers": {"applicationName": "kth-azure-app"},
+            "duration": "1h",
+            "comment": "noisy",
+            "createdBy": "ops",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{silence}");
+    let id = silence["id"].as_str().unwrap().to_owned();
+    let (_, accepted) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    let event = accepted["id"].as_str().unwrap().to_owned();
+    let view = app.finished_event(&event).await;
+    assert_eq!(
+        skipped_because(&view, "slack-deployment"),
+        format!("silenced by {id}")
+    );
+    assert!(skipped_because(&view, "database").is_null(), "{view}");
+    let stored = view["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["subscriber"] == "database")
+        .map(|d| d["state"].clone());
+    assert_eq!(stored, Some(json!("delivered")), "{view}");
+    let (status, history) = app.get("/api/v1/deployments").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = history["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![event.as_str()]);
+    // The silence counts what it held back: the Slack message, not the history.
+    let (_, list) = admin(&app, "GET", "/admin/silences").await;
+    assert_eq!(list["silences"][0]["silenced"], 1);
+    wait_for_slack(&app, &slack, 0).await;
+}
+
+#[actix_web::test]
+async fn silences_are_bounded_in_patterns_and_in_number() {
+    let app = spawn_app(&[("ADMIN_TOKEN", TOKEN)]).await;
+    let with = |matchers: Value| json!({"matchers": matchers, "duration": "1h", "comment": "c", "createdBy": "ops"});
+    let many: Vec<String> = (0..60).map(|n| format!("app-{n}")).collect();
+    let (status, answer) = admin_with(
+        &app,
+        "POST",
+        "/admin/silences",
+        Some(with(
+            json!({"applicationName": many, "cluster": many[..41]}),
+        )),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer,
+        json!({
+            "error": "limit_exceeded",
+            "message": "matchers: at most 100 patterns in all, not 101",
+            "field": "matchers"
+        })
+    );
+    let (status, answer) = admin_with(
+        &app,
+        "POST",
+        "/admin/silences",
+        Some(with(json!({"cluster": format!("{}*", "a".repeat(256))}))),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer,
+        json!({
+            "error": "limit_exceeded",
+            "message": "matchers: cluster: a pattern is at most 256 characters, not 257",
+            "field": "matchers"
+        })
+    );
+    // 100 patterns are fine.
+    let (status, answer) = admin_with(
+        &app,
+        "POST",
+        "/admin/silences",
+        Some(with(
+            json!({"applicationName": many, "cluster": many[..40]}),
+        )),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+
+    // Up to 1,000 pending or active at once (made in parallel, below the
+    // bound throughout).
+    let create = |n: usize| {
+        admin_with(
+            &app,
+            "POST",
+            "/admin/silences",
+            Some(with(json!({"applicationName": format!("app-{n}-*")}))),
+        )
+    };
+    for chunk in (1..1_000).collect::<Vec<_>>().chunks(50) {
+        let answers = futures_util::future::join_all(chunk.iter().map(|&n| create(n))).await;
+        for (status, answer) in answers {
+            assert_eq!(status, 201, "{answer}");
+        }
+    }
+    let (status, answer) = create(1_000).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer,
+        json!({
+            "error": "limit_exceeded",
+            "message": "at most 1000 silences may be pending or active at once; end one first"
+        })
+    );
+    // Ending one makes room.
+    let (_, list) = admin(&app, "GET", "/admin/silences").await;
+    let id = list["silences"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = admin(&app, "DELETE", &format!("/admin/silences/{id}")).await;
+    assert_eq!(status, 200);
+    let (status, answer) = create(1_000).await;
+    assert_eq!(status, 201, "{answer}");
+}

@@ -68,8 +68,12 @@ error_answers! {
     RequestTimeout: "`request_timeout`: the body did not arrive within `BODY_TIMEOUT_SECONDS`; the connection is closed";
     /// 413 from intake.
     PayloadTooLarge: "`payload_too_large`: the body is larger than `MAX_BODY_BYTES`";
+    /// 413 from an admin route.
+    AdminPayloadTooLarge: "`payload_too_large`: the body is larger than 64 KiB";
     /// 422 from intake.
-    InvalidEvent: "`invalid_event`: the body has the wrong shape or a NUL character (`field` names the field), or an `Idempotency-Key` already used for a different body";
+    InvalidEvent: "`invalid_event`: the body has the wrong shape, a NUL character or a field past its bound (`field` names the field), or an `Idempotency-Key` that is not 1 to 255 visible ASCII characters or was already used for a different body";
+    /// 422 from creating a silence.
+    LimitExceeded: "`limit_exceeded`: past one of the service's bounds, e.g. too many patterns in a silence (`field` names the field) or too many silences not yet ended";
     /// 422 from a reload.
     InvalidConfig: "`invalid_config`: the configuration file does not validate (`line` names its line); the configuration in force stays";
     /// 409.

@@ -12,6 +12,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::domain::bounds::{MAX_LIST_ITEMS, max_chars};
 use crate::domain::event::{Deployment, FieldShape, PipelineError, Recommendation};
 
 /// What a field is for, where a reader needs more than its name.
@@ -20,7 +21,7 @@ fn describe(field: &str) -> Option<&'static str> {
         "applicationName" => "The application's name.",
         "cluster" => "The cluster it was deployed to.",
         "slackChannels" => {
-            "Slack channels to tell: a comma-separated string or an array. For deployments only `#…` items are used."
+            "Slack channels to tell: a comma-separated string or an array. For deployments only `#…` items are used. At most `MAX_CHANNELS_PER_EVENT` (default 20) distinct channels; more is a 422."
         }
         "importance" => "`high`, `medium` or `low`, in any case (anything else is read as `low`).",
         "testAccessibility" => {
@@ -45,19 +46,32 @@ fn sent_text() -> SchemaType {
     SchemaType::from_iter([Type::String, Type::Number, Type::Boolean, Type::Null])
 }
 
+/// With the bounds intake checks (`domain::bounds`): a text's length, and
+/// an array's items (`slackChannels`' is a setting, so only described).
 fn sent_field(name: &str, shape: FieldShape, required: bool) -> RefOr<Schema> {
+    let most = Some(max_chars(name));
     let text = ObjectBuilder::new()
         .schema_type(if required {
             SchemaType::from_iter([Type::String, Type::Number, Type::Boolean])
         } else {
             sent_text()
         })
+        .max_length(most)
         .description(describe(name));
+    let most_items = (name != "slackChannels").then_some(MAX_LIST_ITEMS);
     match shape {
         FieldShape::Text => text.into(),
         FieldShape::List => AnyOfBuilder::new()
             .item(ObjectBuilder::new().schema_type(sent_text()))
-            .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(sent_text())))
+            .item(
+                ArrayBuilder::new()
+                    .items(
+                        ObjectBuilder::new()
+                            .schema_type(sent_text())
+                            .max_length(most),
+                    )
+                    .max_items(most_items),
+            )
             .description(describe(name))
             .into(),
     }

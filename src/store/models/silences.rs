@@ -49,6 +49,14 @@ pub fn not_ended(conn: &mut AnyConnection, now: i64) -> QueryResult<Vec<SilenceR
         .load(c))
 }
 
+/// How many silences have not ended (pending or active).
+pub fn count_not_ended(conn: &mut AnyConnection, now: i64) -> QueryResult<i64> {
+    with_connection!(conn, |c| silences::table
+        .filter(silences::ends_at.gt(now))
+        .count()
+        .get_result(c))
+}
+
 /// The latest silences, ended or not, newest first.
 pub fn recent(conn: &mut AnyConnection, limit: i64) -> QueryResult<Vec<SilenceRow>> {
     with_connection!(conn, |c| silences::table
