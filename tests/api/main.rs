@@ -22,6 +22,7 @@ mod lighthouse;
 mod observability;
 mod openapi;
 mod operator;
+mod reads;
 mod reliability;
 mod replicas;
 mod schema_validation;
