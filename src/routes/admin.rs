@@ -433,7 +433,7 @@ pub struct Replayed {
 pub async fn dead_letters(
     _: Admin,
     params: web::Query<DeadLetterQuery>,
-    pool: web::Data<DbPool>,
+    reads: web::Data<ReadRoutes>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let limit = parse_limit(params.limit.as_deref())?;
@@ -447,7 +447,8 @@ pub async fn dead_letters(
         })?),
     };
     let subscriber = params.subscriber.filter(|s| !s.is_empty());
-    let rows = query(&pool, move |c| {
+    // A listing: behind the read routes' gate, like theirs.
+    let rows = heavy_query(&reads, move |c| {
         let rows = deliveries::dead_letters(c, subscriber.as_deref(), before, limit)?;
         let event_ids: Vec<String> = rows.iter().map(|r| r.event_id.clone()).collect();
         let events = events::find_many(c, &event_ids)?;

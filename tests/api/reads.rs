@@ -74,11 +74,12 @@ async fn deploy(app: &TestApp, event: &Value) -> String {
 }
 
 /// The heavy read routes, each as a dashboard would ask.
-const HEAVY: [&str; 4] = [
+const HEAVY: [&str; 5] = [
     "/api/v1/deployments?limit=500",
     "/api/v1/insights",
     "/api/v1/clusters/active/latest",
     "/admin/events",
+    "/admin/dead-letters",
 ];
 
 #[actix_web::test]
