@@ -41,6 +41,12 @@ pub enum ApiError {
     Unavailable,
     #[error("storage is unavailable; try again")]
     StorageUnavailable,
+    /// A heavy read past `READ_CONCURRENCY` (or the metrics' own limit).
+    #[error("too many reads at once (at most {limit}); try again")]
+    ReadsBusy { limit: usize },
+    /// Heavy reads wait while the SQLite write-ahead log is truncated.
+    #[error("reads are paused for a moment while the database's log is truncated; try again")]
+    ReadsPaused,
     #[error("internal error")]
     Internal,
     #[error("{0}")]
@@ -119,7 +125,10 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
             ApiError::InvalidEvent(_) => ErrorKind::InvalidEvent,
             ApiError::InvalidQuery(_) => ErrorKind::InvalidQuery,
-            ApiError::Unavailable | ApiError::StorageUnavailable => ErrorKind::Unavailable,
+            ApiError::Unavailable
+            | ApiError::StorageUnavailable
+            | ApiError::ReadsBusy { .. }
+            | ApiError::ReadsPaused => ErrorKind::Unavailable,
             ApiError::Internal => ErrorKind::Internal,
             ApiError::UnknownId(_) => ErrorKind::NotFound,
             ApiError::AdminDisabled => ErrorKind::Forbidden,
@@ -141,7 +150,10 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable
+            | ApiError::StorageUnavailable
+            | ApiError::ReadsBusy { .. }
+            | ApiError::ReadsPaused => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::UnknownId(_) => StatusCode::NOT_FOUND,
             ApiError::AdminDisabled => StatusCode::FORBIDDEN,
@@ -165,7 +177,11 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let ApiError::Unavailable | ApiError::StorageUnavailable = self {
+        if let ApiError::Unavailable
+        | ApiError::StorageUnavailable
+        | ApiError::ReadsBusy { .. }
+        | ApiError::ReadsPaused = self
+        {
             response.insert_header(("Retry-After", "1"));
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {

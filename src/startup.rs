@@ -18,7 +18,10 @@ use crate::pipeline::{Pipeline, PipelineParts, ReplicaSetup};
 use crate::routes;
 use crate::routes::admin::AdminAccess;
 use crate::routes::intake::IntakeRoute;
+use crate::routes::read_access::ReadAccess;
 use crate::store::journal::{Journal, JournalSettings};
+use crate::store::reads::ReadRoutes;
+use crate::store::wal::WalKeeper;
 use crate::store::{Backend, Store, StoreError};
 use crate::subscribers::registrations;
 
@@ -144,10 +147,15 @@ impl Application {
         }
         let store = Store::open(&settings.store)?;
         let journal_health = ActorHealth::new("journal-writer", Role::Journal, clock.clone());
+        let wal = store
+            .sqlite_file
+            .clone()
+            .map(|file| WalKeeper::new(file, Some(store.reads.clone())));
         let (journal, journal_thread) = Journal::start(
-            store.pool.clone(),
+            store.writer.clone(),
             store.backend,
             store.sqlite_file.clone(),
+            wal,
             JournalSettings {
                 lease: Duration::from_secs(settings.store.lease_seconds),
                 retention: Duration::from_secs(u64::from(settings.store.retention_days) * 86_400),
@@ -173,7 +181,9 @@ impl Application {
             journal_health,
             registrations: &registrations,
             declared: crate::subscribers::declared,
-            history: std::sync::Arc::new(crate::store::history::StoredHistory(store.pool.clone())),
+            history: std::sync::Arc::new(crate::store::history::StoredHistory(
+                store.deliveries.clone(),
+            )),
             switches,
             replica,
             clock: clock.clone(),
@@ -181,13 +191,19 @@ impl Application {
         if settings.server.admin_token.is_none() {
             log::info!("ADMIN_TOKEN is not set: the admin API answers 403");
         }
+        if settings.server.read_token.is_none() {
+            log::info!("READ_TOKEN is not set: the read API answers without credentials");
+        }
         if settings.operator.source.is_some() {
             reload_on_hangup(pipeline.reloader.clone());
         }
         if let Some(digest) = settings.digest.clone() {
             // Offered by every replica; the journal keeps one per team and week.
-            let (pool, intake, clock) =
-                (store.pool.clone(), pipeline.intake.clone(), clock.clone());
+            let (pool, intake, clock) = (
+                store.deliveries.clone(),
+                pipeline.intake.clone(),
+                clock.clone(),
+            );
             let window = settings.insights.failure_window_hours;
             actix::Supervisor::start(move |_| {
                 crate::pipeline::digest::DigestActor::new(digest, window, pool, intake, clock)
@@ -206,6 +222,11 @@ impl Application {
         });
         let health = web::Data::new(pipeline.health.clone());
         let pool = web::Data::new(store.pool.clone());
+        let reads = web::Data::new(store.reads.clone());
+        let read_access = web::Data::new(ReadAccess {
+            read: settings.server.read_token.clone(),
+            admin: settings.server.admin_token.clone(),
+        });
         let admin = web::Data::new(AdminAccess(settings.server.admin_token.clone()));
         let journal_data = web::Data::new(journal.clone());
         let registry = web::Data::new(pipeline.registry.clone());
@@ -222,6 +243,8 @@ impl Application {
                 .app_data(intake_route.clone())
                 .app_data(health.clone())
                 .app_data(pool.clone())
+                .app_data(reads.clone())
+                .app_data(read_access.clone())
                 .app_data(admin.clone())
                 .app_data(journal_data.clone())
                 .app_data(registry.clone())
@@ -262,6 +285,11 @@ impl Application {
 
     pub fn health(&self) -> &HealthBoard {
         &self.pipeline.health
+    }
+
+    /// The read routes' pool and gates (tests hold their permits).
+    pub fn reads(&self) -> &ReadRoutes {
+        &self.store.reads
     }
 
     /// Serves until the server stops (SIGINT/SIGTERM), or until an actor or

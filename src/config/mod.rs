@@ -316,6 +316,10 @@ pub struct ServerConfig {
     /// Turns the admin API on; sent as `Authorization: Bearer <token>`.
     #[envconfig(from = "ADMIN_TOKEN")]
     pub admin_token: Option<Secret<String>>,
+    /// When set, the read API (`GET /api/v1/…`) requires
+    /// `Authorization: Bearer <token>` (this one or `ADMIN_TOKEN`).
+    #[envconfig(from = "READ_TOKEN")]
+    pub read_token: Option<Secret<String>>,
     /// This replica's name in the admin API (the container's host name).
     #[envconfig(from = "HOSTNAME")]
     pub hostname: Option<String>,
@@ -553,9 +557,17 @@ pub struct StoreConfig {
     /// The PostgreSQL password, kept out of `DB_URL` as the original did.
     #[envconfig(from = "DB_PASSWORD")]
     pub password: Option<Secret<String>>,
-    /// Connections for reads (queries, health); the journal writer holds one.
+    /// Connections for the admin routes, point lookups and health (the
+    /// journal writer, the deliveries and the read routes have their own).
     #[envconfig(from = "DB_POOL_SIZE", default = "8")]
     pub pool_size: u32,
+    /// Connections for the deliveries' own reads (history lookups).
+    #[envconfig(from = "DB_DELIVERY_POOL_SIZE", default = "4")]
+    pub delivery_pool_size: u32,
+    /// Heavy reads (insights, listings) served at once, each on a
+    /// connection of its own; past this they are answered 503.
+    #[envconfig(from = "READ_CONCURRENCY", default = "4")]
+    pub read_concurrency: usize,
     /// `full` fsyncs every SQLite commit (survives power loss); `normal`
     /// survives a killed process, which is what intake promises.
     #[envconfig(from = "SQLITE_SYNCHRONOUS", default = "normal")]
@@ -689,11 +701,14 @@ impl Settings {
         }
         let store: StoreConfig = env.load()?;
         validate_db_url(&store)?;
-        if store.pool_size < 2 {
-            return Err(ConfigError::invalid(
-                "DB_POOL_SIZE",
-                "expected at least 2 (the journal writer holds one connection)",
-            ));
+        for (name, value) in [
+            ("DB_POOL_SIZE", store.pool_size as usize),
+            ("DB_DELIVERY_POOL_SIZE", store.delivery_pool_size as usize),
+            ("READ_CONCURRENCY", store.read_concurrency),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(name, "expected a positive number"));
+            }
         }
         if store.lease_seconds < 3 {
             return Err(ConfigError::invalid(

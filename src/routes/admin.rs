@@ -18,7 +18,7 @@ use super::docs::answers::{
     AdminDisabled, AdminPayloadTooLarge, Internal, InvalidQuery, NotFound, Unauthorized,
     Unavailable,
 };
-use super::store::{EventView, event_view, query, rfc3339};
+use super::store::{EventView, event_view, heavy_query, query, rfc3339};
 use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::domain::event::{EventKind, FieldError};
@@ -34,6 +34,7 @@ use crate::store::journal::Journal;
 use crate::store::models::deliveries::{self, DeliveryState, ReplayTarget};
 use crate::store::models::events::{self, EventFilter};
 use crate::store::models::replicas;
+use crate::store::reads::ReadRoutes;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MOST_PER_PAGE: i64 = 500;
@@ -437,7 +438,7 @@ pub struct Replayed {
 pub async fn dead_letters(
     _: Admin,
     params: web::Query<DeadLetterQuery>,
-    pool: web::Data<DbPool>,
+    reads: web::Data<ReadRoutes>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let limit = parse_limit(params.limit.as_deref())?;
@@ -451,7 +452,8 @@ pub async fn dead_letters(
         })?),
     };
     let subscriber = params.subscriber.filter(|s| !s.is_empty());
-    let rows = query(&pool, move |c| {
+    // A listing: behind the read routes' gate, like theirs.
+    let rows = heavy_query(&reads, move |c| {
         let rows = deliveries::dead_letters(c, subscriber.as_deref(), before, limit)?;
         let event_ids: Vec<String> = rows.iter().map(|r| r.event_id.clone()).collect();
         let events = events::find_many(c, &event_ids)?;
@@ -616,7 +618,7 @@ pub struct EventPage {
 pub async fn recent_events(
     _: Admin,
     params: web::Query<EventQuery>,
-    pool: web::Data<DbPool>,
+    reads: web::Data<ReadRoutes>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let text = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -628,7 +630,8 @@ pub async fn recent_events(
         limit: parse_limit(params.limit.as_deref())?,
     };
     let limit = filter.limit;
-    let (found, outcomes) = query(&pool, move |c| {
+    // A listing: behind the read routes' gate, like theirs.
+    let (found, outcomes) = heavy_query(&reads, move |c| {
         let found = events::recent(c, &filter)?;
         let ids: Vec<String> = found.iter().map(|e| e.id.clone()).collect();
         let outcomes = deliveries::for_events(c, &ids)?;

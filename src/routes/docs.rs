@@ -134,7 +134,7 @@ The admin routes (`/admin/…` but the console's page, stylesheet and script) ta
 )]
 struct ApiDoc;
 
-/// The two bearer tokens: names of the variables only, never their values.
+/// The bearer tokens: names of the variables only, never their values.
 struct BearerTokens;
 
 impl Modify for BearerTokens {
@@ -151,6 +151,10 @@ impl Modify for BearerTokens {
         components.add_security_scheme(
             "adminToken",
             bearer("`ADMIN_TOKEN`: every admin route requires it; without it they answer 403."),
+        );
+        components.add_security_scheme(
+            "readToken",
+            bearer("`READ_TOKEN`: required by the read API (`GET /api/v1/…`) when set (`ADMIN_TOKEN` is taken too); without it the read API answers without credentials."),
         );
         components.add_security_scheme(
             "ingestToken",

@@ -4,7 +4,8 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::store::query;
+use super::docs::answers::Unavailable;
+use super::store::{on_pool, refused};
 use crate::clock::SharedClock;
 use crate::engine::ActorState;
 use crate::error::ApiError;
@@ -14,6 +15,7 @@ use crate::store::DbPool;
 use crate::store::journal::Journal;
 use crate::store::models::deliveries::{self, DeliveryState};
 use crate::store::models::replicas;
+use crate::store::reads::ReadRoutes;
 
 /// `/healthz`: the process answers.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -131,7 +133,8 @@ pub async fn readyz(board: web::Data<HealthBoard>, pool: web::Data<DbPool>) -> H
 ///
 /// Text format 0.0.4: events received, deliveries by outcome, retries,
 /// restarts, queues, backlog, dead letters, circuits, replicas and latency
-/// histograms. The journal's gauges are read at scrape time; when the
+/// histograms. The journal's gauges are read at scrape time, on the read
+/// routes' pool, by at most two scrapes at once (503 past that); when the
 /// database does not answer they are left out rather than the scrape. No
 /// authentication.
 #[utoipa::path(
@@ -140,17 +143,19 @@ pub async fn readyz(board: web::Data<HealthBoard>, pool: web::Data<DbPool>) -> H
     responses(
         (status = 200, description = "The metrics", body = String,
             content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn metrics(
     metrics: web::Data<std::sync::Arc<Metrics>>,
-    pool: web::Data<DbPool>,
+    reads: web::Data<ReadRoutes>,
     journal: web::Data<Journal>,
     clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     let now = clock.now_ms();
     let lease_ms = journal.lease().as_millis() as i64;
-    let gauges = query(&pool, move |c| {
+    let permit = reads.metrics.try_enter(1).map_err(refused)?;
+    let gauges = on_pool(reads.pool.clone(), permit, move |c| {
         let mut gauges = JournalGauges::default();
         for (subscriber, state, count) in deliveries::counts_by_state(c)? {
             if DeliveryState::UNFINISHED.contains(&state) {

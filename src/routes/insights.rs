@@ -11,14 +11,15 @@ use std::time::UNIX_EPOCH;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::docs::answers::{Internal, InvalidQuery, Unavailable};
-use super::store::{query, rfc3339};
+use super::docs::answers::{Internal, InvalidQuery, Unauthorized, Unavailable};
+use super::read_access::Reader;
+use super::store::{on_pool, refused, rfc3339};
 use crate::clock::SharedClock;
 use crate::config::InsightsConfig;
 use crate::domain::event::FieldError;
 use crate::error::ApiError;
-use crate::store::DbPool;
 use crate::store::insights::{self, Bucket, Outcome, Scope};
+use crate::store::reads::ReadRoutes;
 
 const DAY_MS: i64 = 86_400_000;
 /// The period when `since` is not given: this many days before `until`.
@@ -174,15 +175,18 @@ pub struct LastDeployment {
     get,
     path = "/api/v1/insights",
     params(InsightsQuery),
+    security((), ("readToken" = [])),
     responses(
         (status = 200, description = "The figures", body = Insights),
         (status = 400, response = InvalidQuery),
+        (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
 )]
 pub async fn insights(
-    pool: web::Data<DbPool>,
+    _: Reader,
+    reads: web::Data<ReadRoutes>,
     clock: web::Data<SharedClock>,
     settings: web::Data<InsightsConfig>,
     params: web::Query<InsightsQuery>,
@@ -212,20 +216,43 @@ pub async fn insights(
         until,
         failure_window_ms: i64::from(settings.failure_window_hours) * 3_600_000,
     };
-    // The three queries run at once, each on a pooled connection of its
-    // own: the answer takes as long as the slowest, not the sum. (They may
-    // see a deployment stored in between differently; figures over months
-    // are not changed by it.)
+    // The three queries run at once, each on a connection of its own, when
+    // the read gate has three to spare: the answer takes as long as the
+    // slowest, not the sum. (They may see a deployment stored in between
+    // differently; figures over months are not changed by it.) Otherwise
+    // they run one after the other on one connection.
     let (for_buckets, for_outcomes, for_last) = (scope.clone(), scope.clone(), scope.clone());
-    let (buckets, outcomes, last) = futures_util::try_join!(
-        query(&pool, move |c| insights::per_bucket(
-            c,
-            &for_buckets,
-            bucket
-        )),
-        query(&pool, move |c| insights::outcomes(c, &for_outcomes)),
-        query(&pool, move |c| insights::last_deployments(c, &for_last)),
-    )?;
+    let (buckets, outcomes, last) = match reads.heavy.try_enter(3) {
+        Ok(permit) => {
+            let permit = std::sync::Arc::new(permit);
+            let pool = || reads.pool.clone();
+            futures_util::try_join!(
+                on_pool(pool(), permit.clone(), move |c| insights::per_bucket(
+                    c,
+                    &for_buckets,
+                    bucket
+                )),
+                on_pool(pool(), permit.clone(), move |c| insights::outcomes(
+                    c,
+                    &for_outcomes
+                )),
+                on_pool(pool(), permit, move |c| insights::last_deployments(
+                    c, &for_last
+                )),
+            )?
+        }
+        Err(_) => {
+            let permit = reads.heavy.try_enter(1).map_err(refused)?;
+            on_pool(reads.pool.clone(), permit, move |c| {
+                Ok((
+                    insights::per_bucket(c, &for_buckets, bucket)?,
+                    insights::outcomes(c, &for_outcomes)?,
+                    insights::last_deployments(c, &for_last)?,
+                ))
+            })
+            .await?
+        }
+    };
     Ok(HttpResponse::Ok().json(Insights {
         since: rfc3339(since),
         until: rfc3339(until),

@@ -16,6 +16,7 @@ pub mod health;
 pub mod insights;
 pub mod intake;
 pub mod operator;
+pub mod read_access;
 pub mod request_log;
 pub mod store;
 

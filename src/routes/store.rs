@@ -1,21 +1,26 @@
 //! The query routes: the deployment history dashboards read, and "what
 //! happened to my event?". JSON, newest first, with cursor pagination.
-//! Database work runs on the blocking pool, never on the HTTP workers.
+//! Database work runs on the blocking pool, never on the HTTP workers; the
+//! listings run on the read routes' own pool behind their gate
+//! (`store::reads`), so no dashboard takes a delivery's connection.
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::docs::answers::{Internal, InvalidQuery, NotFound, Unavailable};
+use super::docs::answers::{Internal, InvalidQuery, NotFound, Unauthorized, Unavailable};
 use super::docs::events::{EnrichedDeployment, RecordedEvent};
+use super::read_access::Reader;
 use crate::domain::event::{EventKind, FieldError};
 use crate::error::ApiError;
 use crate::store::DbPool;
 use crate::store::models::deliveries::{self, DeliveryRow, DeliveryState};
 use crate::store::models::deployments::{self, DeploymentFilter, DeploymentRow};
 use crate::store::models::events::{self, EventRow};
+use crate::store::reads::{ReadRoutes, Refused};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MOST_PER_PAGE: i64 = 500;
@@ -25,8 +30,37 @@ pub async fn query<T: Send + 'static>(
     pool: &web::Data<DbPool>,
     work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let pool = pool.clone();
+    on_pool(pool.get_ref().clone(), (), work).await
+}
+
+/// Runs a heavy read (a listing) through the read routes' gate, on their
+/// pool; past `READ_CONCURRENCY` it is answered 503 at once.
+pub async fn heavy_query<T: Send + 'static>(
+    reads: &web::Data<ReadRoutes>,
+    work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = reads.heavy.try_enter(1).map_err(refused)?;
+    on_pool(reads.pool.clone(), Arc::new(permit), work).await
+}
+
+/// The answer to a read the gate did not let in.
+pub fn refused(refused: Refused) -> ApiError {
+    match refused {
+        Refused::Busy { limit } => ApiError::ReadsBusy { limit },
+        Refused::Closed => ApiError::ReadsPaused,
+    }
+}
+
+/// Runs `work` on the blocking pool with a connection of `pool`, holding
+/// `permit` until it ends (also when the client has gone meanwhile, so the
+/// gate counts the reads really running).
+pub async fn on_pool<T: Send + 'static, P: Send + 'static>(
+    pool: DbPool,
+    permit: P,
+    work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
+) -> Result<T, ApiError> {
     web::block(move || {
+        let _permit = permit;
         let mut connection = pool.get().map_err(|error| {
             log::error!("query: no database connection: {error}");
             ApiError::StorageUnavailable
@@ -82,12 +116,26 @@ pub struct StoredDeployment {
     pub deployment: Value,
 }
 
-/// The latest deployment of each application in a cluster.
+/// The latest deployment of each application in a cluster, a page of
+/// applications at a time.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ClusterDeployments {
     pub cluster: String,
     /// One per application, by application name.
     pub deployments: Vec<StoredDeployment>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LatestQuery {
+    /// Applications per page, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
+    /// The `nextCursor` of the previous page.
+    cursor: Option<String>,
 }
 
 /// List stored deployments
@@ -98,15 +146,18 @@ pub struct ClusterDeployments {
     get,
     path = "/api/v1/deployments",
     params(DeploymentQuery),
+    security((), ("readToken" = [])),
     responses(
         (status = 200, description = "A page of deployments", body = DeploymentPage),
         (status = 400, response = InvalidQuery),
+        (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
 )]
 pub async fn deployments(
-    pool: web::Data<DbPool>,
+    _: Reader,
+    reads: web::Data<ReadRoutes>,
     params: web::Query<DeploymentQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
@@ -119,7 +170,7 @@ pub async fn deployments(
         before: non_empty(params.cursor),
         limit,
     };
-    let rows = query(&pool, move |c| deployments::search(c, &filter)).await?;
+    let rows = heavy_query(&reads, move |c| deployments::search(c, &filter)).await?;
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|row| row.id.clone()))
         .flatten();
@@ -134,14 +185,17 @@ pub async fn deployments(
     get,
     path = "/api/v1/deployments/{id}",
     params(("id" = String, Path, description = "The deployment event's id")),
+    security((), ("readToken" = [])),
     responses(
         (status = 200, description = "The deployment", body = StoredDeployment),
+        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
 )]
 pub async fn deployment(
+    _: Reader,
     pool: web::Data<DbPool>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -153,27 +207,44 @@ pub async fn deployment(
 
 /// The latest deployment of each application in a cluster
 ///
-/// An unknown cluster has no deployments (200 with an empty list).
+/// By application name, with cursor pagination over the applications. An
+/// unknown cluster has no deployments (200 with an empty list).
 #[utoipa::path(
     get,
     path = "/api/v1/clusters/{cluster}/latest",
-    params(("cluster" = String, Path, description = "The cluster's name")),
+    params(("cluster" = String, Path, description = "The cluster's name"), LatestQuery),
+    security((), ("readToken" = [])),
     responses(
         (status = 200, description = "Each application's latest deployment", body = ClusterDeployments),
+        (status = 400, response = InvalidQuery),
+        (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
 )]
 pub async fn latest_in_cluster(
-    pool: web::Data<DbPool>,
+    _: Reader,
+    reads: web::Data<ReadRoutes>,
     cluster: web::Path<String>,
+    params: web::Query<LatestQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let cluster = cluster.into_inner();
+    let params = params.into_inner();
+    let limit = parse_limit(params.limit.as_deref())?;
+    // Not trimmed: an application name is matched exactly.
+    let after = params.cursor.filter(|cursor| !cursor.is_empty());
     let name = cluster.clone();
-    let rows = query(&pool, move |c| deployments::latest_in_cluster(c, &name)).await?;
+    let rows = heavy_query(&reads, move |c| {
+        deployments::latest_in_cluster(c, &name, after.as_deref(), limit)
+    })
+    .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|row| row.application.clone()))
+        .flatten();
     Ok(HttpResponse::Ok().json(ClusterDeployments {
         cluster,
         deployments: rows.iter().map(deployment_view).collect(),
+        next_cursor,
     }))
 }
 
@@ -186,14 +257,17 @@ pub async fn latest_in_cluster(
     get,
     path = "/api/v1/events/{id}",
     params(("id" = String, Path, description = "The id intake answered with")),
+    security((), ("readToken" = [])),
     responses(
         (status = 200, description = "The event and its deliveries", body = EventView),
+        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
 )]
 pub async fn event(
+    _: Reader,
     pool: web::Data<DbPool>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -21,8 +21,9 @@
 //!
 //! Between batches the writer renews this process's leases, prunes
 //! finished journal entries past their retention, forgets idempotency keys
-//! older than a day, and checks that the SQLite file it writes is still the
-//! one at its path.
+//! older than a day, checks that the SQLite file it writes is still the
+//! one at its path, and keeps the SQLite write-ahead log bounded
+//! (`store::wal`).
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -49,6 +50,7 @@ use super::models::replicas::{self, Coordination, ReplicaRow};
 use super::models::silences::{self, SilenceRow};
 use super::models::subscriber_settings::{self, SubscriberSetting};
 use super::status::{OpenedFile, StoreStatus, WriterObserver};
+use super::wal::WalKeeper;
 use super::{AnyConnection, Backend, DbConnection, DbPool, StoreError};
 use crate::clock::SharedClock;
 
@@ -221,12 +223,14 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the writer thread on a connection of its own. `sqlite_file`
-    /// is the SQLite database file to watch (none on PostgreSQL).
+    /// Starts the writer thread on a connection of its own (`pool` is the
+    /// writer's). `sqlite_file` is the SQLite database file to watch (none
+    /// on PostgreSQL); `wal` keeps its write-ahead log bounded.
     pub fn start(
         pool: DbPool,
         backend: Backend,
         sqlite_file: Option<PathBuf>,
+        wal: Option<WalKeeper>,
         settings: JournalSettings,
         observer: Arc<dyn WriterObserver>,
         clock: SharedClock,
@@ -271,6 +275,7 @@ impl Journal {
             last_prune: now - settings.prune_every + Duration::from_secs(60),
             watched,
             last_watch: now,
+            wal,
         };
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
@@ -455,6 +460,7 @@ struct Writer {
     last_prune: Instant,
     watched: Option<OpenedFile>,
     last_watch: Instant,
+    wal: Option<WalKeeper>,
 }
 
 /// One batch's commands, sorted by kind.
@@ -917,6 +923,7 @@ impl Writer {
 
     fn housekeeping(&mut self) {
         self.watch_the_file();
+        self.keep_the_wal_bounded();
         if self.last_renewal.elapsed() >= self.settings.lease / 3 {
             self.last_renewal = Instant::now();
             let owner = self.owner.clone();
@@ -947,6 +954,19 @@ impl Writer {
             self.status.set_lost(reason.clone());
             self.observer.batch_failed(&reason);
         }
+    }
+
+    fn keep_the_wal_bounded(&mut self) {
+        if self.status.lost().is_some() {
+            return;
+        }
+        let Some(mut wal) = self.wal.take() else {
+            return;
+        };
+        if let Ok(connection) = self.connection() {
+            wal.tick(connection);
+        }
+        self.wal = Some(wal);
     }
 
     /// Deletes finished entries past their retention, in small batches.

@@ -10,8 +10,10 @@ pub mod history;
 pub mod insights;
 pub mod journal;
 pub mod models;
+pub mod reads;
 pub mod schema;
 pub mod status;
+pub mod wal;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,12 +25,19 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::StoreConfig;
+use reads::{ReadGate, ReadRoutes};
 
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// The default database: a file beside the working directory.
 pub const DEFAULT_SQLITE_PATH: &str = "./alvares.db";
+/// How long a SQLite statement waits for a lock.
+pub const BUSY_TIMEOUT_MS: u32 = 10_000;
+/// How long taking a pooled connection may wait.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// `/metrics` gauge reads at once (two Prometheus servers scraping).
+const METRICS_READS: usize = 2;
 
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -136,10 +145,23 @@ impl DatabaseUrl {
     }
 }
 
-/// The open database: a pool for reads (and a connection for the journal
-/// writer), migrated, and on SQLite locked to this process.
+/// The open database, migrated, and on SQLite locked to this process.
+///
+/// Each kind of work has a connection budget of its own, so none can take
+/// another's connections: the journal writer its one connection, the
+/// deliveries' own reads (history lookups, the digest) theirs, the read
+/// routes theirs behind a gate ([`ReadRoutes`]), and everything else
+/// (admin routes, point lookups, health) the general pool.
 pub struct Store {
+    /// Admin routes, point lookups, readiness (`DB_POOL_SIZE`).
     pub pool: DbPool,
+    /// The journal writer's one connection.
+    pub writer: DbPool,
+    /// The deliveries' own reads (`DB_DELIVERY_POOL_SIZE`), read-only.
+    pub deliveries: DbPool,
+    /// Insights, listings and the metrics' gauges (`READ_CONCURRENCY`),
+    /// read-only.
+    pub reads: ReadRoutes,
     pub backend: Backend,
     /// The SQLite database file (none on PostgreSQL), watched by the
     /// journal writer.
@@ -149,28 +171,48 @@ pub struct Store {
     _sqlite_lock: Option<File>,
 }
 
-/// SQLite settings every pooled connection gets.
-#[derive(Debug, Clone, Copy)]
-struct SqliteSettings {
-    synchronous_full: bool,
+/// What a pool's connections are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// May write (the journal writer; the general pool, which the seeding
+    /// tool writes through).
+    Writes,
+    /// Reads only: the database refuses a write on them.
+    ReadsOnly,
 }
 
-impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteSettings {
+/// Settings every pooled connection gets.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionSettings {
+    synchronous_full: bool,
+    role: Role,
+}
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSettings {
     fn on_acquire(&self, connection: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
-        if let AnyConnection::Sqlite(sqlite) = connection {
-            let synchronous = if self.synchronous_full {
-                "FULL"
-            } else {
-                "NORMAL"
-            };
-            sqlite
-                .batch_execute(&format!(
+        let settings = match (connection, self.role) {
+            (AnyConnection::Sqlite(sqlite), Role::Writes) => {
+                let synchronous = if self.synchronous_full {
+                    "FULL"
+                } else {
+                    "NORMAL"
+                };
+                sqlite.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                     PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
+                     PRAGMA journal_size_limit = {};",
+                    wal::SIZE_LIMIT
                 ))
-                .map_err(diesel::r2d2::Error::QueryError)?;
-        }
-        Ok(())
+            }
+            (AnyConnection::Sqlite(sqlite), Role::ReadsOnly) => sqlite.batch_execute(&format!(
+                "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA query_only = 1;"
+            )),
+            (AnyConnection::Postgresql(pg), Role::ReadsOnly) => {
+                pg.batch_execute("SET default_transaction_read_only = on")
+            }
+            (AnyConnection::Postgresql(_), Role::Writes) => Ok(()),
+        };
+        settings.map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -185,31 +227,72 @@ impl Store {
             }
             None => None,
         };
-        let manager = ConnectionManager::<AnyConnection>::new(url.connection_url()?);
-        let pool = Pool::builder()
-            .max_size(config.pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
-            .connection_customizer(Box::new(SqliteSettings {
-                synchronous_full: config.sqlite_synchronous.full,
-            }))
-            .build(manager)
-            .map_err(|error| StoreError::Open(describe_open_error(&error.to_string(), &url)))?;
+        let opening = url.connection_url()?;
+        let pool = |size: u32, role: Role| {
+            Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(CONNECTION_TIMEOUT)
+                .connection_customizer(Box::new(ConnectionSettings {
+                    synchronous_full: config.sqlite_synchronous.full,
+                    role,
+                }))
+                .build(ConnectionManager::<AnyConnection>::new(opening.clone()))
+                .map_err(|error| StoreError::Open(describe_open_error(&error.to_string(), &url)))
+        };
+        // The writer's first: its connection puts a new SQLite file in WAL
+        // mode before any read-only one opens it.
+        let writer = pool(1, Role::Writes)?;
+        let general = pool(config.pool_size, Role::Writes)?;
+        let deliveries = pool(config.delivery_pool_size, Role::ReadsOnly)?;
+        let reads = ReadRoutes {
+            pool: pool(
+                (config.read_concurrency + METRICS_READS) as u32,
+                Role::ReadsOnly,
+            )?,
+            heavy: ReadGate::new(config.read_concurrency),
+            metrics: ReadGate::new(METRICS_READS),
+        };
         let store = Store {
-            pool,
+            pool: general,
+            writer,
+            deliveries,
+            reads,
             backend: url.backend,
             sqlite_file: url.sqlite_path(),
             _sqlite_lock: lock,
         };
         store.migrate()?;
+        store.truncate_wal()?;
         log::info!("storage: {}", url.display);
         Ok(store)
+    }
+
+    /// On SQLite, starts from an empty write-ahead log: a log left large
+    /// by the last run (killed, or grown under readers) is copied into the
+    /// database and cut to zero bytes before anyone reads.
+    fn truncate_wal(&self) -> Result<(), StoreError> {
+        let Some(path) = &self.sqlite_file else {
+            return Ok(());
+        };
+        let before = wal::wal_size(path);
+        let mut connection = self.writer.get()?;
+        let checkpoint = wal::truncate(&mut connection, BUSY_TIMEOUT_MS)?;
+        if checkpoint.busy != 0 {
+            log::warn!("storage: the write-ahead log could not be truncated at start-up");
+        } else if before > wal::SIZE_LIMIT {
+            log::info!(
+                "storage: the write-ahead log left by the last run ({} MiB) was truncated",
+                before >> 20
+            );
+        }
+        Ok(())
     }
 
     /// Runs the embedded migrations for this backend. On PostgreSQL an
     /// advisory lock keeps replicas starting together from racing.
     fn migrate(&self) -> Result<(), StoreError> {
-        let mut connection = self.pool.get()?;
+        let mut connection = self.writer.get()?;
         let result = match &mut *connection {
             AnyConnection::Postgresql(pg) => {
                 pg.batch_execute("SELECT pg_advisory_lock(727174)")?;

@@ -115,6 +115,8 @@ pub struct TestApp {
     pub health: HealthBoard,
     pub http: awc::Client,
     pub server: actix_web::dev::ServerHandle,
+    /// The read routes' pool and gates (to hold their permits).
+    pub reads: alvares::store::reads::ReadRoutes,
     running: actix_web::rt::task::JoinHandle<Result<(), alvares::startup::StartupError>>,
     /// Kept so the database outlives the application.
     _database: std::sync::Arc<TestDatabase>,
@@ -183,6 +185,7 @@ pub async fn spawn_app_full(
     let address = format!("http://127.0.0.1:{}", application.port());
     let health = application.health().clone();
     let server = application.server_handle();
+    let reads = application.reads().clone();
     let running = actix_web::rt::spawn(application.run_until_stopped());
     TestApp {
         address,
@@ -191,6 +194,7 @@ pub async fn spawn_app_full(
             .timeout(Duration::from_secs(10))
             .finish(),
         server,
+        reads,
         running,
         _database: database,
     }

@@ -25,6 +25,7 @@ mod openapi;
 mod operator;
 mod operator_file;
 mod outbound;
+mod reads;
 mod reliability;
 mod replicas;
 mod schema_validation;

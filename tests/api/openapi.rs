@@ -179,7 +179,7 @@ async fn the_document_is_openapi_3_1_with_the_crate_version_and_no_secret() {
     }
 
     let schemes = &document["components"]["securitySchemes"];
-    for name in ["adminToken", "ingestToken"] {
+    for name in ["adminToken", "ingestToken", "readToken"] {
         assert_eq!(schemes[name]["type"], "http", "{name}");
         assert_eq!(schemes[name]["scheme"], "bearer", "{name}");
     }
@@ -195,6 +195,8 @@ async fn the_document_is_openapi_3_1_with_the_crate_version_and_no_secret() {
                 &json!([{}, {"ingestToken": []}]),
                 "{method} {path}"
             );
+        } else if path.starts_with("/api/v1/") {
+            assert_eq!(security, &json!([{}, {"readToken": []}]), "{method} {path}");
         } else {
             assert!(security.is_null(), "{method} {path}: {security}");
         }

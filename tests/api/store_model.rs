@@ -58,6 +58,7 @@ impl Model {
             self.store.pool.clone(),
             self.store.backend,
             self.store.sqlite_file.clone(),
+            None,
             JournalSettings {
                 lease: LEASE,
                 retention: Duration::from_secs(86_400),

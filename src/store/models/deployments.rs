@@ -160,17 +160,34 @@ pub fn previous_in_cluster(
         .optional())
 }
 
-/// The latest deployment of each application in a cluster, by name.
+/// The latest deployment of each application in a cluster, by name: a
+/// page of `limit` applications after `after` (an application name). One
+/// walk of the `deployments_cluster` index (cluster, application, id) that
+/// stops after the page.
 pub fn latest_in_cluster(
     conn: &mut AnyConnection,
     cluster: &str,
+    after: Option<&str>,
+    limit: i64,
 ) -> QueryResult<Vec<DeploymentRow>> {
+    // Each application's latest id, a page of them (written twice: diesel
+    // cannot group a boxed query).
+    macro_rules! latest_ids {
+        ($applications:expr, $c:expr) => {
+            $applications
+                .group_by(deployments::application)
+                .select(diesel::dsl::max(deployments::id))
+                .order(deployments::application.asc())
+                .limit(limit)
+                .load::<Option<String>>($c)
+        };
+    }
     with_connection!(conn, |c| {
-        let latest_ids: Vec<Option<String>> = deployments::table
-            .filter(deployments::cluster.eq(cluster))
-            .group_by(deployments::application)
-            .select(diesel::dsl::max(deployments::id))
-            .load(c)?;
+        let in_cluster = deployments::table.filter(deployments::cluster.eq(cluster));
+        let latest_ids = match after {
+            Some(after) => latest_ids!(in_cluster.filter(deployments::application.gt(after)), c)?,
+            None => latest_ids!(in_cluster, c)?,
+        };
         let ids: Vec<String> = latest_ids.into_iter().flatten().collect();
         deployments::table
             .filter(deployments::id.eq_any(&ids))

@@ -1,0 +1,71 @@
+//! `READ_TOKEN`: when set, the read API (`GET /api/v1/…`: deployments,
+//! clusters, events, insights) requires `Authorization: Bearer <token>`.
+//! The admin token is taken too, so the admin console (which sends it)
+//! reads the insights either way. Health, metrics and the API description
+//! stay open: they hold no event data.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use subtle::ConstantTimeEq;
+
+use super::bearer_token;
+use crate::config::Secret;
+use crate::error::ApiError;
+
+/// The tokens that open the read API; none set: it is open.
+pub struct ReadAccess {
+    pub read: Option<Secret<String>>,
+    pub admin: Option<Secret<String>>,
+}
+
+/// Proof that the request may read: every read handler takes one.
+pub struct Reader;
+
+impl FromRequest for Reader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(check(request))
+    }
+}
+
+fn check(request: &HttpRequest) -> Result<Reader, ApiError> {
+    let Some(access) = request.app_data::<web::Data<ReadAccess>>() else {
+        // Mounted without its settings: closed rather than open.
+        log::error!("read API: no access settings; refusing {}", request.path());
+        return Err(ApiError::Internal);
+    };
+    let Some(token) = &access.read else {
+        return Ok(Reader);
+    };
+    let sent = bearer_token(request).as_bytes();
+    // Both compared, in constant time, whatever the first gave.
+    let read = bool::from(sent.ct_eq(token.expose().as_bytes()));
+    let admin = access
+        .admin
+        .as_ref()
+        .is_some_and(|admin| bool::from(sent.ct_eq(admin.expose().as_bytes())));
+    if read | admin {
+        return Ok(Reader);
+    }
+    // Logged without what was sent.
+    log::warn!(
+        "read API: refused {} {} from {}: {}",
+        request.method(),
+        // Percent-encoded as it came: no control characters.
+        request.path(),
+        request
+            .peer_addr()
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_else(|| "an unknown peer".into()),
+        if sent.is_empty() {
+            "no bearer token"
+        } else {
+            "wrong token"
+        }
+    );
+    Err(ApiError::Unauthorized)
+}

@@ -1,0 +1,427 @@
+//! Issue 18, defect 7 ("Dashboards can starve deliveries"): the read
+//! routes have a connection budget of their own behind a gate (503 with
+//! `Retry-After` past `READ_CONCURRENCY`, never a delivery's connection),
+//! every listing pages, `READ_TOKEN` guards the read API, and the SQLite
+//! write-ahead log starts empty after a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alvares::config::Settings;
+use alvares::store::Store;
+use alvares::store::wal::wal_size;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TestApp, TestDatabase, eventually, fixture, hook, mock_slack, slack_bodies, spawn_app,
+    spawn_app_full,
+};
+use crate::on_both_backends;
+
+const ADMIN_TOKEN: &str = "reads-test-admin-token";
+const READ_TOKEN: &str = "reads-test-read-token";
+
+/// Status, headers of interest and JSON body of a GET.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    www_authenticate: Option<String>,
+    body: Value,
+}
+
+async fn get(app: &TestApp, path: &str, bearer: Option<&str>) -> Answer {
+    let mut request = app.http.get(format!("{}{path}", app.address));
+    if let Some(token) = bearer {
+        request = request.insert_header(("Authorization", format!("Bearer {token}")));
+    }
+    let mut response = request.send().await.expect("request sent");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (retry_after, www_authenticate) = (header("Retry-After"), header("WWW-Authenticate"));
+    let bytes = response.body().limit(16 << 20).await.expect("a body");
+    Answer {
+        status: response.status().as_u16(),
+        retry_after,
+        www_authenticate,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+fn deployment(application: &str, cluster: &str, version: &str) -> Value {
+    let mut event = fixture("deployment.json");
+    event["applicationName"] = json!(application);
+    event["cluster"] = json!(cluster);
+    event["version"] = json!(version);
+    event["slackChannels"] = json!("#deploys");
+    event
+}
+
+/// Sends a deployment and waits until every subscriber is done with it (so
+/// the history holds it); answers its id.
+async fn deploy(app: &TestApp, event: &Value) -> String {
+    let (status, answer) = app.put_event("deployment", event).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    app.finished_event(&id).await;
+    id
+}
+
+/// The heavy read routes, each as a dashboard would ask.
+const HEAVY: [&str; 5] = [
+    "/api/v1/deployments?limit=500",
+    "/api/v1/insights",
+    "/api/v1/clusters/active/latest",
+    "/admin/events",
+    "/admin/dead-letters",
+];
+
+#[actix_web::test]
+async fn heavy_reads_past_the_limit_are_answered_503_with_retry_after() {
+    let app = spawn_app(&[
+        ("READ_CONCURRENCY", "2"),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        (
+            "DISABLED_SUBSCRIBERS",
+            "slack-deployment,application-endpoint",
+        ),
+    ])
+    .await;
+    let id = deploy(&app, &deployment("alpha", "active", "1")).await;
+    for path in HEAVY {
+        assert_eq!(
+            get(&app, path, Some(ADMIN_TOKEN)).await.status,
+            200,
+            "{path}"
+        );
+    }
+
+    // Two reads running (held here): a third is refused at once.
+    let held = app.reads.heavy.try_enter(2).expect("the gate is free");
+    for path in HEAVY {
+        let answer = get(&app, path, Some(ADMIN_TOKEN)).await;
+        assert_eq!(answer.status, 503, "{path}");
+        assert_eq!(answer.retry_after.as_deref(), Some("1"), "{path}");
+        assert_eq!(
+            answer.body,
+            json!({"error": "unavailable", "message": "too many reads at once (at most 2); try again"}),
+            "{path}"
+        );
+    }
+    // Point lookups and health are not heavy reads: they still answer.
+    let (status, _) = app.get(&format!("/api/v1/events/{id}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get(&format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get("/readyz").await;
+    assert_eq!(status, 200);
+    assert_eq!(get(&app, "/metrics", None).await.status, 200);
+    drop(held);
+
+    // One read running: the insights still answer, on one connection.
+    let one = app.reads.heavy.try_enter(1).unwrap();
+    let answer = get(&app, "/api/v1/insights", None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["changeFailureRate"]["deployments"], 1);
+    drop(one);
+
+    // While the write-ahead log is truncated, heavy reads are paused.
+    let closed = app.reads.close();
+    let answer = get(&app, "/api/v1/deployments", None).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.retry_after.as_deref(), Some("1"));
+    assert_eq!(
+        answer.body,
+        json!({"error": "unavailable", "message": "reads are paused for a moment while the database's log is truncated; try again"})
+    );
+    drop(closed);
+    assert_eq!(get(&app, "/api/v1/deployments", None).await.status, 200);
+    assert_eq!(app.reads.heavy.running(), 0);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn metrics_read_the_journal_two_scrapes_at_a_time() {
+    let app = spawn_app(&[]).await;
+    let held = app.reads.metrics.try_enter(2).expect("the gate is free");
+    let answer = get(&app, "/metrics", None).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.retry_after.as_deref(), Some("1"));
+    assert_eq!(
+        answer.body,
+        json!({"error": "unavailable", "message": "too many reads at once (at most 2); try again"})
+    );
+    // The heavy read routes have their own gate.
+    assert_eq!(get(&app, "/api/v1/deployments", None).await.status, 200);
+    drop(held);
+    assert_eq!(get(&app, "/metrics", None).await.status, 200);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_read_token_guards_the_read_api() {
+    let app = spawn_app(&[
+        ("READ_TOKEN", READ_TOKEN),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        (
+            "DISABLED_SUBSCRIBERS",
+            "slack-deployment,application-endpoint",
+        ),
+    ])
+    .await;
+    // Intake is not the read API.
+    let (status, answer) = app
+        .put_event("deployment", &deployment("alpha", "active", "1"))
+        .await;
+    assert_eq!(status, 202);
+    let id = answer["id"].as_str().unwrap();
+    let refused =
+        json!({"error": "unauthorized", "message": "Authorization: Bearer <token> is required"});
+    let reads = [
+        "/api/v1/deployments".to_owned(),
+        format!("/api/v1/deployments/{id}"),
+        "/api/v1/clusters/active/latest".to_owned(),
+        format!("/api/v1/events/{id}"),
+        "/api/v1/insights".to_owned(),
+    ];
+    for path in &reads {
+        for bearer in [None, Some("a wrong token"), Some("")] {
+            let answer = get(&app, path, bearer).await;
+            assert_eq!(answer.status, 401, "{path} {bearer:?}");
+            assert_eq!(answer.body, refused, "{path} {bearer:?}");
+            assert_eq!(answer.www_authenticate.as_deref(), Some("Bearer"));
+        }
+        // The token is never repeated in an answer.
+        let answer = get(&app, path, Some("a wrong token")).await;
+        assert!(!answer.body.to_string().contains(READ_TOKEN));
+    }
+    for path in &reads {
+        for token in [READ_TOKEN, ADMIN_TOKEN] {
+            let answer = get(&app, path, Some(token)).await;
+            assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        }
+    }
+    // Health, metrics and the description stay open.
+    for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
+        assert_eq!(get(&app, path, None).await.status, 200, "{path}");
+    }
+    // The read token opens no admin route.
+    assert_eq!(
+        get(&app, "/admin/events", Some(READ_TOKEN)).await.status,
+        401
+    );
+    app.stop().await;
+}
+
+async fn the_latest_of_a_cluster_pages_by_application(database: Arc<TestDatabase>) {
+    let app = spawn_app_full(
+        database,
+        &[(
+            "DISABLED_SUBSCRIBERS",
+            "slack-deployment,application-endpoint",
+        )],
+        alvares::subscribers::registrations(),
+        alvares::clock::SystemClock::shared(),
+    )
+    .await;
+    let a = deploy(&app, &deployment("app-a", "active", "1")).await;
+    deploy(&app, &deployment("app-b", "active", "1")).await;
+    let b2 = deploy(&app, &deployment("app-b", "active", "2")).await;
+    deploy(&app, &deployment("app-c", "stage", "1")).await;
+    let c = deploy(&app, &deployment("app-c", "active", "1")).await;
+    let page = |body: &Value| -> Vec<(String, String)> {
+        body["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["deployment"]["applicationName"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                    d["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |name: &str, id: &str| (name.to_owned(), id.to_owned());
+
+    let (status, first) = app.get("/api/v1/clusters/active/latest?limit=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(first["cluster"], "active");
+    assert_eq!(page(&first), [pair("app-a", &a), pair("app-b", &b2)]);
+    assert_eq!(first["nextCursor"], "app-b");
+    let (_, second) = app
+        .get("/api/v1/clusters/active/latest?limit=2&cursor=app-b")
+        .await;
+    assert_eq!(page(&second), [pair("app-c", &c)]);
+    assert_eq!(second["nextCursor"], Value::Null);
+    // The default page holds them all here.
+    let (_, all) = app.get("/api/v1/clusters/active/latest").await;
+    assert_eq!(page(&all).len(), 3);
+    assert_eq!(all["nextCursor"], Value::Null);
+    // A page exactly full points on, and the next one is empty.
+    let (_, full) = app.get("/api/v1/clusters/active/latest?limit=3").await;
+    assert_eq!(full["nextCursor"], "app-c");
+    let (_, empty) = app
+        .get("/api/v1/clusters/active/latest?limit=3&cursor=app-c")
+        .await;
+    assert_eq!(
+        empty,
+        json!({"cluster": "active", "deployments": [], "nextCursor": null})
+    );
+
+    let (status, body) = app.get("/api/v1/clusters/active/latest?limit=501").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"error": "invalid_query", "message": "limit: must be a whole number from 1 to 500", "field": "limit"})
+    );
+    app.stop().await;
+}
+
+on_both_backends!(the_latest_of_a_cluster_pages_by_application);
+
+/// With every connection of the read routes taken and their gate full, a
+/// deployment's Slack message still reads its change context from the
+/// history and is delivered.
+async fn deliveries_read_the_history_on_their_own_connections(database: Arc<TestDatabase>) {
+    let slack = mock_slack().await;
+    let app = spawn_app_full(
+        database,
+        &[
+            ("SLACK_WEB_HOOK", &hook(&slack)),
+            ("DISABLED_SUBSCRIBERS", "application-endpoint"),
+            ("READ_CONCURRENCY", "2"),
+        ],
+        alvares::subscribers::registrations(),
+        alvares::clock::SystemClock::shared(),
+    )
+    .await;
+    deploy(&app, &deployment("kth-azure-app", "active", "2.0.10_f00d")).await;
+
+    let permits = app.reads.heavy.try_enter(2).unwrap();
+    let metrics_permits = app.reads.metrics.try_enter(2).unwrap();
+    let size = app.reads.pool.max_size();
+    assert_eq!(size, 4);
+    let connections: Vec<_> = (0..size)
+        .map(|_| app.reads.pool.get().expect("a read connection"))
+        .collect();
+    assert!(
+        app.reads
+            .pool
+            .get_timeout(Duration::from_millis(10))
+            .is_err()
+    );
+
+    let (status, answer) = app
+        .put_event(
+            "deployment",
+            &deployment("kth-azure-app", "active", "2.0.11_abc123"),
+        )
+        .await;
+    assert_eq!(status, 202);
+    // (Not `wait_for_slack`: it reads `/metrics`, whose connections are
+    // taken here too.)
+    let bodies = eventually("the second message", Duration::from_secs(10), || async {
+        let bodies = slack_bodies(&slack).await;
+        (bodies.len() >= 2).then_some(bodies)
+    })
+    .await;
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[1]["attachments"][0]["footer"],
+        "2.0.11_abc123, replacing 2.0.10_f00d after 0 minutes"
+    );
+    let event = app.finished_event(answer["id"].as_str().unwrap()).await;
+    let slack_delivery = event["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["subscriber"] == "slack-deployment")
+        .unwrap()
+        .clone();
+    // At the first attempt: no lookup waited for a connection and failed.
+    assert_eq!(
+        (&slack_delivery["state"], &slack_delivery["attempts"]),
+        (&json!("delivered"), &json!(1))
+    );
+    drop((connections, permits, metrics_permits));
+    app.stop().await;
+}
+
+on_both_backends!(deliveries_read_the_history_on_their_own_connections);
+
+/// A write-ahead log left large by the last run (here: a copy of the
+/// files while a connection that never checkpoints has them open, as a
+/// killed process leaves them) is copied into the database and cut to zero
+/// bytes when the store opens.
+#[test]
+fn the_wal_left_by_the_last_run_is_truncated_at_start_up() {
+    let folder = tempfile::tempdir().unwrap();
+    let original = folder.path().join("original.db");
+    let mut writer = SqliteConnection::establish(original.to_str().unwrap()).unwrap();
+    writer
+        .batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+             CREATE TABLE filler (n INTEGER, text TEXT);",
+        )
+        .unwrap();
+    for n in 0..80 {
+        diesel::sql_query(format!(
+            "INSERT INTO filler VALUES ({n}, hex(randomblob(65536)))"
+        ))
+        .execute(&mut writer)
+        .unwrap();
+    }
+    let restarted = folder.path().join("alvares.db");
+    std::fs::copy(&original, &restarted).unwrap();
+    std::fs::copy(
+        alvares::store::wal::wal_path(&original),
+        alvares::store::wal::wal_path(&restarted),
+    )
+    .unwrap();
+    drop(writer);
+    assert!(wal_size(&restarted) > 8 << 20, "{}", wal_size(&restarted));
+
+    let settings = Settings::from_map([("DB_URL", restarted.display().to_string())]).unwrap();
+    let store = Store::open(&settings.store).expect("the store opens");
+    assert_eq!(wal_size(&restarted), 0);
+    // Nothing was lost: the rows are in the database file now.
+    let mut connection = store.pool.get().unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count: Count = alvares::with_connection!(&mut *connection, |c| diesel::sql_query(
+        "SELECT count(*) AS n FROM filler WHERE length(text) = 131072"
+    )
+    .get_result(c))
+    .unwrap();
+    assert_eq!(count.n, 80);
+}
+
+/// Waits for nothing but the answer: a read that finished released its
+/// permit (the gate counts reads really running).
+#[actix_web::test]
+async fn a_finished_read_gives_its_permit_back() {
+    let app = spawn_app(&[("READ_CONCURRENCY", "1")]).await;
+    for _ in 0..5 {
+        assert_eq!(get(&app, "/api/v1/deployments", None).await.status, 200);
+        eventually(
+            "the permit to come back",
+            Duration::from_secs(5),
+            || async { (app.reads.heavy.running() == 0).then_some(()) },
+        )
+        .await;
+    }
+    app.stop().await;
+}
