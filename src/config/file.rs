@@ -45,7 +45,7 @@ use super::{Env, HttpUrl, Secret};
 pub type OperatorView = tokio::sync::watch::Receiver<std::sync::Arc<OperatorConfig>>;
 use crate::domain::EventKind;
 pub use crate::domain::matching::{Conditions, Matcher};
-use crate::templates::{DEFAULT_WEBHOOK_BODY, Templates};
+use crate::templates::{DEFAULT_WEBHOOK_BODY, TemplateUse, Templates};
 
 /// Why a file was refused, naming its line where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -483,6 +483,7 @@ impl OperatorConfig {
                 message: error.to_string(),
             }
         })?;
+        check_templates(&templates, &webhooks, &find_line)?;
         Ok(OperatorConfig {
             source: None,
             settings,
@@ -733,6 +734,33 @@ pub struct WebhookSummary {
     pub signed_with: Option<String>,
     pub once_per: Option<OncePerSummary>,
     pub rate_limit: Option<String>,
+}
+
+/// Renders every template against the sample events of the kinds it is
+/// used for (see `templates::samples`): one that reaches a limit or fails
+/// is refused, naming it and its line in the file.
+fn check_templates(
+    templates: &Templates,
+    webhooks: &[Webhook],
+    find_line: &dyn Fn(&str) -> Option<usize>,
+) -> Result<(), FileError> {
+    let uses: Vec<TemplateUse> = webhooks
+        .iter()
+        .map(|webhook| TemplateUse {
+            name: webhook.template.clone(),
+            kinds: webhook.kinds.clone(),
+        })
+        .collect();
+    templates.check_against_samples(&uses).map_err(|error| {
+        let line = match error.name.strip_prefix("webhook:") {
+            Some(webhook) => find_line(&format!("\"{webhook}\"")),
+            None => find_line(&format!("{} =", error.name)),
+        };
+        FileError {
+            line,
+            message: error.to_string(),
+        }
+    })
 }
 
 fn patterns(spec: BTreeMap<String, Patterns>) -> BTreeMap<String, Vec<String>> {
