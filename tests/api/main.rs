@@ -31,4 +31,5 @@ mod slack;
 mod store_model;
 mod subscribers;
 mod supervision;
+mod templates;
 mod uptimerobot;
