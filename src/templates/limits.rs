@@ -28,8 +28,9 @@ pub const TEMPLATE_MAX_BYTES: usize = 1024 * 1024;
 /// How deep calls, loops and includes may nest (minijinja counts a few
 /// levels per macro call): minijinja's own default and maximum.
 pub const TEMPLATE_RECURSION_LIMIT: usize = 500;
-/// How long one render may take on the wall clock (a million
-/// instructions take about 0.1 s in a release build, 2 s in a debug one).
+/// How long one render may take on the wall clock: a backstop for slow
+/// instructions, well past what the fuel allows a loop (a million
+/// instructions took 1.8 s in a debug build on a loaded machine).
 pub const TEMPLATE_TIME_LIMIT: Duration = Duration::from_secs(5);
 
 /// A render thread's stack: deep nesting within the recursion limit needs
