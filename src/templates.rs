@@ -38,6 +38,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use minijinja::value::ValueKind;
 use minijinja::{
@@ -46,6 +47,13 @@ use minijinja::{
 use serde::Serialize;
 
 use crate::domain::slack_text;
+mod limits;
+mod samples;
+
+pub use limits::{
+    Limit, TEMPLATE_FUEL, TEMPLATE_MAX_BYTES, TEMPLATE_RECURSION_LIMIT, TEMPLATE_TIME_LIMIT,
+};
+pub use samples::TemplateUse;
 
 /// The templates an operator can replace, with their built-in sources.
 pub const BUILT_IN: [(&str, &str); 5] = [
@@ -245,6 +253,19 @@ pub struct TemplateError {
     pub name: String,
     pub line: Option<usize>,
     pub detail: String,
+    pub failure: Failure,
+}
+
+/// Why a template failed, as far as its callers act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// It reached one of its limits, whatever the event.
+    Reached(Limit),
+    /// It used a value the event does not have.
+    Undefined,
+    /// Anything else: it does not compile, renders invalid JSON, applies
+    /// an operation to the wrong type…
+    Broken,
 }
 
 impl TemplateError {
@@ -256,6 +277,30 @@ impl TemplateError {
                 .detail()
                 .map(str::to_owned)
                 .unwrap_or_else(|| error.kind().to_string()),
+            failure: if error.kind() == minijinja::ErrorKind::UndefinedError {
+                Failure::Undefined
+            } else {
+                Failure::Broken
+            },
+        }
+    }
+
+    fn reached(name: &str, line: Option<usize>, limit: Limit, time_limit: Duration) -> Self {
+        TemplateError {
+            name: name.to_owned(),
+            line,
+            detail: limit.describe(time_limit),
+            failure: Failure::Reached(limit),
+        }
+    }
+
+    /// A render that stopped without an answer (it panicked).
+    fn stopped(name: &str) -> Self {
+        TemplateError {
+            name: name.to_owned(),
+            line: None,
+            detail: "the render stopped without an answer".into(),
+            failure: Failure::Broken,
         }
     }
 }
@@ -267,6 +312,8 @@ pub struct Templates {
     environment: Arc<Environment<'static>>,
     /// Names the operator replaced or added, for showing what is in force.
     replaced: Vec<String>,
+    /// How long a caller waits for one render.
+    time_limit: Duration,
 }
 
 impl fmt::Debug for Templates {
@@ -293,6 +340,7 @@ impl Templates {
         environment.add_filter("tojson", strict_tojson);
         environment.add_filter("slack_escape", slack_escape);
         environment.add_function("slack_link", slack_link);
+        limits::limit(&mut environment);
         let mut sources: BTreeMap<String, String> = BUILT_IN
             .iter()
             .map(|(name, source)| ((*name).to_owned(), (*source).to_owned()))
@@ -308,7 +356,15 @@ impl Templates {
         Ok(Templates {
             environment: Arc::new(environment),
             replaced: replacements.keys().cloned().collect(),
+            time_limit: TEMPLATE_TIME_LIMIT,
         })
+    }
+
+    /// The same templates, with callers waiting at most `limit` for a
+    /// render (instead of [`TEMPLATE_TIME_LIMIT`]).
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = limit;
+        self
     }
 
     pub fn replaced(&self) -> &[String] {
@@ -319,15 +375,59 @@ impl Templates {
         self.environment.get_template(name).is_ok()
     }
 
-    /// Renders `name` with `context`.
+    /// Renders `name` with `context`, within the limits (see [`limits`]):
+    /// this thread waits at most [`TEMPLATE_TIME_LIMIT`]. For previews and
+    /// checks; a delivery uses [`Self::render_async`].
     pub fn render(&self, name: &str, context: &impl Serialize) -> Result<String, TemplateError> {
-        let template = self
-            .environment
-            .get_template(name)
-            .map_err(|error| TemplateError::of(name, &error))?;
-        template
-            .render(context)
-            .map_err(|error| TemplateError::of(name, &error))
+        let (sender, answer) = std::sync::mpsc::sync_channel(1);
+        limits::render_apart(
+            &self.environment,
+            name,
+            minijinja::Value::from_serialize(context),
+            move |result| {
+                let _ = sender.send(result);
+            },
+        );
+        match answer.recv_timeout(self.time_limit) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(TemplateError::reached(
+                name,
+                None,
+                Limit::Time,
+                self.time_limit,
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(TemplateError::stopped(name))
+            }
+        }
+    }
+
+    /// [`Self::render`] without blocking this thread: a subscriber's actor
+    /// goes on with its other work (and its timers) meanwhile.
+    pub async fn render_async(
+        &self,
+        name: &str,
+        context: &impl Serialize,
+    ) -> Result<String, TemplateError> {
+        let (sender, answer) = tokio::sync::oneshot::channel();
+        limits::render_apart(
+            &self.environment,
+            name,
+            minijinja::Value::from_serialize(context),
+            move |result| {
+                let _ = sender.send(result);
+            },
+        );
+        match tokio::time::timeout(self.time_limit, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(TemplateError::stopped(name)),
+            Err(_) => Err(TemplateError::reached(
+                name,
+                None,
+                Limit::Time,
+                self.time_limit,
+            )),
+        }
     }
 
     /// Renders `name` into a JSON object (a Slack message's fields).
@@ -336,20 +436,44 @@ impl Templates {
         name: &str,
         context: &impl Serialize,
     ) -> Result<serde_json::Map<String, serde_json::Value>, TemplateError> {
-        let text = self.render(name, context)?;
-        match serde_json::from_str(&text) {
-            Ok(serde_json::Value::Object(fields)) => Ok(fields),
-            Ok(_) => Err(TemplateError {
-                name: name.to_owned(),
-                line: None,
-                detail: "it must render a JSON object".into(),
-            }),
-            Err(error) => Err(TemplateError {
-                name: name.to_owned(),
-                line: Some(error.line()),
-                detail: format!("it rendered invalid JSON ({error})"),
-            }),
-        }
+        json_object(name, &self.render(name, context)?)
+    }
+
+    /// [`Self::render_json`] without blocking this thread.
+    pub async fn render_json_async(
+        &self,
+        name: &str,
+        context: &impl Serialize,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, TemplateError> {
+        json_object(name, &self.render_async(name, context).await?)
+    }
+
+    /// Renders every template against sample events of the kinds it is
+    /// used for (see [`samples`]); the first that fails is the error.
+    pub fn check_against_samples(&self, uses: &[TemplateUse]) -> Result<(), TemplateError> {
+        samples::check(self, uses)
+    }
+}
+
+/// A Slack template's output as the message's fields.
+fn json_object(
+    name: &str,
+    text: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, TemplateError> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(TemplateError {
+            name: name.to_owned(),
+            line: None,
+            detail: "it must render a JSON object".into(),
+            failure: Failure::Broken,
+        }),
+        Err(error) => Err(TemplateError {
+            name: name.to_owned(),
+            line: Some(error.line()),
+            detail: format!("it rendered invalid JSON ({error})"),
+            failure: Failure::Broken,
+        }),
     }
 }
 

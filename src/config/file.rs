@@ -49,7 +49,7 @@ use super::{Env, HttpUrl, Secret};
 pub type OperatorView = tokio::sync::watch::Receiver<std::sync::Arc<OperatorConfig>>;
 use crate::domain::EventKind;
 pub use crate::domain::matching::{Conditions, Matcher};
-use crate::templates::{DEFAULT_WEBHOOK_BODY, Templates};
+use crate::templates::{DEFAULT_WEBHOOK_BODY, TemplateUse, Templates};
 
 /// Why a file was refused, naming its line where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -644,6 +644,7 @@ impl OperatorConfig {
                 .map(|origin| origin.line(error.line)),
             message: error.to_string(),
         })?;
+        check_templates(&templates, &webhooks, &origins)?;
         Ok(OperatorConfig {
             source: None,
             settings,
@@ -928,6 +929,30 @@ fn setting_allowed(name: &str) -> Result<(), String> {
             ),
         }),
     }
+}
+
+/// Renders every template against the sample events of the kinds it is
+/// used for (see `templates::samples`): one that reaches a limit or fails
+/// is refused, naming it and its line in the file.
+fn check_templates(
+    templates: &Templates,
+    webhooks: &[Webhook],
+    origins: &BTreeMap<String, TemplateOrigin>,
+) -> Result<(), FileError> {
+    let uses: Vec<TemplateUse> = webhooks
+        .iter()
+        .map(|webhook| TemplateUse {
+            name: webhook.template.clone(),
+            kinds: webhook.kinds.clone(),
+        })
+        .collect();
+    templates.check_against_samples(&uses).map_err(|error| {
+        FileError {
+            // The template's own line, counted from where its text starts.
+            line: origins.get(&error.name).map(|origin| origin.line(error.line)),
+            message: error.to_string(),
+        }
+    })
 }
 
 /// `when` conditions, each glob checked at its own line.

@@ -131,6 +131,7 @@ impl<S: Subscriber> SubscriberActor<S> {
     pub fn new(subscriber: S, parts: ActorParts) -> Self {
         let limits = parts.limits;
         let deadline = subscriber.delivery_deadline(limits.timeout);
+        parts.health.set_deadline(deadline);
         SubscriberActor {
             id: subscriber.id(),
             context: Rc::new(new_context(&parts)),
@@ -171,6 +172,7 @@ impl<S: Subscriber> SubscriberActor<S> {
         for job in &held {
             self.parts.journal.release(&job.ticket, now);
         }
+        self.parts.health.attempts_ended();
         self.parts.slots.give_back(held.len());
         self.update_gauges();
         let _ = reply.send(held.len());
@@ -297,6 +299,7 @@ impl<S: Subscriber> SubscriberActor<S> {
         let event = job.event.clone();
         let progress = job.progress.clone();
         job.started = Some(Instant::now());
+        self.parts.health.attempt_started(key, self.now());
         self.running.insert(key, job);
         let deadline = subscriber.delivery_deadline(self.parts.limits.timeout);
         let about = LogContext {
@@ -313,6 +316,9 @@ impl<S: Subscriber> SubscriberActor<S> {
                     event.kind()
                 ))));
             };
+            // A step that blocks the actor's thread (`sleep(ms)` in the
+            // tests): what health and shutdown must cope with.
+            fail::fail_point!("delivery-blocks-thread");
             let work = Work {
                 id: event.id,
                 received_at: event.received_at,
@@ -345,6 +351,7 @@ impl<S: Subscriber> SubscriberActor<S> {
         let Some(job) = self.running.remove(&key) else {
             return;
         };
+        self.parts.health.attempt_ended(key);
         if let Some(started) = job.started {
             self.parts
                 .health
@@ -580,6 +587,7 @@ impl<S: Subscriber> Supervised for SubscriberActor<S> {
         // The deliveries that were running were dropped with the old
         // context; they are still leased to us, so queue them again first.
         let mut interrupted: Vec<(u64, Job)> = self.running.drain().collect();
+        self.parts.health.attempts_ended();
         interrupted.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
         for (_, mut job) in interrupted {
             job.probe = false;

@@ -6,9 +6,10 @@
 //! subscriber is switched on is not an actor's fact but the routing
 //! table's, so the snapshot takes it as an input ([`Availability`]).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -26,6 +27,9 @@ pub enum ActorState {
     Unconfigured,
     CircuitOpen,
     CircuitHalfOpen,
+    /// A delivery attempt has been running longer than its deadline: the
+    /// subscriber is stuck on it (its other work waits).
+    BusyPastDeadline,
 }
 
 /// A subscriber's place in the routing table, as health shows it.
@@ -86,6 +90,11 @@ pub struct ActorHealth {
     pub in_flight: AtomicU64,
     last_error: Mutex<Option<LastError>>,
     last_restart_cause: Mutex<Option<String>>,
+    /// When each running delivery attempt started (by the actor's job
+    /// key), read from here so that a stuck actor still shows.
+    attempts: Mutex<HashMap<u64, Instant>>,
+    /// How long one delivery may take (subscribers only).
+    deadline: OnceLock<Duration>,
 }
 
 impl ActorHealth {
@@ -111,6 +120,8 @@ impl ActorHealth {
             in_flight: AtomicU64::new(0),
             last_error: Mutex::new(None),
             last_restart_cause: Mutex::new(None),
+            attempts: Mutex::new(HashMap::new()),
+            deadline: OnceLock::new(),
         })
     }
 
@@ -152,6 +163,48 @@ impl ActorHealth {
             .unwrap_or(usize::MAX)
     }
 
+    /// The subscriber's delivery deadline, past which a running attempt
+    /// shows as stuck.
+    pub fn set_deadline(&self, deadline: Duration) {
+        let _ = self.deadline.set(deadline);
+    }
+
+    pub fn attempt_started(&self, key: u64, at: Instant) {
+        if let Ok(mut attempts) = self.attempts.lock() {
+            attempts.insert(key, at);
+        }
+    }
+
+    pub fn attempt_ended(&self, key: u64) {
+        if let Ok(mut attempts) = self.attempts.lock() {
+            attempts.remove(&key);
+        }
+    }
+
+    /// Every running attempt was given back or dropped (drain, restart).
+    pub fn attempts_ended(&self) {
+        if let Ok(mut attempts) = self.attempts.lock() {
+            attempts.clear();
+        }
+    }
+
+    /// How long the longest running attempt has been running.
+    pub fn longest_attempt(&self, now: Instant) -> Option<Duration> {
+        let attempts = self.attempts.lock().ok()?;
+        attempts
+            .values()
+            .map(|started| now.saturating_duration_since(*started))
+            .max()
+    }
+
+    /// Whether an attempt has been running past the deadline.
+    pub fn is_busy_past_deadline(&self, now: Instant) -> bool {
+        match (self.deadline.get(), self.longest_attempt(now)) {
+            (Some(deadline), Some(longest)) => longest > *deadline,
+            _ => false,
+        }
+    }
+
     pub fn set_gauge(gauge: &AtomicU64, value: usize) {
         gauge.store(value as u64, Ordering::Relaxed);
     }
@@ -186,7 +239,9 @@ impl ActorHealth {
         if self.is_restarting() {
             return ActorState::Restarting;
         }
-        match self.circuit_state(self.clock.instant()) {
+        let now = self.clock.instant();
+        match self.circuit_state(now) {
+            CircuitState::Closed if self.is_busy_past_deadline(now) => ActorState::BusyPastDeadline,
             CircuitState::Closed => ActorState::Running,
             CircuitState::Open => ActorState::CircuitOpen,
             CircuitState::HalfOpen => ActorState::CircuitHalfOpen,
@@ -211,6 +266,9 @@ impl ActorHealth {
             rounds: load(&self.rounds),
             queued: load(&self.queued),
             in_flight: load(&self.in_flight),
+            longest_attempt_ms: self
+                .longest_attempt(self.clock.instant())
+                .map(|took| took.as_millis() as u64),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
             circuit: (self.role == Role::Subscriber).then(|| self.circuit_report()),
             rate_limit: self.limiter.get().map(|l| l.report()),
@@ -351,6 +409,10 @@ pub struct ActorReport {
     pub rounds: u64,
     pub queued: u64,
     pub in_flight: u64,
+    /// How long the longest running delivery attempt has been running
+    /// (past the deadline, the state is `busy-past-deadline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longest_attempt_ms: Option<u64>,
     pub last_error: Option<LastError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit: Option<CircuitReport>,

@@ -23,5 +23,5 @@ pub use actor::{ActorLimits, ActorParts, DeadLettered, Deliver, Drain};
 pub use health::{ActorHealth, ActorReport, ActorState, Availability, Role};
 pub use registration::{Preview, Registration, StartedActor};
 pub use retry::RetryPolicy;
-pub use slack::{SlackClient, SlackMessage};
+pub use slack::{SlackClient, SlackMessage, Unrendered};
 pub use subscriber::{DeliveryContext, DeliveryOutcome, Input, Progress, Setup, Subscriber, Work};

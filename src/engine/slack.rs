@@ -121,22 +121,22 @@ impl SlackMessage {
         message
     }
 
-    /// Renders template `name` once and addresses it to each channel. A
-    /// template that fails (a missing field) fails the delivery for good,
-    /// naming its line: sending again would fail the same way.
+    /// Template `name`, to be rendered once and addressed to each channel.
+    /// A template that fails (a missing field, a limit reached) fails the
+    /// delivery for good, naming its line: sending again would fail the
+    /// same way.
     pub fn rendered(
         templates: &Templates,
         name: &str,
         context: &Map<String, Value>,
         channels: &[String],
-    ) -> Result<Vec<SlackMessage>, DeliveryError> {
-        if channels.is_empty() {
-            return Ok(Vec::new());
+    ) -> Unrendered {
+        Unrendered {
+            templates: templates.clone(),
+            name: name.to_owned(),
+            context: context.clone(),
+            channels: channels.to_vec(),
         }
-        let fields = templates
-            .render_json(name, context)
-            .map_err(|error| DeliveryError::Permanent(error.to_string()))?;
-        Ok(Self::addressed(channels, &fields))
     }
 
     /// Each message as the JSON body sent.
@@ -149,6 +149,42 @@ impl SlackMessage {
 
     pub fn text(&self) -> Option<&str> {
         self.fields.get("text").and_then(Value::as_str)
+    }
+}
+
+/// Messages a subscriber chose to send, before their template is rendered.
+pub struct Unrendered {
+    templates: Templates,
+    name: String,
+    context: Map<String, Value>,
+    channels: Vec<String>,
+}
+
+impl Unrendered {
+    /// For a delivery: the render runs off the actor's thread, which goes
+    /// on with its other work and timers meanwhile.
+    pub async fn render(self) -> Result<Vec<SlackMessage>, DeliveryError> {
+        if self.channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fields = self
+            .templates
+            .render_json_async(&self.name, &self.context)
+            .await
+            .map_err(|error| DeliveryError::Permanent(error.to_string()))?;
+        Ok(SlackMessage::addressed(&self.channels, &fields))
+    }
+
+    /// For a preview: this thread waits for the render.
+    pub fn render_waiting(self) -> Result<Vec<SlackMessage>, DeliveryError> {
+        if self.channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fields = self
+            .templates
+            .render_json(&self.name, &self.context)
+            .map_err(|error| DeliveryError::Permanent(error.to_string()))?;
+        Ok(SlackMessage::addressed(&self.channels, &fields))
     }
 }
 

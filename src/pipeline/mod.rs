@@ -47,6 +47,10 @@ use registry::{RegistryActor, TableOwner};
 use routing::{Route, Routing, RoutingTable, Switch, current};
 use sweeper::SweeperActor;
 
+/// How long after the grace a subscriber actor may take to answer the
+/// shutdown (giving its deliveries back) before it is left behind.
+const DRAIN_ANSWER_MARGIN: Duration = Duration::from_millis(500);
+
 /// The running pipeline: the intake address routes send to, the registry
 /// admin routes talk to, the routing table and every actor's health.
 pub struct Pipeline {
@@ -273,13 +277,24 @@ impl Pipeline {
         self.quiesce();
         let until = Instant::now() + grace;
         let actors = self.subscriber_actors();
-        let drains = actors
-            .iter()
-            .map(|(_, actor)| actor.drain.send(Drain { until }));
+        // An actor whose thread is stuck never answers: it is not waited
+        // for past the grace (its deliveries stay leased, and are redone
+        // once the lease runs out).
+        let answer_by = tokio::time::Instant::from_std(until + DRAIN_ANSWER_MARGIN);
+        let drains = actors.iter().map(|(id, actor)| async move {
+            match tokio::time::timeout_at(answer_by, actor.drain.send(Drain { until })).await {
+                Ok(answer) => answer.unwrap_or(0),
+                Err(_) => {
+                    log::error!(
+                        "shutdown: {id} did not answer within the grace (a delivery is stuck on its thread); leaving it"
+                    );
+                    0
+                }
+            }
+        });
         let given_back: usize = futures_util::future::join_all(drains)
             .await
             .into_iter()
-            .map(|answer| answer.unwrap_or(0))
             .sum();
         match self.journal.leave().await {
             Ok(handed_over) if handed_over > 0 => {

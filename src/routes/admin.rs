@@ -108,6 +108,10 @@ pub struct ActorView {
     /// Messages waiting in its queue.
     pub queued: u64,
     pub in_flight: u64,
+    /// How long its longest running delivery attempt has been running;
+    /// past the subscriber's deadline its state is `busy-past-deadline`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longest_attempt_ms: Option<u64>,
     pub last_error: Option<LastErrorView>,
     /// Subscribers only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,6 +167,7 @@ fn actor_view(report: &ActorReport, counts: &HashMap<(String, DeliveryState), i6
         rounds: report.rounds,
         queued: report.queued,
         in_flight: report.in_flight,
+        longest_attempt_ms: report.longest_attempt_ms,
         last_error: report.last_error.as_ref().map(|error| LastErrorView {
             message: error.message.clone(),
             at: rfc3339(error.at_ms),

@@ -35,4 +35,5 @@ mod slack;
 mod store_model;
 mod subscribers;
 mod supervision;
+mod templates;
 mod uptimerobot;

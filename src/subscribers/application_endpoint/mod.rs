@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::{ConfigError, OperatorView, RateLimit};
 use crate::domain::{EnrichedDeployment, EnrichmentSettings};
 use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
-use crate::engine::{Input, SlackClient, SlackMessage};
+use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
 use crate::error::DeliveryError;
 use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 
@@ -44,7 +44,7 @@ impl Subscriber for ApplicationEndpoint {
         context: &DeliveryContext,
         work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let messages = self.messages(&work)?;
+        let messages = self.messages(&work).render().await?;
         self.slack.post_all(context, work.progress, &messages).await
     }
 
@@ -52,16 +52,17 @@ impl Subscriber for ApplicationEndpoint {
         &self,
         work: Work<'_, EnrichedDeployment>,
     ) -> Option<Result<Vec<serde_json::Value>, DeliveryError>> {
-        Some(self.messages(&work).map(|m| SlackMessage::as_json(&m)))
+        Some(
+            self.messages(&work)
+                .render_waiting()
+                .map(|m| SlackMessage::as_json(&m)),
+        )
     }
 }
 
 impl ApplicationEndpoint {
     /// "About <app>" to the deployment's own channels.
-    fn messages(
-        &self,
-        work: &Work<'_, EnrichedDeployment>,
-    ) -> Result<Vec<SlackMessage>, DeliveryError> {
+    fn messages(&self, work: &Work<'_, EnrichedDeployment>) -> Unrendered {
         let deployment = work.event;
         let own: Vec<String> = deployment
             .deployment_slack_channels()

@@ -13,7 +13,7 @@ use crate::config::{ConfigError, OperatorView, RateLimit};
 use crate::domain::EnrichedDeployment;
 use crate::domain::history::{Change, DeploymentHistory};
 use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
-use crate::engine::{Input, SlackClient, SlackMessage};
+use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
 use crate::error::DeliveryError;
 use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 use config::SlackDeploymentConfig;
@@ -58,7 +58,7 @@ impl Subscriber for SlackDeployment {
         work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
         let change = self.change(&work).await?;
-        let messages = self.messages(&work, change.as_ref())?;
+        let messages = self.messages(&work, change.as_ref()).render().await?;
         self.slack.post_all(context, work.progress, &messages).await
     }
 
@@ -68,6 +68,7 @@ impl Subscriber for SlackDeployment {
     ) -> Option<Result<Vec<serde_json::Value>, DeliveryError>> {
         Some(
             self.messages(&work, None)
+                .render_waiting()
                 .map(|m| SlackMessage::as_json(&m)),
         )
     }
@@ -115,11 +116,7 @@ impl SlackDeployment {
     }
 
     /// The message to each of the deployment's channels.
-    fn messages(
-        &self,
-        work: &Work<'_, EnrichedDeployment>,
-        change: Option<&Change>,
-    ) -> Result<Vec<SlackMessage>, DeliveryError> {
+    fn messages(&self, work: &Work<'_, EnrichedDeployment>, change: Option<&Change>) -> Unrendered {
         let deployment = work.event;
         let operator = self.operator.borrow().clone();
         let event = deployment.to_json();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::config::{ConfigError, OperatorView, RateLimit};
 use crate::domain::PipelineError;
 use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
-use crate::engine::{Input, SlackClient, SlackMessage};
+use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
 use crate::error::DeliveryError;
 use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 
@@ -39,7 +39,7 @@ impl Subscriber for SlackError {
         context: &DeliveryContext,
         work: Work<'_, PipelineError>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let messages = self.messages(&work)?;
+        let messages = self.messages(&work).render().await?;
         self.slack.post_all(context, work.progress, &messages).await
     }
 
@@ -47,13 +47,17 @@ impl Subscriber for SlackError {
         &self,
         work: Work<'_, PipelineError>,
     ) -> Option<Result<Vec<serde_json::Value>, DeliveryError>> {
-        Some(self.messages(&work).map(|m| SlackMessage::as_json(&m)))
+        Some(
+            self.messages(&work)
+                .render_waiting()
+                .map(|m| SlackMessage::as_json(&m)),
+        )
     }
 }
 
 impl SlackError {
     /// The error's own channels, else `SLACK_CHANNELS`, then the routes.
-    fn messages(&self, work: &Work<'_, PipelineError>) -> Result<Vec<SlackMessage>, DeliveryError> {
+    fn messages(&self, work: &Work<'_, PipelineError>) -> Unrendered {
         let error = work.event;
         let chosen = if error.slack_channels.is_empty() {
             self.slack.configured_channels().to_vec()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::config::{ConfigError, OperatorView, RateLimit};
 use crate::domain::Recommendation;
 use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
-use crate::engine::{Input, SlackClient, SlackMessage};
+use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
 use crate::error::DeliveryError;
 use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 
@@ -39,7 +39,7 @@ impl Subscriber for SlackRecommendation {
         context: &DeliveryContext,
         work: Work<'_, Recommendation>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let messages = self.messages(&work)?;
+        let messages = self.messages(&work).render().await?;
         self.slack.post_all(context, work.progress, &messages).await
     }
 
@@ -47,16 +47,17 @@ impl Subscriber for SlackRecommendation {
         &self,
         work: Work<'_, Recommendation>,
     ) -> Option<Result<Vec<serde_json::Value>, DeliveryError>> {
-        Some(self.messages(&work).map(|m| SlackMessage::as_json(&m)))
+        Some(
+            self.messages(&work)
+                .render_waiting()
+                .map(|m| SlackMessage::as_json(&m)),
+        )
     }
 }
 
 impl SlackRecommendation {
     /// The recommendation's own channels, then the routes.
-    fn messages(
-        &self,
-        work: &Work<'_, Recommendation>,
-    ) -> Result<Vec<SlackMessage>, DeliveryError> {
+    fn messages(&self, work: &Work<'_, Recommendation>) -> Unrendered {
         let recommendation = work.event;
         let operator = self.operator.borrow().clone();
         let event = recommendation.to_json();

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::config::{ConfigError, OperatorView, RateLimit, Secret};
 use crate::domain::{EnrichedDeployment, EnrichmentSettings};
 use crate::engine::outbound::{Body, CallError};
-use crate::engine::{Input, SlackClient, SlackMessage};
+use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
 use crate::error::DeliveryError;
 use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
 use config::UptimeRobotConfig;
@@ -103,6 +103,8 @@ impl Subscriber for UptimeRobot {
         };
         let messages = self
             .messages(slack, &work, &target)
+            .render()
+            .await
             .map_err(|error| error.prefixed(&format!("{monitored}, but ")))?;
         if messages.is_empty() {
             return Ok(DeliveryOutcome::Delivered(format!(
@@ -131,6 +133,7 @@ impl Subscriber for UptimeRobot {
             payload::target(work.event, &self.rules, &self.hosts, &self.public_hosts).ok()?;
         Some(
             self.messages(slack, &work, &target)
+                .render_waiting()
                 .map(|m| SlackMessage::as_json(&m)),
         )
     }
@@ -143,7 +146,7 @@ impl UptimeRobot {
         slack: &SlackClient,
         work: &Work<'_, EnrichedDeployment>,
         target: &MonitorTarget,
-    ) -> Result<Vec<SlackMessage>, DeliveryError> {
+    ) -> Unrendered {
         let deployment = work.event;
         let own: Vec<String> = deployment
             .deployment_slack_channels()

@@ -82,7 +82,12 @@ impl Subscriber for WebhookDestination {
                 "the webhook is no longer in the configuration".into(),
             ));
         };
-        let body = render(&operator, webhook, &work)?;
+        // Off the actor's thread: the actor goes on meanwhile.
+        let body = operator
+            .templates
+            .render_async(&webhook.template, &template_context(&work))
+            .await
+            .map_err(|error| DeliveryError::Permanent(error.to_string()))?;
         let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
             "application/json"
         } else {
@@ -147,17 +152,21 @@ impl Subscriber for WebhookDestination {
     }
 }
 
-/// The body from the webhook's template; a template that fails fails the
-/// delivery for good, naming its line.
+/// What the webhook's template sees.
+fn template_context(work: &Work<'_, EnrichedEvent>) -> serde_json::Map<String, Value> {
+    work.template_context(&work.event.to_json())
+}
+
+/// The body from the webhook's template, rendered while this thread waits
+/// (a preview); a template that fails fails the delivery for good, naming
+/// its line.
 fn render(
     operator: &OperatorConfig,
     webhook: &Webhook,
     work: &Work<'_, EnrichedEvent>,
 ) -> Result<String, DeliveryError> {
-    let event = work.event.to_json();
-    let values = work.template_context(&event);
     operator
         .templates
-        .render(&webhook.template, &values)
+        .render(&webhook.template, &template_context(work))
         .map_err(|error| DeliveryError::Permanent(error.to_string()))
 }
