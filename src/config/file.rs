@@ -949,7 +949,9 @@ fn check_templates(
     templates.check_against_samples(&uses).map_err(|error| {
         FileError {
             // The template's own line, counted from where its text starts.
-            line: origins.get(&error.name).map(|origin| origin.line(error.line)),
+            line: origins
+                .get(&error.name)
+                .map(|origin| origin.line(error.line)),
             message: error.to_string(),
         }
     })

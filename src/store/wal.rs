@@ -143,7 +143,7 @@ impl WalKeeper {
 
     fn not_yet(&mut self, why: &str) {
         self.attempts += 1;
-        if self.attempts % WARN_AFTER_ATTEMPTS == 0 {
+        if self.attempts.is_multiple_of(WARN_AFTER_ATTEMPTS) {
             log::warn!(
                 "storage: the write-ahead log ({} MiB) could not be truncated in {} attempts ({why}); \
                  heavy reads wait meanwhile",

@@ -154,46 +154,30 @@ slack-recommendation = '''{
 }
 
 #[actix_web::test]
-async fn a_200_kb_application_name_makes_messages_within_slacks_limit() {
+async fn the_longest_stack_trace_intake_takes_makes_a_message_within_slacks_limit() {
+    // Intake bounds a stack trace at 100,000 characters and a name at 256,
+    // so the error message is where a text longer than Slack's 40,000 can
+    // still come from.
     let slack = mock_slack().await;
     let app = spawn_app(&[("SLACK_WEB_HOOK", &hook(&slack))]).await;
-    let mut deployment = fixture("deployment.json");
-    // 200,000 characters, `&` among them: escaped, each is five.
-    let name = format!("app-&-{}", "n".repeat(199_994));
-    deployment["applicationName"] = json!(name);
-    deployment["slackChannels"] = json!("#dev");
-    let (status, _) = app.put_event("deployment", &deployment).await;
+    let mut error = fixture("error.json");
+    // `&` among the characters: escaped, each is five.
+    let trace = format!("at &{}", "t".repeat(99_995));
+    error["message"] = json!("Build failed");
+    error["stackTrace"] = json!(trace);
+    error["slackChannels"] = json!("#dev");
+    let (status, _) = app.put_event("error", &error).await;
     assert_eq!(status, 202);
-    let received = wait_for_slack(&app, &slack, 2).await;
-    let cut = |prefix: &str| {
-        let kept = 40_000 - MARKER.chars().count();
-        let full = format!("{prefix}app-&amp;-{}", "n".repeat(kept));
-        format!("{}{MARKER}", full.chars().take(kept).collect::<String>())
-    };
-    let deployment_message = received
-        .iter()
-        .find(|m| m["username"] == "Cluster Deployment")
-        .unwrap();
-    assert_eq!(deployment_message["text"], cut("*"));
+    let received = wait_for_slack(&app, &slack, 1).await;
+    assert_eq!(received.len(), 1);
+    let kept = 40_000 - MARKER.chars().count();
+    let full = format!("*Build failed* ```\nat &amp;{}", "t".repeat(kept));
+    let expected = format!("{}{MARKER}", full.chars().take(kept).collect::<String>());
+    assert_eq!(received[0]["text"], expected);
     assert_eq!(
-        deployment_message["attachments"][0]["title"],
-        cut("se.kth.imageName: ")
+        received[0]["text"].as_str().unwrap().chars().count(),
+        40_000
     );
-    assert_eq!(
-        deployment_message["attachments"][0]["footer"],
-        cut("the first deployment of ")
-    );
-    let about = received
-        .iter()
-        .find(|m| m["username"] == "Alvares")
-        .unwrap();
-    assert_eq!(
-        about["text"],
-        cut(":information_source: About *Monitor application* https://app.kth.se/pipeline/#")
-    );
-    for message in &received {
-        assert_eq!(message["text"].as_str().unwrap().chars().count(), 40_000);
-    }
 }
 
 #[actix_web::test]
