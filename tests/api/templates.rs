@@ -311,7 +311,7 @@ fn check_config_refuses_each_hostile_template_naming_it_and_its_limit() {
         let (code, err) = check_config(&file);
         assert_eq!(code, 1, "{body}: {err}");
         assert!(
-            err.contains("line 2: template webhook:ops"),
+            err.contains("line 5: template webhook:ops"),
             "{body}: {err}"
         );
         assert!(
