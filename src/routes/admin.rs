@@ -12,13 +12,13 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::bearer_token;
 use super::body::{MAX_ADMIN_BODY_BYTES, read_body};
 use super::docs::answers::{
     AdminDisabled, AdminPayloadTooLarge, Internal, InvalidQuery, NotFound, Unauthorized,
     Unavailable,
 };
 use super::store::{EventView, event_view, heavy_query, query, rfc3339};
+use super::{bearer_token, log_token_refused};
 use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::domain::event::{EventKind, FieldError};
@@ -64,21 +64,7 @@ fn check(request: &HttpRequest) -> Result<Admin, ApiError> {
     if bool::from(sent.as_bytes().ct_eq(token.expose().as_bytes())) {
         return Ok(Admin);
     }
-    // Logged without what was sent.
-    log::warn!(
-        "admin: refused {} {} from {}: {}",
-        request.method(),
-        request.path(),
-        request
-            .peer_addr()
-            .map(|addr| addr.ip().to_string())
-            .unwrap_or_else(|| "an unknown peer".into()),
-        if sent.is_empty() {
-            "no bearer token"
-        } else {
-            "wrong token"
-        }
-    );
+    log_token_refused("admin", request, sent.as_bytes());
     Err(ApiError::Unauthorized)
 }
 

@@ -186,6 +186,25 @@ pub fn bearer_token(request: &HttpRequest) -> &str {
         .unwrap_or_default()
 }
 
+/// Logs a request refused for its token, without what was sent.
+pub fn log_token_refused(area: &str, request: &HttpRequest, sent: &[u8]) {
+    log::warn!(
+        "{area}: refused {} {} from {}: {}",
+        request.method(),
+        // Percent-encoded as it came: no control characters.
+        request.path(),
+        request
+            .peer_addr()
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_else(|| "an unknown peer".into()),
+        if sent.is_empty() {
+            "no bearer token"
+        } else {
+            "wrong token"
+        }
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use subtle::ConstantTimeEq;
 
-use super::bearer_token;
+use super::{bearer_token, log_token_refused};
 use crate::config::Secret;
 use crate::error::ApiError;
 
@@ -51,21 +51,6 @@ fn check(request: &HttpRequest) -> Result<Reader, ApiError> {
     if read | admin {
         return Ok(Reader);
     }
-    // Logged without what was sent.
-    log::warn!(
-        "read API: refused {} {} from {}: {}",
-        request.method(),
-        // Percent-encoded as it came: no control characters.
-        request.path(),
-        request
-            .peer_addr()
-            .map(|addr| addr.ip().to_string())
-            .unwrap_or_else(|| "an unknown peer".into()),
-        if sent.is_empty() {
-            "no bearer token"
-        } else {
-            "wrong token"
-        }
-    );
+    log_token_refused("read API", request, sent);
     Err(ApiError::Unauthorized)
 }
