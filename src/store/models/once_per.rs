@@ -7,6 +7,14 @@ use crate::store::AnyConnection;
 use crate::store::schema::once_per;
 use crate::with_connection;
 
+/// One `once_per` rule over an event's planned deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnceClaim {
+    pub key: String,
+    pub window_ms: i64,
+    pub subscribers: Vec<&'static str>,
+}
+
 /// Claims `key` for `event_id` until `expires_at` unless a live claim
 /// holds it; answers the event that holds it now (`event_id` when this
 /// claim won). Safe across replicas: the insert waits on a racing one's
@@ -46,4 +54,26 @@ pub fn forget_expired(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> 
         once_per::table.filter(once_per::expires_at.le(now))
     )
     .execute(c))
+}
+
+/// Applies an event's `once_per` rules: answers the subscribers whose
+/// delivery is a duplicate, each with the event that came first.
+pub fn duplicates(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    claims: &[OnceClaim],
+    now: i64,
+) -> QueryResult<Vec<(&'static str, String)>> {
+    let mut duplicates = Vec::new();
+    for once in claims {
+        let first = claim(conn, &once.key, event_id, now, now + once.window_ms)?;
+        if first != event_id {
+            for subscriber in &once.subscribers {
+                if !duplicates.iter().any(|(s, _)| s == subscriber) {
+                    duplicates.push((*subscriber, first.clone()));
+                }
+            }
+        }
+    }
+    Ok(duplicates)
 }
