@@ -187,6 +187,7 @@ impl Application {
             )),
             switches,
             replica,
+            figures: store.deliveries.clone(),
             clock: clock.clone(),
         })?;
         if settings.server.admin_token.is_none() {
@@ -197,18 +198,6 @@ impl Application {
         }
         if settings.operator.source.is_some() {
             reload_on_hangup(pipeline.reloader.clone());
-        }
-        if let Some(digest) = settings.digest.clone() {
-            // Offered by every replica; the journal keeps one per team and week.
-            let (pool, intake, clock) = (
-                store.deliveries.clone(),
-                pipeline.intake.clone(),
-                clock.clone(),
-            );
-            let window = settings.insights.failure_window_hours;
-            actix::Supervisor::start(move |_| {
-                crate::pipeline::digest::DigestActor::new(digest, window, pool, intake, clock)
-            });
         }
         let metrics = Metrics::new(pipeline.health.clone());
         let state = web::Data::new(AppState {

@@ -51,6 +51,7 @@ pub enum Role {
     Coordinator,
     Journal,
     Alerts,
+    Digest,
     Subscriber,
 }
 
