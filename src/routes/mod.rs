@@ -108,6 +108,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(console::__path_page, console::page),
         endpoint(console::__path_stylesheet, console::stylesheet),
         endpoint(console::__path_script, console::script),
+        endpoint(console::__path_module, console::module),
         endpoint(docs::__path_openapi_json, docs::openapi_json),
         endpoint(docs::__path_documentation, docs::documentation),
     ]
