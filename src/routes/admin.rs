@@ -348,17 +348,19 @@ pub async fn switch_subscriber(
             by: "admin API".to_owned(),
         })
         .await
-        .map_err(|_| ApiError::Unavailable)?
+        .map_err(ApiError::unavailable)?
         .map_err(|error| match error {
             SwitchError::UnknownSubscriber(_) => ApiError::UnknownId(error.to_string()),
-            SwitchError::Storage(_) => ApiError::StorageUnavailable,
+            SwitchError::Storage(_) => ApiError::storage(error),
         })?;
     log::info!(
         "admin: {id} switched {} through the admin API",
         if switch.enabled { "on" } else { "off" }
     );
     let counts = state_counts(&pool).await?;
-    let report = board.report(&id).ok_or(ApiError::Internal)?;
+    let report = board
+        .report(&id)
+        .ok_or_else(|| ApiError::internal("a switched subscriber has no health report"))?;
     Ok(HttpResponse::Ok().json(actor_view(&report, &counts)))
 }
 
@@ -505,7 +507,7 @@ pub async fn replay_one(
     let replayed = journal
         .replay(ReplayTarget::Delivery(delivery))
         .await
-        .map_err(|_| ApiError::StorageUnavailable)?;
+        .map_err(ApiError::storage)?;
     if replayed == 0 {
         return Err(not_found());
     }
@@ -558,7 +560,7 @@ pub async fn replay_subscriber(
     let replayed = journal
         .replay(ReplayTarget::Subscriber(subscriber.clone()))
         .await
-        .map_err(|_| ApiError::StorageUnavailable)?;
+        .map_err(ApiError::storage)?;
     log::info!("admin: {replayed} dead letters of {subscriber} replayed");
     Ok(HttpResponse::Ok().json(Replayed { replayed }))
 }

@@ -75,16 +75,20 @@ pub async fn config(_: Admin, routing: web::Data<Routing>) -> HttpResponse {
     )
 )]
 pub async fn reload(_: Admin, reloader: web::Data<Reloader>) -> Result<HttpResponse, ApiError> {
-    let report = reloader.reload().await.map_err(|error| {
-        log::warn!("admin: reload refused: {error}");
-        match error {
-            ReloadError::NoFile => ApiError::Conflict(error.to_string()),
-            ReloadError::Invalid(error) => ApiError::InvalidConfig {
+    let report = reloader.reload().await.map_err(|error| match error {
+        ReloadError::NoFile => {
+            log::warn!("admin: reload refused: {error}");
+            ApiError::Conflict(error.to_string())
+        }
+        ReloadError::Invalid(error) => {
+            log::warn!("admin: reload refused: {error}");
+            ApiError::InvalidConfig {
                 line: error.line,
                 message: error.to_string(),
-            },
-            ReloadError::NotApplied(_) => ApiError::Unavailable,
+            }
         }
+        // Logged with its cause where it is answered.
+        other => ApiError::unavailable(other),
     })?;
     log::info!("admin: configuration reloaded through the admin API");
     Ok(HttpResponse::Ok().json(report))
@@ -254,7 +258,7 @@ pub async fn create_silence(
     journal
         .save_silence(row.clone())
         .await
-        .map_err(|_| ApiError::StorageUnavailable)?;
+        .map_err(ApiError::storage)?;
     log::info!(
         "admin: silence {} by {} until {}: {}",
         row.id,
@@ -293,7 +297,7 @@ pub async fn expire_silence(
     let ended = journal
         .expire_silence(id.clone(), "admin API".into())
         .await
-        .map_err(|_| ApiError::StorageUnavailable)?;
+        .map_err(ApiError::storage)?;
     let now = clock.now_ms();
     let lookup = id.clone();
     let row = query(&pool, move |c| silences::find(c, &lookup))
@@ -321,7 +325,7 @@ async fn refresh(
             as_of,
         })
         .await
-        .map_err(|_| ApiError::Unavailable)
+        .map_err(ApiError::unavailable)
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
@@ -408,7 +412,7 @@ fn validate(new: NewSilence, now: i64) -> Result<SilenceRow, ApiError> {
     }
     Ok(SilenceRow {
         id: uuid::Uuid::now_v7().to_string(),
-        matchers: serde_json::to_string(&matchers).map_err(|_| ApiError::Internal)?,
+        matchers: serde_json::to_string(&matchers).map_err(ApiError::internal)?,
         starts_at,
         ends_at,
         comment,

@@ -35,8 +35,7 @@ impl FromRequest for Reader {
 fn check(request: &HttpRequest) -> Result<Reader, ApiError> {
     let Some(access) = request.app_data::<web::Data<ReadAccess>>() else {
         // Mounted without its settings: closed rather than open.
-        log::error!("read API: no access settings; refusing {}", request.path());
-        return Err(ApiError::Internal);
+        return Err(ApiError::internal("the read API has no access settings"));
     };
     let Some(token) = &access.read else {
         return Ok(Reader);
