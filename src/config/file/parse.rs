@@ -194,15 +194,7 @@ impl Parsing<'_> {
                     .insert(template.clone(), DEFAULT_WEBHOOK_BODY.to_owned());
             }
         }
-        let rate_limit = match &spec.rate_limit {
-            None => None,
-            Some(limit) => Some(limit.get_ref().parse().map_err(|error: String| {
-                at(
-                    self.lines.at(limit),
-                    format!("webhook {name}: rate_limit: {error}"),
-                )
-            })?),
-        };
+        let rate_limit = self.rate_limit(&name, spec.rate_limit.as_ref())?;
         let when = conditions(spec.when, &self.lines)
             .map_err(|(line, e)| at(line.or(name_line), format!("webhook {name}: when.{e}")))?;
         let once_per = once_per(spec.once_per, &self.lines)
@@ -336,6 +328,21 @@ impl Parsing<'_> {
                 ),
             )),
         }
+    }
+
+    fn rate_limit(
+        &self,
+        name: &str,
+        limit: Option<&Spanned<String>>,
+    ) -> Result<Option<crate::config::RateLimit>, FileError> {
+        let Some(limit) = limit else { return Ok(None) };
+        let parsed = limit.get_ref().parse().map_err(|error: String| {
+            at(
+                self.lines.at(limit),
+                format!("webhook {name}: rate_limit: {error}"),
+            )
+        })?;
+        Ok(Some(parsed))
     }
 
     /// `headers`, and `headers_env` with each variable's value.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{OncePer, OperatorConfig};
+use super::{OncePer, OperatorConfig, Route, Webhook};
 use crate::domain::EventKind;
 
 impl OperatorConfig {
@@ -11,36 +11,10 @@ impl OperatorConfig {
     /// it: everything in force, secrets only by the variable that holds
     /// them.
     pub fn summary(&self) -> ConfigSummary {
-        let kinds = |kinds: &[EventKind]| -> Vec<EventKind> {
-            if kinds.is_empty() {
-                EventKind::ALL.to_vec()
-            } else {
-                kinds.to_vec()
-            }
-        };
-        let once_per = |o: &Option<OncePer>| {
-            o.as_ref().map(|o| OncePerSummary {
-                fields: o.fields.clone(),
-                window: humantime::format_duration(o.window).to_string(),
-            })
-        };
         ConfigSummary {
             file: self.source.as_ref().map(|p| p.display().to_string()),
             settings: self.settings.clone(),
-            routes: self
-                .routes
-                .iter()
-                .map(|r| RouteSummary {
-                    name: r.name.clone(),
-                    kinds: kinds(&r.kinds),
-                    when: r.when.describe(),
-                    slack_channels: r.slack_channels.clone(),
-                    only: r.only,
-                    never_channels: r.never_channels.clone(),
-                    webhooks: r.webhooks.clone(),
-                    once_per: once_per(&r.once_per),
-                })
-                .collect(),
+            routes: self.routes.iter().map(RouteSummary::of).collect(),
             templates: TemplatesSummary {
                 replaced: self
                     .templates
@@ -54,23 +28,58 @@ impl OperatorConfig {
                     .map(|(n, _)| (*n).to_owned())
                     .collect(),
             },
-            webhooks: self
-                .webhooks
-                .iter()
-                .map(|w| WebhookSummary {
-                    name: w.name.clone(),
-                    subscriber: w.id.clone(),
-                    url: w.url_source.clone(),
-                    method: w.method.clone(),
-                    headers: w.headers.keys().cloned().collect(),
-                    kinds: kinds(&w.kinds),
-                    when: w.when.describe(),
-                    routed: w.routed,
-                    signed_with: w.secret_env.as_ref().map(|v| format!("${v}")),
-                    once_per: once_per(&w.once_per),
-                    rate_limit: w.rate_limit.map(|l| l.to_string()),
-                })
-                .collect(),
+            webhooks: self.webhooks.iter().map(WebhookSummary::of).collect(),
+        }
+    }
+}
+
+/// The kinds shown: every kind when none is named.
+fn kinds(kinds: &[EventKind]) -> Vec<EventKind> {
+    if kinds.is_empty() {
+        EventKind::ALL.to_vec()
+    } else {
+        kinds.to_vec()
+    }
+}
+
+impl OncePerSummary {
+    fn of(once_per: &Option<OncePer>) -> Option<Self> {
+        once_per.as_ref().map(|o| OncePerSummary {
+            fields: o.fields.clone(),
+            window: humantime::format_duration(o.window).to_string(),
+        })
+    }
+}
+
+impl RouteSummary {
+    fn of(r: &Route) -> Self {
+        RouteSummary {
+            name: r.name.clone(),
+            kinds: kinds(&r.kinds),
+            when: r.when.describe(),
+            slack_channels: r.slack_channels.clone(),
+            only: r.only,
+            never_channels: r.never_channels.clone(),
+            webhooks: r.webhooks.clone(),
+            once_per: OncePerSummary::of(&r.once_per),
+        }
+    }
+}
+
+impl WebhookSummary {
+    fn of(w: &Webhook) -> Self {
+        WebhookSummary {
+            name: w.name.clone(),
+            subscriber: w.id.clone(),
+            url: w.url_source.clone(),
+            method: w.method.clone(),
+            headers: w.headers.keys().cloned().collect(),
+            kinds: kinds(&w.kinds),
+            when: w.when.describe(),
+            routed: w.routed,
+            signed_with: w.secret_env.as_ref().map(|v| format!("${v}")),
+            once_per: OncePerSummary::of(&w.once_per),
+            rate_limit: w.rate_limit.map(|l| l.to_string()),
         }
     }
 }
