@@ -214,10 +214,9 @@ impl ApiError {
             chain.push_str(&error.to_string());
             next = error.source();
         }
-        let level = if self.kind() == ErrorKind::Unavailable {
-            log::Level::Warn
-        } else {
-            log::Level::Error
+        let level = match self {
+            ApiError::Unavailable(_) => log::Level::Warn,
+            _ => log::Level::Error,
         };
         log::log!(
             level,
@@ -429,6 +428,69 @@ mod tests {
             body,
             serde_json::json!({"error": "internal", "message": "internal error"})
         );
+    }
+
+    /// The lines logged while the tests run that name `marker`.
+    fn logged(marker: &str) -> Vec<String> {
+        use std::sync::{Mutex, OnceLock};
+        struct Capture(Mutex<Vec<String>>);
+        impl log::Log for Capture {
+            fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+                true
+            }
+            fn log(&self, record: &log::Record<'_>) {
+                let line = format!("{} {}", record.level(), record.args());
+                self.0.lock().unwrap().push(line);
+            }
+            fn flush(&self) {}
+        }
+        static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+        let capture = CAPTURE.get_or_init(|| {
+            let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+            log::set_logger(capture).expect("no other logger in the unit tests");
+            log::set_max_level(log::LevelFilter::Info);
+            capture
+        });
+        let lines = capture.0.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.contains(marker))
+            .cloned()
+            .collect()
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the journal writer failed")]
+    struct WriterFailed(#[source] std::io::Error);
+
+    #[actix_web::test]
+    async fn the_cause_is_logged_once_with_its_chain_where_the_error_is_answered() {
+        logged("");
+        let cause = WriterFailed(std::io::Error::other("disk full (marker-3141)"));
+        let (status, _) = body_of(ApiError::storage(cause)).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            logged("marker-3141"),
+            [
+                "ERROR answered 503: storage is unavailable; try again: the journal writer \
+              failed: disk full (marker-3141)"
+            ]
+        );
+        let (status, _) = body_of(ApiError::unavailable(
+            "the registry is restarting (marker-2718)",
+        ))
+        .await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            logged("marker-2718"),
+            [
+                "WARN answered 503: the event could not be accepted right now; try again: the \
+              registry is restarting (marker-2718)"
+            ]
+        );
+        // A client's error is the client's: not logged here.
+        body_of(ApiError::BadRequest("no JSON (marker-1618)".into())).await;
+        assert_eq!(logged("marker-1618"), Vec::<String>::new());
     }
 
     #[actix_web::test]
