@@ -245,7 +245,7 @@ pub fn render_json(
     let slack = SlackClient::from_settings(&settings, clock.clone())
         .map_err(|error| format!("configuration error: {error}"))?;
     let health = ActorHealth::new(registration.id, Role::Subscriber, clock.clone());
-    let (_keep, operator) = tokio::sync::watch::channel(Arc::clone(&settings.operator));
+    let operator = crate::config::OperatorView::fixed(Arc::clone(&settings.operator));
     let setup = Setup {
         settings: &settings,
         journal: None,

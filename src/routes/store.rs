@@ -61,17 +61,11 @@ pub async fn on_pool<T: Send + 'static, P: Send + 'static>(
 ) -> Result<T, ApiError> {
     web::block(move || {
         let _permit = permit;
-        let mut connection = pool.get().map_err(|error| {
-            log::error!("query: no database connection: {error}");
-            ApiError::StorageUnavailable
-        })?;
-        work(&mut connection).map_err(|error| {
-            log::error!("query failed: {error}");
-            ApiError::Internal
-        })
+        let mut connection = pool.get().map_err(ApiError::storage)?;
+        work(&mut connection).map_err(ApiError::internal)
     })
     .await
-    .map_err(|_| ApiError::Internal)?
+    .map_err(ApiError::internal)?
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

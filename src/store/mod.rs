@@ -373,6 +373,45 @@ mod tests {
         DatabaseUrl::from_config(&settings.store).unwrap()
     }
 
+    /// `DB_URL` may hold the PostgreSQL password: none of the places that
+    /// show the URL or quote it show the password.
+    #[test]
+    fn a_database_urls_password_is_redacted_everywhere_it_is_shown() {
+        let password = "pw-in-the-url-4711";
+        let raw = format!("postgres://alvares:{password}@db.example:5432/alvares");
+        let settings = Settings::from_map([("DB_URL", raw.clone())]).unwrap();
+        let url = DatabaseUrl::from_config(&settings.store).unwrap();
+        // The start-up log line and every opening error.
+        assert_eq!(
+            url.display,
+            "postgres://alvares:****@db.example:5432/alvares"
+        );
+        let quoted = format!("could not connect to {}: timed out", url.url);
+        assert_eq!(
+            describe_open_error(&quoted, &url),
+            "postgres://alvares:****@db.example:5432/alvares (could not connect to \
+             postgres://alvares:****@db.example:5432/alvares: timed out)"
+        );
+        // The settings' debug form.
+        assert!(!format!("{settings:?}").contains(password));
+        // Whatever a delivery's error quotes.
+        assert_eq!(
+            settings
+                .redactor
+                .redact(&format!("{raw}: password {password} refused")),
+            "[redacted]: password [redacted] refused"
+        );
+        // Given apart in DB_PASSWORD, it is shown nowhere either.
+        let settings = Settings::from_map([
+            ("DB_URL", "postgres://alvares@db.example/alvares"),
+            ("DB_PASSWORD", password),
+        ])
+        .unwrap();
+        let url = DatabaseUrl::from_config(&settings.store).unwrap();
+        assert_eq!(url.display, "postgres://alvares:****@db.example/alvares");
+        assert_eq!(settings.redactor.redact(password), "[redacted]");
+    }
+
     #[test]
     fn a_pooled_sqlite_connection_never_creates_the_file() {
         let folder = tempfile::tempdir().unwrap();
