@@ -127,8 +127,11 @@ impl Pipeline {
         let alerts = start_alerts(&settings, slack.as_ref(), &replica, &clock);
         let (operator_sender, operator_view) = watch::channel(settings.operator.clone());
         let config = &settings.subscribers;
+        // A slot coming back to a subscriber with a backlog wakes the sweeper.
+        let backlog_wake = Arc::new(tokio::sync::Notify::new());
         let launcher = SubscriberLauncher {
             settings: settings.clone(),
+            backlog_wake: backlog_wake.clone(),
             journal: journal.clone(),
             slack: slack.clone(),
             dead_letters: alerts.as_ref().map(|(addr, _)| addr.clone().recipient()),
@@ -198,7 +201,14 @@ impl Pipeline {
         let sweeper = {
             let (journal, registry, routing) = (journal.clone(), registry.clone(), routing.clone());
             Supervisor::start(move |_| {
-                SweeperActor::new(journal, registry, routing, handback, sweeper_health)
+                SweeperActor::new(
+                    journal,
+                    registry,
+                    routing,
+                    handback,
+                    backlog_wake.clone(),
+                    sweeper_health,
+                )
             })
         };
         let coordinator = {
@@ -370,6 +380,7 @@ pub type DeclaredSubscribers = fn(&OperatorConfig) -> Vec<Registration>;
 #[derive(Clone)]
 pub struct SubscriberLauncher {
     settings: Arc<Settings>,
+    backlog_wake: Arc<tokio::sync::Notify>,
     journal: Journal,
     slack: Option<Arc<SlackClient>>,
     dead_letters: Option<actix::Recipient<crate::engine::DeadLettered>>,
@@ -412,7 +423,7 @@ impl SubscriberLauncher {
         let settings = &self.settings;
         let config = &settings.subscribers;
         let health = ActorHealth::new(registration.id, Role::Subscriber, self.clock.clone());
-        let slots = Arc::new(Slots::new(config.queue_capacity));
+        let slots = Arc::new(Slots::new(config.queue_capacity, self.backlog_wake.clone()));
         let limiter = Arc::new(Limiter::new(
             registration.id,
             config.rate_limits.resolve(
