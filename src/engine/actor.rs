@@ -112,7 +112,7 @@ pub struct SubscriberActor<S: Subscriber> {
     next_job: u64,
     /// Why the actor last stopped, reported with the restart.
     stop_cause: Option<String>,
-    /// Recent restarts, for the restart backoff.
+    /// Recent restarts, and how long the next one waits.
     backoff: RestartBackoff,
     /// No work starts before this (restart backoff).
     resume_at: Option<Instant>,
