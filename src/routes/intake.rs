@@ -25,6 +25,7 @@ use crate::error::ApiError;
 use crate::pipeline::intake::IntakeActor;
 use crate::pipeline::messages::{Accept, IdempotencyKey, IntakeError};
 use crate::pipeline::metrics::Metrics;
+use crate::routes::state::AppState;
 
 /// Longest `Idempotency-Key` accepted.
 const MAX_KEY_LENGTH: usize = 255;
@@ -81,9 +82,9 @@ pub struct AcceptedEvent {
 pub async fn accept_deployment(
     request: HttpRequest,
     payload: web::Payload,
-    route: web::Data<IntakeRoute>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    accept(EventKind::Deployment, request, payload, route).await
+    accept(EventKind::Deployment, request, payload, &state.intake).await
 }
 
 /// Accept a failed pipeline step
@@ -109,9 +110,9 @@ pub async fn accept_deployment(
 pub async fn accept_error(
     request: HttpRequest,
     payload: web::Payload,
-    route: web::Data<IntakeRoute>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    accept(EventKind::Error, request, payload, route).await
+    accept(EventKind::Error, request, payload, &state.intake).await
 }
 
 /// Accept advice for a team
@@ -138,19 +139,19 @@ pub async fn accept_error(
 pub async fn accept_recommendation(
     request: HttpRequest,
     payload: web::Payload,
-    route: web::Data<IntakeRoute>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    accept(EventKind::Recommendation, request, payload, route).await
+    accept(EventKind::Recommendation, request, payload, &state.intake).await
 }
 
 async fn accept(
     kind: EventKind,
     request: HttpRequest,
     payload: web::Payload,
-    route: web::Data<IntakeRoute>,
+    route: &IntakeRoute,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
-    let answer = record(kind, &request, payload, &route).await;
+    let answer = record(kind, &request, payload, route).await;
     route
         .metrics
         .intake_latency
