@@ -8,12 +8,14 @@
 //! (`subscribers`) depend on it and on the domain only.
 
 pub mod actor;
+pub mod attempt;
 pub mod circuit;
 pub mod guard;
 pub mod health;
 pub mod outbound;
 pub mod rate_limit;
 pub mod registration;
+pub mod restart;
 pub mod retry;
 pub mod slack;
 pub mod slots;
