@@ -47,6 +47,12 @@ pub enum ApiError {
     /// Heavy reads wait while the SQLite write-ahead log is truncated.
     #[error("reads are paused for a moment while the database's log is truncated; try again")]
     ReadsPaused,
+    /// A heavy read stopped at `READ_TIMEOUT_MS`.
+    #[error(
+        "the read took longer than its limit of {ms} ms (READ_TIMEOUT_MS) and was stopped; \
+         ask for less (a shorter period, a team, application or cluster) or try again later"
+    )]
+    ReadTimedOut { ms: u64 },
     #[error("internal error")]
     Internal,
     #[error("{0}")]
@@ -128,7 +134,8 @@ impl ApiError {
             ApiError::Unavailable
             | ApiError::StorageUnavailable
             | ApiError::ReadsBusy { .. }
-            | ApiError::ReadsPaused => ErrorKind::Unavailable,
+            | ApiError::ReadsPaused
+            | ApiError::ReadTimedOut { .. } => ErrorKind::Unavailable,
             ApiError::Internal => ErrorKind::Internal,
             ApiError::UnknownId(_) => ErrorKind::NotFound,
             ApiError::AdminDisabled => ErrorKind::Forbidden,
@@ -153,7 +160,8 @@ impl ResponseError for ApiError {
             ApiError::Unavailable
             | ApiError::StorageUnavailable
             | ApiError::ReadsBusy { .. }
-            | ApiError::ReadsPaused => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::ReadsPaused
+            | ApiError::ReadTimedOut { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::UnknownId(_) => StatusCode::NOT_FOUND,
             ApiError::AdminDisabled => StatusCode::FORBIDDEN,

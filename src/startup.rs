@@ -234,6 +234,9 @@ impl Application {
         let reloader = web::Data::new(pipeline.reloader.clone());
         let metrics = web::Data::new(metrics);
         let clock_data = web::Data::new(clock.clone());
+        let insights_cache = web::Data::new(routes::insights::AnswerCache::new(
+            settings.insights.cache_seconds,
+        ));
         let insights = web::Data::new(settings.insights);
         let mut server = HttpServer::new(move || {
             App::new()
@@ -253,6 +256,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(clock_data.clone())
                 .app_data(insights.clone())
+                .app_data(insights_cache.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

@@ -391,6 +391,10 @@ pub struct InsightsConfig {
     /// deployment as failed.
     #[envconfig(from = "FAILURE_WINDOW_HOURS", default = "24")]
     pub failure_window_hours: u32,
+    /// An answer is given again to the same question for this long
+    /// (dashboards poll the same figures); 0: every request is computed.
+    #[envconfig(from = "INSIGHTS_CACHE_SECONDS", default = "5")]
+    pub cache_seconds: u64,
 }
 
 /// The weekly digest, as the environment gives it.
@@ -568,6 +572,10 @@ pub struct StoreConfig {
     /// connection of its own; past this they are answered 503.
     #[envconfig(from = "READ_CONCURRENCY", default = "4")]
     pub read_concurrency: usize,
+    /// How long one heavy read may run before it is stopped (503 naming
+    /// the limit), so no read holds a connection or the SQLite log.
+    #[envconfig(from = "READ_TIMEOUT_MS", default = "5000")]
+    pub read_timeout_ms: u64,
     /// `full` fsyncs every SQLite commit (survives power loss); `normal`
     /// survives a killed process, which is what intake promises.
     #[envconfig(from = "SQLITE_SYNCHRONOUS", default = "normal")]
@@ -705,6 +713,7 @@ impl Settings {
             ("DB_POOL_SIZE", store.pool_size as usize),
             ("DB_DELIVERY_POOL_SIZE", store.delivery_pool_size as usize),
             ("READ_CONCURRENCY", store.read_concurrency),
+            ("READ_TIMEOUT_MS", store.read_timeout_ms as usize),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(name, "expected a positive number"));

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::docs::answers::Unavailable;
-use super::store::{on_pool, refused};
+use super::store::{enter, on_reads};
 use crate::clock::SharedClock;
 use crate::engine::ActorState;
 use crate::error::ApiError;
@@ -154,8 +154,9 @@ pub async fn metrics(
 ) -> Result<HttpResponse, ApiError> {
     let now = clock.now_ms();
     let lease_ms = journal.lease().as_millis() as i64;
-    let permit = reads.metrics.try_enter(1).map_err(refused)?;
-    let gauges = on_pool(reads.pool.clone(), permit, move |c| {
+    let permit = enter(&reads.metrics, 1).await?;
+    let deadline = std::time::Instant::now() + reads.timeout;
+    let gauges = on_reads(&reads, permit, deadline, move |c| {
         let mut gauges = JournalGauges::default();
         for (subscriber, state, count) in deliveries::counts_by_state(c)? {
             if DeliveryState::UNFINISHED.contains(&state) {
