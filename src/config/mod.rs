@@ -569,8 +569,10 @@ pub struct StoreConfig {
     #[envconfig(from = "DB_DELIVERY_POOL_SIZE", default = "4")]
     pub delivery_pool_size: u32,
     /// Heavy reads (insights, listings) served at once, each on a
-    /// connection of its own; past this they are answered 503.
-    #[envconfig(from = "READ_CONCURRENCY", default = "4")]
+    /// connection of its own; past this they are answered 503. Two: on
+    /// two cores, more readers at once took the deliveries' CPU (README,
+    /// "Dashboards beside deliveries").
+    #[envconfig(from = "READ_CONCURRENCY", default = "2")]
     pub read_concurrency: usize,
     /// How long one heavy read may run before it is stopped (503 naming
     /// the limit), so no read holds a connection or the SQLite log.

@@ -173,6 +173,10 @@ pub struct LastDeployment {
 ///   how many are not yet.
 /// - **lastDeployments**: each application and cluster's latest deployment
 ///   received before `until` (however long ago), with its version and team.
+///
+/// The same question (the same parameters) within
+/// `INSIGHTS_CACHE_SECONDS` (default 5) gets the answer already given; a
+/// computation running past `READ_TIMEOUT_MS` is stopped and answered 503.
 #[utoipa::path(
     get,
     path = "/api/v1/insights",
