@@ -53,6 +53,12 @@ pub enum ApiError {
     /// Heavy reads wait while the SQLite write-ahead log is truncated.
     #[error("reads are paused for a moment while the database's log is truncated; try again")]
     ReadsPaused,
+    /// A heavy read stopped at `READ_TIMEOUT_MS`.
+    #[error(
+        "the read took longer than its limit of {ms} ms (READ_TIMEOUT_MS) and was stopped; \
+         ask for less (a shorter period, a team, application or cluster) or try again later"
+    )]
+    ReadTimedOut { ms: u64 },
     #[error("internal error")]
     Internal(#[source] Cause),
     #[error("{0}")]
@@ -189,7 +195,8 @@ impl ApiError {
             ApiError::Unavailable(_)
             | ApiError::StorageUnavailable(_)
             | ApiError::ReadsBusy { .. }
-            | ApiError::ReadsPaused => ErrorKind::Unavailable,
+            | ApiError::ReadsPaused
+            | ApiError::ReadTimedOut { .. } => ErrorKind::Unavailable,
             ApiError::Internal(_) => ErrorKind::Internal,
             ApiError::AdminDisabled => ErrorKind::Forbidden,
             ApiError::BodyTimeout { .. } => ErrorKind::RequestTimeout,

@@ -13,6 +13,10 @@ pub struct InsightsConfig {
     /// deployment as failed.
     #[envconfig(from = "FAILURE_WINDOW_HOURS", default = "24")]
     pub failure_window_hours: u32,
+    /// An answer is given again to the same question for this long
+    /// (dashboards poll the same figures); 0: every request is computed.
+    #[envconfig(from = "INSIGHTS_CACHE_SECONDS", default = "5")]
+    pub cache_seconds: u64,
 }
 
 /// The weekly digest, as the environment gives it.

@@ -22,9 +22,15 @@ pub struct StoreConfig {
     #[envconfig(from = "DB_DELIVERY_POOL_SIZE", default = "4")]
     pub delivery_pool_size: u32,
     /// Heavy reads (insights, listings) served at once, each on a
-    /// connection of its own; past this they are answered 503.
-    #[envconfig(from = "READ_CONCURRENCY", default = "4")]
+    /// connection of its own; past this they are answered 503. Two: on
+    /// two cores, more readers at once took the deliveries' CPU (README,
+    /// "Dashboards beside deliveries").
+    #[envconfig(from = "READ_CONCURRENCY", default = "2")]
     pub read_concurrency: usize,
+    /// How long one heavy read may run before it is stopped (503 naming
+    /// the limit), so no read holds a connection or the SQLite log.
+    #[envconfig(from = "READ_TIMEOUT_MS", default = "5000")]
+    pub read_timeout_ms: u64,
     /// `full` fsyncs every SQLite commit (survives power loss); `normal`
     /// survives a killed process, which is what intake promises.
     #[envconfig(from = "SQLITE_SYNCHRONOUS", default = "normal")]
@@ -63,6 +69,7 @@ impl StoreConfig {
             ("DB_POOL_SIZE", store.pool_size as u64),
             ("DB_DELIVERY_POOL_SIZE", store.delivery_pool_size as u64),
             ("READ_CONCURRENCY", store.read_concurrency as u64),
+            ("READ_TIMEOUT_MS", store.read_timeout_ms),
         ] {
             ConfigError::unless_positive(name, value, "expected a positive number")?;
         }

@@ -42,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
     pub insights: InsightsConfig,
+    /// Insights answers kept for `INSIGHTS_CACHE_SECONDS`.
+    pub insights_cache: super::insights::AnswerCache,
 }
 
 impl AppState {

@@ -190,6 +190,9 @@ struct ConnectionSettings {
 
 impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSettings {
     fn on_acquire(&self, connection: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(sqlite) = connection {
+            reads::register_in_time(sqlite).map_err(diesel::r2d2::Error::QueryError)?;
+        }
         let settings = match (connection, self.role) {
             (AnyConnection::Sqlite(sqlite), Role::Writes) => {
                 let synchronous = if self.synchronous_full {
@@ -252,6 +255,7 @@ impl Store {
             )?,
             heavy: ReadGate::new(config.read_concurrency),
             metrics: ReadGate::new(METRICS_READS),
+            timeout: Duration::from_millis(config.read_timeout_ms),
         };
         let store = Store {
             pool: general,
