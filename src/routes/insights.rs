@@ -247,20 +247,20 @@ pub async fn insights(
         Ok(permit) => {
             let permit = std::sync::Arc::new(permit);
             futures_util::try_join!(
-                on_reads(&reads, permit.clone(), deadline, move |c| {
+                on_reads(reads, permit.clone(), deadline, move |c| {
                     insights::per_bucket(c, &for_buckets, bucket)
                 }),
-                on_reads(&reads, permit.clone(), deadline, move |c| {
+                on_reads(reads, permit.clone(), deadline, move |c| {
                     insights::outcomes(c, &for_outcomes)
                 }),
-                on_reads(&reads, permit, deadline, move |c| {
+                on_reads(reads, permit, deadline, move |c| {
                     insights::last_deployments(c, &for_last)
                 }),
             )?
         }
         Err(_) => {
             let permit = enter(&reads.heavy, 1).await?;
-            on_reads(&reads, permit, deadline, move |c| {
+            on_reads(reads, permit, deadline, move |c| {
                 let buckets = insights::per_bucket(c, &for_buckets, bucket)?;
                 within(c, deadline)?;
                 let outcomes = insights::outcomes(c, &for_outcomes)?;
