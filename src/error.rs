@@ -250,7 +250,9 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if self.kind() == ErrorKind::Unavailable {
+        // A read stopped at its time limit would run as long again: no
+        // invitation to retry in a second.
+        if self.kind() == ErrorKind::Unavailable && !matches!(self, ApiError::ReadTimedOut { .. }) {
             response.insert_header(("Retry-After", "1"));
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {
