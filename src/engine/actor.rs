@@ -108,7 +108,7 @@ type AttemptResult = std::thread::Result<Result<DeliveryOutcome, DeliveryError>>
 pub struct SubscriberActor<S: Subscriber> {
     /// The subscriber's id (a webhook's is not a constant).
     id: &'static str,
-    subscriber: Rc<S>,
+    subscriber: Arc<S>,
     parts: ActorParts,
     context: Rc<DeliveryContext>,
     circuit: Circuit,
@@ -128,7 +128,7 @@ pub struct SubscriberActor<S: Subscriber> {
 }
 
 impl<S: Subscriber> SubscriberActor<S> {
-    pub fn new(subscriber: S, parts: ActorParts) -> Self {
+    pub fn new(subscriber: Arc<S>, parts: ActorParts) -> Self {
         let limits = parts.limits;
         let deadline = subscriber.delivery_deadline(limits.timeout);
         parts.health.set_deadline(deadline);
@@ -140,7 +140,7 @@ impl<S: Subscriber> SubscriberActor<S> {
                 limits.circuit_cooldown,
                 deadline + Duration::from_secs(5),
             ),
-            subscriber: Rc::new(subscriber),
+            subscriber,
             parts,
             waiting: VecDeque::new(),
             running: HashMap::new(),
@@ -298,6 +298,7 @@ impl<S: Subscriber> SubscriberActor<S> {
         let context = self.context.clone();
         let event = job.event.clone();
         let progress = job.progress.clone();
+        let destinations = job.ticket.destinations.clone();
         job.started = Some(Instant::now());
         self.parts.health.attempt_started(key, self.now());
         self.running.insert(key, job);
@@ -323,6 +324,8 @@ impl<S: Subscriber> SubscriberActor<S> {
                 id: event.id,
                 received_at: event.received_at,
                 event: input,
+                json: &event.json,
+                destinations: destinations.as_deref().map_or(&[], Vec::as_slice),
                 progress: &progress,
             };
             // A panic inside one integration is caught here, at the actor

@@ -34,9 +34,10 @@ use crate::domain::history::DeploymentHistory;
 use crate::engine::rate_limit::Limiter;
 use crate::engine::slots::Slots;
 use crate::engine::{
-    ActorHealth, ActorLimits, ActorParts, Drain, Registration, RetryPolicy, Role, Setup,
-    SlackClient, StartedActor,
+    ActorHealth, ActorLimits, ActorParts, Drain, Registration, RetryPolicy, Role, Services, Setup,
+    StartedActor,
 };
+use crate::slack::SlackClient;
 use crate::store::journal::{Journal, Ticket};
 use coordinator::CoordinatorActor;
 use enricher::EnricherActor;
@@ -127,10 +128,14 @@ impl Pipeline {
         let alerts = start_alerts(&settings, slack.as_ref(), &replica, &clock);
         let (operator_sender, operator_view) = watch::channel(settings.operator.clone());
         let config = &settings.subscribers;
+        let mut services = Services::default();
+        if let Some(slack) = &slack {
+            services.insert(slack.clone());
+        }
         let launcher = SubscriberLauncher {
             settings: settings.clone(),
             journal: journal.clone(),
-            slack: slack.clone(),
+            services,
             dead_letters: alerts.as_ref().map(|(addr, _)| addr.clone().recipient()),
             clock: clock.clone(),
             operator: operator_view,
@@ -371,7 +376,7 @@ pub type DeclaredSubscribers = fn(&OperatorConfig) -> Vec<Registration>;
 pub struct SubscriberLauncher {
     settings: Arc<Settings>,
     journal: Journal,
-    slack: Option<Arc<SlackClient>>,
+    services: Services,
     dead_letters: Option<actix::Recipient<crate::engine::DeadLettered>>,
     clock: SharedClock,
     operator: OperatorView,
@@ -427,7 +432,7 @@ impl SubscriberLauncher {
         let setup = Setup {
             settings,
             journal: Some(&self.journal),
-            slack: self.slack.as_ref(),
+            services: &self.services,
             clock: &self.clock,
             health: &health,
             operator: &self.operator,

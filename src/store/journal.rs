@@ -53,6 +53,7 @@ use super::status::{OpenedFile, StoreStatus, WriterObserver};
 use super::wal::WalKeeper;
 use super::{AnyConnection, Backend, DbConnection, DbPool, StoreError};
 use crate::clock::SharedClock;
+use crate::domain::plan::{self, Destination, PlannedDestination};
 
 /// Requests written in one transaction at most.
 pub const MOST_PER_BATCH: usize = 1024;
@@ -94,6 +95,9 @@ pub enum JournalError {
 #[derive(Debug, Clone)]
 pub struct PlannedDelivery {
     pub subscriber: &'static str,
+    /// Where it goes (stored with it, less what a `once_per` duplicate
+    /// takes out).
+    pub destinations: Vec<PlannedDestination>,
     /// Leased to this process right away and handed to the subscriber
     /// after the commit (it had a free slot); otherwise left pending for the
     /// sweeper.
@@ -116,7 +120,10 @@ pub struct Append {
 pub struct OnceClaim {
     pub key: String,
     pub window_ms: i64,
+    /// Whose whole delivery a duplicate skips.
     pub subscribers: Vec<&'static str>,
+    /// The route whose added destinations a duplicate takes out.
+    pub route: Option<String>,
 }
 
 /// What a subscriber actor needs to work on, and later report, a delivery.
@@ -131,6 +138,9 @@ pub struct Ticket {
     pub progress: String,
     /// Since when it has been deferred without an attempt, if it is.
     pub deferred_since: Option<i64>,
+    /// Where it goes, as planned; `None` for a delivery planned before
+    /// plans were stored.
+    pub destinations: Option<Arc<Vec<Destination>>>,
 }
 
 #[derive(Debug)]
@@ -1174,7 +1184,7 @@ fn append_events(
     let mut new_events: Vec<std::borrow::Cow<'_, NewEvent>> = Vec::with_capacity(appends.len());
     let mut new_deliveries = Vec::new();
     // Parallel to `new_deliveries`: which append and which plan each is.
-    let mut planned: Vec<(usize, &PlannedDelivery)> = Vec::new();
+    let mut planned: Vec<(usize, &PlannedDelivery, Arc<Vec<Destination>>)> = Vec::new();
     let mut dropped: Vec<Vec<&'static str>> = vec![Vec::new(); appends.len()];
     for (index, append) in appends.iter().enumerate() {
         if let Some(key) = &append.event.idempotency_key {
@@ -1194,7 +1204,21 @@ fn append_events(
             );
         }
         outcomes.push(None);
-        let duplicates = claim_once(connection, append, now)?;
+        let (mut duplicates, routes) = claim_once(connection, append, now)?;
+        // A route's duplicate takes out what the route added; a delivery
+        // left with nowhere to go is skipped as the duplicate.
+        let mut destinations: Vec<Vec<PlannedDestination>> = Vec::new();
+        for planned in &append.deliveries {
+            let mut kept = planned.destinations.clone();
+            let names: Vec<&str> = routes.iter().map(|(route, _)| route.as_str()).collect();
+            if plan::drop_duplicated(&mut kept, &names)
+                && kept.is_empty()
+                && !duplicates.iter().any(|(s, _)| *s == planned.subscriber)
+            {
+                duplicates.push((planned.subscriber, routes[0].1.clone()));
+            }
+            destinations.push(kept);
+        }
         if duplicates.is_empty() {
             new_events.push(std::borrow::Cow::Borrowed(&append.event));
         } else {
@@ -1210,7 +1234,7 @@ fn append_events(
         for silence in &append.silenced_by {
             silences::count_silenced(connection, silence, 1)?;
         }
-        for plan in &append.deliveries {
+        for (plan, kept) in append.deliveries.iter().zip(destinations) {
             if duplicates
                 .iter()
                 .any(|(subscriber, _)| *subscriber == plan.subscriber)
@@ -1218,8 +1242,9 @@ fn append_events(
                 dropped[index].push(plan.subscriber);
                 continue;
             }
-            planned.push((index, plan));
+            let kept: Vec<Destination> = kept.into_iter().map(|d| d.destination).collect();
             new_deliveries.push(NewDelivery {
+                destinations: Some(plan::stored(&kept)),
                 event_id: append.event.id.clone(),
                 subscriber: plan.subscriber.to_owned(),
                 state: if plan.push {
@@ -1242,6 +1267,7 @@ fn append_events(
                 last_error: None,
                 updated_at: now,
             });
+            planned.push((index, plan, Arc::new(kept)));
         }
     }
     let new_events: Vec<&NewEvent> = new_events.iter().map(|event| event.as_ref()).collect();
@@ -1249,7 +1275,7 @@ fn append_events(
     let ids = deliveries::insert_all_returning_ids(connection, &new_deliveries)?;
     // Tickets for the pushed deliveries, by append.
     let mut pushed: Vec<Vec<Ticket>> = vec![Vec::new(); appends.len()];
-    for ((index, plan), id) in planned.into_iter().zip(ids) {
+    for ((index, plan, destinations), id) in planned.into_iter().zip(ids) {
         if plan.push {
             pushed[index].push(Ticket {
                 delivery_id: id,
@@ -1258,6 +1284,7 @@ fn append_events(
                 attempts: 0,
                 progress: String::new(),
                 deferred_since: None,
+                destinations: Some(destinations),
             });
         }
     }
@@ -1272,13 +1299,17 @@ fn append_events(
 }
 
 /// Applies an event's `once_per` rules: answers the subscribers whose
-/// delivery is a duplicate, each with the event that came first.
+/// delivery is a duplicate, and the routes whose additions are, each with
+/// the event that came first.
+type Duplicates = (Vec<(&'static str, String)>, Vec<(String, String)>);
+
 fn claim_once(
     connection: &mut AnyConnection,
     append: &Append,
     now: i64,
-) -> diesel::QueryResult<Vec<(&'static str, String)>> {
+) -> diesel::QueryResult<Duplicates> {
     let mut duplicates = Vec::new();
+    let mut routes = Vec::new();
     for claim in &append.once {
         let first = once_per::claim(
             connection,
@@ -1288,6 +1319,9 @@ fn claim_once(
             now + claim.window_ms,
         )?;
         if first != append.event.id {
+            if let Some(route) = &claim.route {
+                routes.push((route.clone(), first.clone()));
+            }
             for subscriber in &claim.subscribers {
                 if !duplicates.iter().any(|(s, _)| s == subscriber) {
                     duplicates.push((*subscriber, first.clone()));
@@ -1295,7 +1329,7 @@ fn claim_once(
             }
         }
     }
-    Ok(duplicates)
+    Ok((duplicates, routes))
 }
 
 fn claim(
@@ -1336,6 +1370,7 @@ fn claim(
                     attempts: row.attempts,
                     progress: row.progress,
                     deferred_since: row.deferred_since,
+                    destinations: plan::read_stored(row.destinations.as_deref()).map(Arc::new),
                 },
                 event,
             })
