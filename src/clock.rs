@@ -98,6 +98,13 @@ pub fn unix_ms(time: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+/// Unix milliseconds as RFC 3339 (UTC, milliseconds), as every answer
+/// shows a time.
+pub fn rfc3339(ms: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

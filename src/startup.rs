@@ -19,6 +19,7 @@ use crate::routes;
 use crate::routes::admin::AdminAccess;
 use crate::routes::intake::IntakeRoute;
 use crate::routes::read_access::ReadAccess;
+use crate::routes::state::AppState;
 use crate::store::journal::{Journal, JournalSettings};
 use crate::store::reads::ReadRoutes;
 use crate::store::wal::WalKeeper;
@@ -186,6 +187,7 @@ impl Application {
             )),
             switches,
             replica,
+            figures: store.deliveries.clone(),
             clock: clock.clone(),
         })?;
         if settings.server.admin_token.is_none() {
@@ -197,62 +199,40 @@ impl Application {
         if settings.operator.source.is_some() {
             reload_on_hangup(pipeline.reloader.clone());
         }
-        if let Some(digest) = settings.digest.clone() {
-            // Offered by every replica; the journal keeps one per team and week.
-            let (pool, intake, clock) = (
-                store.deliveries.clone(),
-                pipeline.intake.clone(),
-                clock.clone(),
-            );
-            let window = settings.insights.failure_window_hours;
-            actix::Supervisor::start(move |_| {
-                crate::pipeline::digest::DigestActor::new(digest, window, pool, intake, clock)
-            });
-        }
         let metrics = Metrics::new(pipeline.health.clone());
-        let intake_route = web::Data::new(IntakeRoute {
-            intake: pipeline.intake.clone(),
-            token: settings.intake.ingest_token.clone(),
-            max_body_bytes: settings.intake.max_body_bytes,
-            body_timeout: Duration::from_secs(settings.intake.body_timeout_seconds),
-            bounds: crate::domain::bounds::EventBounds {
-                max_channels: settings.intake.max_channels_per_event,
+        let state = web::Data::new(AppState {
+            intake: IntakeRoute {
+                intake: pipeline.intake.clone(),
+                token: settings.intake.ingest_token.clone(),
+                max_body_bytes: settings.intake.max_body_bytes,
+                body_timeout: Duration::from_secs(settings.intake.body_timeout_seconds),
+                bounds: crate::domain::bounds::EventBounds {
+                    max_channels: settings.intake.max_channels_per_event,
+                },
+                metrics: metrics.clone(),
             },
-            metrics: metrics.clone(),
+            health: pipeline.health.clone(),
+            pool: store.pool.clone(),
+            reads: store.reads.clone(),
+            read_access: ReadAccess {
+                read: settings.server.read_token.clone(),
+                admin: settings.server.admin_token.clone(),
+            },
+            admin: AdminAccess(settings.server.admin_token.clone()),
+            journal: journal.clone(),
+            registry: pipeline.registry.clone(),
+            routing: pipeline.routing.clone(),
+            reloader: pipeline.reloader.clone(),
+            metrics,
+            clock: clock.clone(),
+            insights: settings.insights,
         });
-        let health = web::Data::new(pipeline.health.clone());
-        let pool = web::Data::new(store.pool.clone());
-        let reads = web::Data::new(store.reads.clone());
-        let read_access = web::Data::new(ReadAccess {
-            read: settings.server.read_token.clone(),
-            admin: settings.server.admin_token.clone(),
-        });
-        let admin = web::Data::new(AdminAccess(settings.server.admin_token.clone()));
-        let journal_data = web::Data::new(journal.clone());
-        let registry = web::Data::new(pipeline.registry.clone());
-        let routing = web::Data::new(pipeline.routing.clone());
-        let reloader = web::Data::new(pipeline.reloader.clone());
-        let metrics = web::Data::new(metrics);
-        let clock_data = web::Data::new(clock.clone());
-        let insights = web::Data::new(settings.insights);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
                     routes::request_log::request_log,
                 ))
-                .app_data(intake_route.clone())
-                .app_data(health.clone())
-                .app_data(pool.clone())
-                .app_data(reads.clone())
-                .app_data(read_access.clone())
-                .app_data(admin.clone())
-                .app_data(journal_data.clone())
-                .app_data(registry.clone())
-                .app_data(routing.clone())
-                .app_data(reloader.clone())
-                .app_data(metrics.clone())
-                .app_data(clock_data.clone())
-                .app_data(insights.clone())
+                .app_data(state.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

@@ -51,14 +51,22 @@ pub enum Role {
     Coordinator,
     Journal,
     Alerts,
+    Digest,
     Subscriber,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// An actor's last error.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LastError {
     pub message: String,
-    /// Unix time in milliseconds.
+    /// When (RFC 3339; kept as Unix milliseconds).
+    #[serde(rename = "at", serialize_with = "as_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at_ms: i64,
+}
+
+fn as_rfc3339<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::clock::rfc3339(*ms))
 }
 
 /// One actor's live report. Counters only go up.
@@ -272,6 +280,8 @@ impl ActorHealth {
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
             circuit: (self.role == Role::Subscriber).then(|| self.circuit_report()),
             rate_limit: self.limiter.get().map(|l| l.report()),
+            backlog: None,
+            dead_lettered: None,
         }
     }
 
@@ -391,33 +401,55 @@ impl crate::store::status::WriterObserver for ActorHealth {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One actor as health and the admin API show it: its live report plus,
+/// for a subscriber, what the journal holds for it (filled in by whoever
+/// reads the journal; the actor's own snapshot leaves it out).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorReport {
+    /// E.g. `intake`, `journal-writer`, `slack-deployment`.
     pub id: String,
     pub role: Role,
     pub state: ActorState,
     pub restarts: u64,
+    /// Why it was last restarted.
     pub last_restart_cause: Option<String>,
     pub received: u64,
     pub delivered: u64,
     pub skipped: u64,
     pub failed: u64,
     pub retried: u64,
+    /// Events refused because its queue was full.
     pub dropped: u64,
+    /// Deliveries given back to wait for their turn (rate limit, circuit).
     pub deferred: u64,
+    /// Rounds of periodic work done (sweeps, heartbeats).
     pub rounds: u64,
+    /// Messages waiting in its queue.
     pub queued: u64,
     pub in_flight: u64,
-    /// How long the longest running delivery attempt has been running
-    /// (past the deadline, the state is `busy-past-deadline`).
+    /// How long its longest running delivery attempt has been running;
+    /// past the subscriber's deadline its state is `busy-past-deadline`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub longest_attempt_ms: Option<u64>,
     pub last_error: Option<LastError>,
+    /// Subscribers only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub circuit: Option<CircuitReport>,
+    /// Subscribers with a pace only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub rate_limit: Option<LimiterReport>,
+    /// Subscribers only: deliveries pending, retrying or in flight in the
+    /// journal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub backlog: Option<i64>,
+    /// Subscribers only: failed deliveries (dead letters) in the journal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub dead_lettered: Option<i64>,
 }
 
 /// A subscriber's circuit breaker, as health shows it.

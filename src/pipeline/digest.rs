@@ -9,11 +9,19 @@
 //! restarted one, may offer it, and the journal keeps only the first —
 //! exactly one per team per week. It is offered during the 24 hours after
 //! the digest time (the span of an idempotency key), never later.
+//!
+//! The pipeline starts it (when `DIGEST_CHANNELS` is set) under a
+//! supervisor, shows it on the health board as `digest`, and quiesces it
+//! at shutdown like every core actor.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Supervised, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, Supervised,
+    Supervisor, WrapFuture,
+};
 use sha2::{Digest as _, Sha256};
 
 use super::intake::IntakeActor;
@@ -21,6 +29,8 @@ use super::messages::{Accept, IdempotencyKey, IntakeError, Quiesce};
 use crate::clock::SharedClock;
 use crate::config::DigestConfig;
 use crate::domain::{Event, Recommendation};
+use crate::engine::ActorHealth;
+use crate::engine::guard::guarded;
 use crate::store::DbPool;
 use crate::store::insights::{Outcome, Scope, outcomes};
 
@@ -128,36 +138,60 @@ pub struct DigestActor {
     pool: DbPool,
     intake: Addr<IntakeActor>,
     clock: SharedClock,
+    health: Arc<ActorHealth>,
     /// (team, week) this process has seen recorded.
     recorded: HashSet<(String, i64)>,
     busy: bool,
     quiet: bool,
+    ticking: Option<SpawnHandle>,
+}
+
+/// What the digest is made from.
+pub struct DigestParts {
+    pub config: DigestConfig,
+    pub failure_window_hours: u32,
+    /// Where the week's figures are read.
+    pub pool: DbPool,
+    pub intake: Addr<IntakeActor>,
+    pub clock: SharedClock,
+    pub health: Arc<ActorHealth>,
+}
+
+/// Starts the digest actor under a supervisor.
+pub fn start(parts: DigestParts) -> Addr<DigestActor> {
+    Supervisor::start(move |_| DigestActor::new(parts))
 }
 
 impl DigestActor {
-    pub fn new(
-        config: DigestConfig,
-        failure_window_hours: u32,
-        pool: DbPool,
-        intake: Addr<IntakeActor>,
-        clock: SharedClock,
-    ) -> Self {
+    pub fn new(parts: DigestParts) -> Self {
+        let DigestParts {
+            config,
+            failure_window_hours,
+            pool,
+            intake,
+            clock,
+            health,
+        } = parts;
         DigestActor {
             config,
             failure_window_ms: i64::from(failure_window_hours) * HOUR_MS,
             pool,
             intake,
             clock,
+            health,
             recorded: HashSet::new(),
             busy: false,
             quiet: false,
+            ticking: None,
         }
     }
 
     fn look(&mut self, ctx: &mut Context<Self>) {
+        fail::fail_point!("digest-look");
         if self.busy || self.quiet {
             return;
         }
+        ActorHealth::count(&self.health.rounds);
         let Some(week) = due_week(&self.config, self.clock.now_ms()) else {
             return;
         };
@@ -177,12 +211,20 @@ impl DigestActor {
             self.intake.clone(),
             self.failure_window_ms,
         );
+        let health = self.health.clone();
         let work = async move {
             let mut recorded = Vec::new();
             for (team, channel) in teams {
                 match offer(&pool, &intake, window, &team, &channel, week).await {
-                    Ok(()) => recorded.push((team, week)),
-                    Err(error) => log::warn!("digest: {team}'s digest was not recorded: {error}"),
+                    Ok(()) => {
+                        ActorHealth::count(&health.delivered);
+                        recorded.push((team, week));
+                    }
+                    Err(error) => {
+                        ActorHealth::count(&health.failed);
+                        health.record_error(format!("{team}'s digest was not recorded: {error}"));
+                        log::warn!("digest: {team}'s digest was not recorded: {error}");
+                    }
                 }
             }
             recorded
@@ -262,9 +304,17 @@ impl Actor for DigestActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.health.set_restarting(false);
         self.busy = false;
-        self.look(ctx);
-        ctx.run_interval(LOOK_EVERY, |actor, ctx| actor.look(ctx));
+        if self.quiet {
+            return;
+        }
+        let health = self.health.clone();
+        guarded(&health, ctx, |ctx| self.look(ctx));
+        self.ticking = Some(ctx.run_interval(LOOK_EVERY, |actor, ctx| {
+            let health = actor.health.clone();
+            guarded(&health, ctx, |ctx| actor.look(ctx));
+        }));
     }
 }
 
@@ -277,8 +327,11 @@ impl Supervised for DigestActor {
 impl Handler<Quiesce> for DigestActor {
     type Result = ();
 
-    fn handle(&mut self, _: Quiesce, _ctx: &mut Self::Context) {
+    fn handle(&mut self, _: Quiesce, ctx: &mut Self::Context) {
         self.quiet = true;
+        if let Some(ticking) = self.ticking.take() {
+            ctx.cancel_future(ticking);
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::store::status::StoreStatus;
 pub struct HealthBoard {
     /// The core actors, in pipeline order.
     core: Vec<Arc<ActorHealth>>,
-    /// After the subscribers (the alerts actor).
+    /// After the subscribers (the alerts and digest actors).
     extra: Vec<Arc<ActorHealth>>,
     /// The subscribers' healths are their routes' (a reload adds some).
     routing: Routing,

@@ -6,8 +6,10 @@
 //! supervised actor (the engine's). The sweeper feeds the registry with
 //! deliveries read back from the journal (retries, recovery after a
 //! restart, and whatever did not fit in memory); the coordinator keeps the
-//! replicas' ownership and stored switches in step. Every core actor runs
-//! under an actix `Supervisor`: a panic restarts it.
+//! replicas' ownership and stored switches in step; the digest
+//! (`digest.rs`, when configured) offers each team's weekly digest to
+//! intake. Every core actor runs under an actix `Supervisor`: a panic
+//! restarts it.
 
 pub mod alerts;
 pub mod coordinator;
@@ -60,6 +62,8 @@ pub struct Pipeline {
     enricher: Addr<EnricherActor>,
     sweeper: Addr<SweeperActor>,
     coordinator: Addr<CoordinatorActor>,
+    /// When `DIGEST_CHANNELS` is set.
+    digest: Option<Addr<digest::DigestActor>>,
     pub health: HealthBoard,
     pub routing: Routing,
     /// The one Slack client, when Slack is configured (its shared channel
@@ -92,6 +96,8 @@ pub struct PipelineParts<'a> {
     /// The switches admins stored, by subscriber.
     pub switches: HashMap<String, bool>,
     pub replica: ReplicaSetup,
+    /// Where the digest reads its figures.
+    pub figures: crate::store::DbPool,
     pub clock: SharedClock,
 }
 
@@ -107,6 +113,7 @@ impl Pipeline {
             history,
             switches,
             replica,
+            figures,
             clock,
         } = parts;
         let core = |id: &str, role| ActorHealth::new(id, role, clock.clone());
@@ -132,8 +139,11 @@ impl Pipeline {
         if let Some(slack) = &slack {
             services.insert(slack.clone());
         }
+        // A slot coming back to a subscriber with a backlog wakes the sweeper.
+        let backlog_wake = Arc::new(tokio::sync::Notify::new());
         let launcher = SubscriberLauncher {
             settings: settings.clone(),
+            backlog_wake: backlog_wake.clone(),
             journal: journal.clone(),
             services,
             dead_letters: alerts.as_ref().map(|(addr, _)| addr.clone().recipient()),
@@ -152,7 +162,12 @@ impl Pipeline {
         let mut all: Vec<Registration> = registrations.to_vec();
         all.extend(declared(&settings.operator));
         let table = launcher.launch_all(&all, &switches)?;
-        let extra_healths: Vec<_> = alerts.iter().map(|(_, health)| health.clone()).collect();
+        let digest_health = (settings.digest.is_some()).then(|| core("digest", Role::Digest));
+        let extra_healths: Vec<_> = alerts
+            .iter()
+            .map(|(_, health)| health.clone())
+            .chain(digest_health.clone())
+            .collect();
         let (publisher, routing) = watch::channel(Arc::new(table.clone()));
         let handback = Handback {
             journal: journal.clone(),
@@ -203,7 +218,14 @@ impl Pipeline {
         let sweeper = {
             let (journal, registry, routing) = (journal.clone(), registry.clone(), routing.clone());
             Supervisor::start(move |_| {
-                SweeperActor::new(journal, registry, routing, handback, sweeper_health)
+                SweeperActor::new(
+                    journal,
+                    registry,
+                    routing,
+                    handback,
+                    backlog_wake.clone(),
+                    sweeper_health,
+                )
             })
         };
         let coordinator = {
@@ -225,6 +247,21 @@ impl Pipeline {
             let (enricher, clock) = (enricher.clone(), clock.clone());
             Supervisor::start(move |_| IntakeActor::new(enricher, clock, intake_health))
         };
+        // Offered by every replica; the journal keeps one per team and week.
+        let digest = settings
+            .digest
+            .clone()
+            .zip(digest_health)
+            .map(|(config, health)| {
+                digest::start(digest::DigestParts {
+                    config,
+                    failure_window_hours: settings.insights.failure_window_hours,
+                    pool: figures,
+                    intake: intake.clone(),
+                    clock: clock.clone(),
+                    health,
+                })
+            });
         let reloader = Reloader {
             path: settings.operator.source.clone(),
             env: settings.env.clone(),
@@ -238,6 +275,7 @@ impl Pipeline {
             enricher,
             sweeper,
             coordinator,
+            digest,
             health,
             routing,
             slack,
@@ -267,6 +305,13 @@ impl Pipeline {
         ];
         if let Some((id, _)) = core.iter().find(|(_, alive)| !alive) {
             return Some(format!("the {id} actor died"));
+        }
+        if self
+            .digest
+            .as_ref()
+            .is_some_and(|digest| !digest.connected())
+        {
+            return Some("the digest actor died".to_owned());
         }
         self.subscriber_actors()
             .into_iter()
@@ -321,6 +366,9 @@ impl Pipeline {
         self.coordinator.do_send(Quiesce);
         self.intake.do_send(Quiesce);
         self.enricher.do_send(Quiesce);
+        if let Some(digest) = &self.digest {
+            digest.do_send(Quiesce);
+        }
     }
 }
 
@@ -375,6 +423,7 @@ pub type DeclaredSubscribers = fn(&OperatorConfig) -> Vec<Registration>;
 #[derive(Clone)]
 pub struct SubscriberLauncher {
     settings: Arc<Settings>,
+    backlog_wake: Arc<tokio::sync::Notify>,
     journal: Journal,
     services: Services,
     dead_letters: Option<actix::Recipient<crate::engine::DeadLettered>>,
@@ -417,7 +466,7 @@ impl SubscriberLauncher {
         let settings = &self.settings;
         let config = &settings.subscribers;
         let health = ActorHealth::new(registration.id, Role::Subscriber, self.clock.clone());
-        let slots = Arc::new(Slots::new(config.queue_capacity));
+        let slots = Arc::new(Slots::new(config.queue_capacity, self.backlog_wake.clone()));
         let limiter = Arc::new(Limiter::new(
             registration.id,
             config.rate_limits.resolve(

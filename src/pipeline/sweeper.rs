@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle,
     Supervised, WrapFuture,
@@ -42,6 +44,8 @@ pub struct SweeperActor {
     claiming: HashSet<&'static str>,
     health: Arc<ActorHealth>,
     ticking: Option<SpawnHandle>,
+    /// Notified when a slot comes back to a subscriber with a backlog.
+    backlog_wake: Arc<Notify>,
     /// Shutting down: nothing more is claimed.
     quiet: bool,
 }
@@ -52,6 +56,7 @@ impl SweeperActor {
         registry: Addr<RegistryActor>,
         routing: Routing,
         handback: Handback,
+        backlog_wake: Arc<Notify>,
         health: Arc<ActorHealth>,
     ) -> Self {
         SweeperActor {
@@ -62,6 +67,7 @@ impl SweeperActor {
             claiming: HashSet::new(),
             health,
             ticking: None,
+            backlog_wake,
             quiet: false,
         }
     }
@@ -73,6 +79,32 @@ impl SweeperActor {
         for route in table.routes.iter().filter(|route| route.is_active_here()) {
             self.claim_for(route.clone(), ctx);
         }
+    }
+
+    /// Claims for the subscribers whose backlog got a slot back, between
+    /// ticks. A subscriber with a claim under way keeps its mark: the
+    /// claim's end looks again.
+    fn drain_backlogs(&mut self, ctx: &mut Context<Self>) {
+        let table = current(&self.routing);
+        for route in table.routes.iter().filter(|route| route.is_active_here()) {
+            if !self.claiming.contains(route.id) && route.slots.take_backlog() {
+                self.claim_for(route.clone(), ctx);
+            }
+        }
+    }
+
+    /// Waits for the next wake, drains, and waits again (until quiesced).
+    fn await_backlog_wake(&mut self, ctx: &mut Context<Self>) {
+        let wake = self.backlog_wake.clone();
+        let woken = async move { wake.notified().await };
+        ctx.spawn(woken.into_actor(self).map(|(), actor, ctx| {
+            if actor.quiet {
+                return;
+            }
+            let health = actor.health.clone();
+            guarded(&health, ctx, |ctx| actor.drain_backlogs(ctx));
+            actor.await_backlog_wake(ctx);
+        }));
     }
 
     /// Claims what one subscriber has room for, and its circuit allows.
@@ -103,6 +135,12 @@ impl SweeperActor {
                     // claims get (not one cut short by the slots or by a
                     // circuit letting one probe through).
                     let full = claimed.len() == MOST_PER_CLAIM;
+                    // Every slot taken was filled: more may wait, and the
+                    // next slot back claims again (or a mark left while
+                    // this claim ran).
+                    if claimed.len() == taken && !full {
+                        route.slots.mark_backlog();
+                    }
                     route.slots.give_back(taken - claimed.len());
                     actor.hand_on(claimed);
                     if full && ctx.state() == actix::ActorState::Running {
@@ -218,6 +256,7 @@ impl Actor for SweeperActor {
         }
         let health = self.health.clone();
         guarded(&health, ctx, |ctx| self.sweep(ctx));
+        self.await_backlog_wake(ctx);
         self.ticking = Some(ctx.run_interval(SWEEP_EVERY, |actor, ctx| {
             let health = actor.health.clone();
             guarded(&health, ctx, |ctx| actor.sweep(ctx));

@@ -81,18 +81,18 @@ The admin routes (`/admin/…` but the console's page, stylesheet and script) ta
             health::Unready,
             health::UnreadyStatus,
             ActorState,
-            admin::ActorsOverview,
-            admin::ReplicaEntry,
-            admin::ActorView,
-            admin::LastErrorView,
+            admin::actors::ActorsOverview,
+            admin::actors::ReplicaEntry,
+            crate::engine::ActorReport,
+            crate::engine::health::LastError,
             Role,
             CircuitReport,
             LimiterReport,
-            admin::Switch,
-            admin::DeadLetterPage,
-            admin::DeadLetter,
-            admin::Replayed,
-            admin::EventPage,
+            admin::switches::Switch,
+            admin::dead_letters::DeadLetterPage,
+            admin::dead_letters::DeadLetter,
+            admin::dead_letters::Replayed,
+            admin::events::EventPage,
             crate::config::file::ConfigSummary,
             crate::config::file::RouteSummary,
             crate::config::file::OncePerSummary,
@@ -126,6 +126,7 @@ The admin routes (`/admin/…` but the console's page, stylesheet and script) ta
     tags(
         (name = "intake", description = "Events from the pipeline"),
         (name = "store", description = "The deployment history and what became of each event"),
+        (name = "insights", description = "Delivery-performance figures from the history"),
         (name = "health", description = "Liveness, readiness and metrics (no authentication)"),
         (name = "admin", description = "The admin API (`ADMIN_TOKEN`)"),
         (name = "operator", description = "The operator's configuration file, its reload, and silences (`ADMIN_TOKEN`)"),
@@ -169,8 +170,13 @@ pub fn document() -> Document {
     let mut document = ApiDoc::openapi();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     for endpoint in super::endpoints() {
-        // The area a handler's file covers: `alvares::routes::store::event` is `store`.
-        let area = endpoint.handler.rsplit("::").nth(1).unwrap_or("routes");
+        // The area a handler's module covers: `alvares::routes::store::event`
+        // is `store`, `alvares::routes::admin::actors::actors` is `admin`.
+        let area = endpoint
+            .handler
+            .split_once("routes::")
+            .and_then(|(_, rest)| rest.split("::").next())
+            .unwrap_or("routes");
         for method in &endpoint.methods {
             let mut operation = endpoint.operation.clone();
             operation.tags.get_or_insert_with(|| vec![area.to_owned()]);

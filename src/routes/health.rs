@@ -5,17 +5,13 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::docs::answers::Unavailable;
+use super::state::AppState;
 use super::store::{on_pool, refused};
-use crate::clock::SharedClock;
 use crate::engine::ActorState;
 use crate::error::ApiError;
-use crate::pipeline::health::HealthBoard;
-use crate::pipeline::metrics::{CONTENT_TYPE, JournalGauges, Metrics};
-use crate::store::DbPool;
-use crate::store::journal::Journal;
+use crate::pipeline::metrics::{CONTENT_TYPE, JournalGauges};
 use crate::store::models::deliveries::{self, DeliveryState};
 use crate::store::models::replicas;
-use crate::store::reads::ReadRoutes;
 
 /// `/healthz`: the process answers.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -67,8 +63,9 @@ pub enum UnreadyStatus {
     path = "/healthz",
     responses((status = 200, description = "Alive", body = Alive))
 )]
-pub async fn healthz(board: web::Data<HealthBoard>) -> HttpResponse {
-    let actors = board
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let actors = state
+        .health
         .snapshot()
         .into_iter()
         .map(|report| (report.id, serde_json::json!(report.state)))
@@ -94,12 +91,13 @@ pub async fn healthz(board: web::Data<HealthBoard>) -> HttpResponse {
         (status = 503, description = "Not ready, with the reasons", body = Unready),
     )
 )]
-pub async fn readyz(board: web::Data<HealthBoard>, pool: web::Data<DbPool>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let board = &state.health;
     let mut reasons = Vec::new();
     if let Some(problem) = board.store_problem() {
         reasons.push(problem);
     } else {
-        let pool = pool.clone();
+        let pool = state.pool.clone();
         let answers = web::block(move || {
             use diesel::connection::SimpleConnection;
             pool.get()
@@ -146,16 +144,11 @@ pub async fn readyz(board: web::Data<HealthBoard>, pool: web::Data<DbPool>) -> H
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn metrics(
-    metrics: web::Data<std::sync::Arc<Metrics>>,
-    reads: web::Data<ReadRoutes>,
-    journal: web::Data<Journal>,
-    clock: web::Data<SharedClock>,
-) -> Result<HttpResponse, ApiError> {
-    let now = clock.now_ms();
-    let lease_ms = journal.lease().as_millis() as i64;
-    let permit = reads.metrics.try_enter(1).map_err(refused)?;
-    let gauges = on_pool(reads.pool.clone(), permit, move |c| {
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now_ms();
+    let lease_ms = state.journal.lease().as_millis() as i64;
+    let permit = state.reads.metrics.try_enter(1).map_err(refused)?;
+    let gauges = on_pool(state.reads.pool.clone(), permit, move |c| {
         let mut gauges = JournalGauges::default();
         for (subscriber, state, count) in deliveries::counts_by_state(c)? {
             if DeliveryState::UNFINISHED.contains(&state) {
@@ -185,5 +178,5 @@ pub async fn metrics(
     .unwrap_or_default();
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
-        .body(metrics.encode(&gauges)))
+        .body(state.metrics.encode(&gauges)))
 }

@@ -13,13 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::docs::answers::{Internal, InvalidQuery, Unauthorized, Unavailable};
 use super::read_access::Reader;
+use super::state::AppState;
 use super::store::{on_pool, refused, rfc3339};
-use crate::clock::SharedClock;
-use crate::config::InsightsConfig;
 use crate::domain::event::FieldError;
 use crate::error::ApiError;
 use crate::store::insights::{self, Bucket, Outcome, Scope};
-use crate::store::reads::ReadRoutes;
 
 const DAY_MS: i64 = 86_400_000;
 /// The period when `since` is not given: this many days before `until`.
@@ -186,11 +184,10 @@ pub struct LastDeployment {
 )]
 pub async fn insights(
     _: Reader,
-    reads: web::Data<ReadRoutes>,
-    clock: web::Data<SharedClock>,
-    settings: web::Data<InsightsConfig>,
+    state: web::Data<AppState>,
     params: web::Query<InsightsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let (reads, clock, settings) = (&state.reads, &state.clock, &state.insights);
     let params = params.into_inner();
     let bucket = match params.bucket.as_deref().map(str::trim) {
         None | Some("") | Some("day") => Bucket::Day,

@@ -3,9 +3,6 @@
 //! edge; the intake actor answers once the event is recorded, and that
 //! answer becomes `202 Accepted`.
 
-use std::time::Duration;
-
-use actix::Addr;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -19,28 +16,14 @@ use super::docs::answers::{
 };
 use super::docs::events::{DeploymentEvent, PipelineErrorEvent, RecommendationEvent};
 use crate::config::Secret;
-use crate::domain::bounds::EventBounds;
 use crate::domain::event::{Event, EventKind, FieldError};
 use crate::error::ApiError;
-use crate::pipeline::intake::IntakeActor;
 use crate::pipeline::messages::{Accept, IdempotencyKey, IntakeError};
-use crate::pipeline::metrics::Metrics;
+use crate::routes::state::AppState;
+pub use crate::routes::state::IntakeRoute;
 
 /// Longest `Idempotency-Key` accepted.
 const MAX_KEY_LENGTH: usize = 255;
-
-/// What the intake route needs from the application.
-pub struct IntakeRoute {
-    pub intake: Addr<IntakeActor>,
-    pub token: Option<Secret<String>>,
-    pub max_body_bytes: usize,
-    /// A body not fully arrived after this is answered 408.
-    pub body_timeout: Duration,
-    /// How much one event may hold (`MAX_CHANNELS_PER_EVENT` and the
-    /// fields' lengths).
-    pub bounds: EventBounds,
-    pub metrics: std::sync::Arc<Metrics>,
-}
 
 /// `202 Accepted`: the event is recorded (committed) and will be delivered.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -81,9 +64,9 @@ pub struct AcceptedEvent {
 pub async fn accept_deployment(
     request: HttpRequest,
     payload: web::Payload,
-    route: web::Data<IntakeRoute>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    accept(EventKind::Deployment, request, payload, route).await
+    accept(EventKind::Deployment, request, payload, &state.intake).await
 }
 
 /// Accept a failed pipeline step
@@ -109,9 +92,9 @@ pub async fn accept_deployment(
 pub async fn accept_error(
     request: HttpRequest,
     payload: web::Payload,
-    route: web::Data<IntakeRoute>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    accept(EventKind::Error, request, payload, route).await
+    accept(EventKind::Error, request, payload, &state.intake).await
 }
 
 /// Accept advice for a team
@@ -138,19 +121,19 @@ pub async fn accept_error(
 pub async fn accept_recommendation(
     request: HttpRequest,
     payload: web::Payload,
-    route: web::Data<IntakeRoute>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    accept(EventKind::Recommendation, request, payload, route).await
+    accept(EventKind::Recommendation, request, payload, &state.intake).await
 }
 
 async fn accept(
     kind: EventKind,
     request: HttpRequest,
     payload: web::Payload,
-    route: web::Data<IntakeRoute>,
+    route: &IntakeRoute,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
-    let answer = record(kind, &request, payload, &route).await;
+    let answer = record(kind, &request, payload, route).await;
     route
         .metrics
         .intake_latency

@@ -16,8 +16,10 @@ pub mod health;
 pub mod insights;
 pub mod intake;
 pub mod operator;
+pub mod page;
 pub mod read_access;
 pub mod request_log;
+pub mod state;
 pub mod store;
 
 use actix_web::dev::Handler;
@@ -75,13 +77,28 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(health::__path_healthz, health::healthz),
         endpoint(health::__path_readyz, health::readyz),
         endpoint(health::__path_metrics, health::metrics),
-        endpoint(admin::__path_actors, admin::actors),
-        endpoint(admin::__path_actor, admin::actor),
-        endpoint(admin::__path_switch_subscriber, admin::switch_subscriber),
-        endpoint(admin::__path_dead_letters, admin::dead_letters),
-        endpoint(admin::__path_replay_subscriber, admin::replay_subscriber),
-        endpoint(admin::__path_replay_one, admin::replay_one),
-        endpoint(admin::__path_recent_events, admin::recent_events),
+        endpoint(admin::actors::__path_actors, admin::actors::actors),
+        endpoint(admin::actors::__path_actor, admin::actors::actor),
+        endpoint(
+            admin::switches::__path_switch_subscriber,
+            admin::switches::switch_subscriber,
+        ),
+        endpoint(
+            admin::dead_letters::__path_dead_letters,
+            admin::dead_letters::dead_letters,
+        ),
+        endpoint(
+            admin::dead_letters::__path_replay_subscriber,
+            admin::dead_letters::replay_subscriber,
+        ),
+        endpoint(
+            admin::dead_letters::__path_replay_one,
+            admin::dead_letters::replay_one,
+        ),
+        endpoint(
+            admin::events::__path_recent_events,
+            admin::events::recent_events,
+        ),
         endpoint(operator::__path_config, operator::config),
         endpoint(operator::__path_reload, operator::reload),
         endpoint(operator::__path_list_silences, operator::list_silences),
@@ -91,6 +108,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(console::__path_page, console::page),
         endpoint(console::__path_stylesheet, console::stylesheet),
         endpoint(console::__path_script, console::script),
+        endpoint(console::__path_module, console::module),
         endpoint(docs::__path_openapi_json, docs::openapi_json),
         endpoint(docs::__path_documentation, docs::documentation),
     ]

@@ -15,19 +15,18 @@ use super::docs::answers::{
     AdminDisabled, AdminPayloadTooLarge, Conflict, Internal, InvalidConfig, InvalidQuery,
     LimitExceeded, NotFound, Unauthorized, Unavailable,
 };
+use super::state::AppState;
 use super::store::{query, rfc3339};
-use crate::clock::SharedClock;
 use crate::config::file::ConfigSummary;
 use crate::domain::event::FieldError;
 use crate::domain::matching::Conditions;
 use crate::domain::silence::{MAX_ACTIVE_SILENCES, MAX_PATTERN_CHARS, MAX_PATTERNS_PER_SILENCE};
 use crate::error::ApiError;
+use crate::pipeline::ReloadError;
 use crate::pipeline::messages::{ApplySilences, ReloadReport};
 use crate::pipeline::registry::RegistryActor;
-use crate::pipeline::routing::{Routing, current};
-use crate::pipeline::{ReloadError, Reloader};
+use crate::pipeline::routing::current;
 use crate::store::DbPool;
-use crate::store::journal::Journal;
 use crate::store::models::silences::{self, SilenceRow};
 
 /// Silences listed at most.
@@ -52,8 +51,8 @@ const MOST_TEXT: usize = 1_000;
         (status = 403, response = AdminDisabled),
     )
 )]
-pub async fn config(_: Admin, routing: web::Data<Routing>) -> HttpResponse {
-    HttpResponse::Ok().json(current(&routing).operator.summary())
+pub async fn config(_: Admin, state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(current(&state.routing).operator.summary())
 }
 
 /// Reload the configuration file
@@ -74,8 +73,8 @@ pub async fn config(_: Admin, routing: web::Data<Routing>) -> HttpResponse {
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn reload(_: Admin, reloader: web::Data<Reloader>) -> Result<HttpResponse, ApiError> {
-    let report = reloader.reload().await.map_err(|error| {
+pub async fn reload(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let report = state.reloader.reload().await.map_err(|error| {
         log::warn!("admin: reload refused: {error}");
         match error {
             ReloadError::NoFile => ApiError::Conflict(error.to_string()),
@@ -161,13 +160,9 @@ pub struct SilenceList {
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn list_silences(
-    _: Admin,
-    pool: web::Data<DbPool>,
-    clock: web::Data<SharedClock>,
-) -> Result<HttpResponse, ApiError> {
-    let rows = query(&pool, |c| silences::recent(c, MOST_SILENCES_LISTED)).await?;
-    let now = clock.now_ms();
+pub async fn list_silences(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rows = query(&state.pool, |c| silences::recent(c, MOST_SILENCES_LISTED)).await?;
+    let now = state.clock.now_ms();
     Ok(HttpResponse::Ok().json(SilenceList {
         silences: rows.iter().map(|row| silence_view(row, now)).collect(),
     }))
@@ -226,13 +221,10 @@ pub async fn create_silence(
     _: Admin,
     request: HttpRequest,
     payload: web::Payload,
-    journal: web::Data<Journal>,
-    registry: web::Data<Addr<RegistryActor>>,
-    pool: web::Data<DbPool>,
-    clock: web::Data<SharedClock>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&request, payload, MAX_ADMIN_BODY_BYTES).await?;
-    let now = clock.now_ms();
+    let now = state.clock.now_ms();
     let new: NewSilence = serde_json::from_slice(&body).map_err(|error| {
         invalid(
             "body",
@@ -242,7 +234,7 @@ pub async fn create_silence(
     let row = validate(new, now)?;
     // Counted before saving: two admins creating the last ones at once may
     // pass it by one each, which the bound tolerates.
-    let not_ended = query(&pool, move |c| silences::count_not_ended(c, now)).await?;
+    let not_ended = query(&state.pool, move |c| silences::count_not_ended(c, now)).await?;
     if not_ended >= MAX_ACTIVE_SILENCES as i64 {
         return Err(ApiError::LimitExceeded(FieldError::new(
             "",
@@ -251,7 +243,8 @@ pub async fn create_silence(
             ),
         )));
     }
-    journal
+    state
+        .journal
         .save_silence(row.clone())
         .await
         .map_err(|_| ApiError::StorageUnavailable)?;
@@ -262,7 +255,7 @@ pub async fn create_silence(
         rfc3339(row.ends_at),
         row.comment
     );
-    refresh(&pool, &registry, now).await?;
+    refresh(&state.pool, &state.registry, now).await?;
     Ok(HttpResponse::Created().json(silence_view(&row, now)))
 }
 
@@ -284,35 +277,29 @@ pub async fn create_silence(
 pub async fn expire_silence(
     _: Admin,
     id: web::Path<String>,
-    journal: web::Data<Journal>,
-    registry: web::Data<Addr<RegistryActor>>,
-    pool: web::Data<DbPool>,
-    clock: web::Data<SharedClock>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let ended = journal
+    let ended = state
+        .journal
         .expire_silence(id.clone(), "admin API".into())
         .await
         .map_err(|_| ApiError::StorageUnavailable)?;
-    let now = clock.now_ms();
+    let now = state.clock.now_ms();
     let lookup = id.clone();
-    let row = query(&pool, move |c| silences::find(c, &lookup))
+    let row = query(&state.pool, move |c| silences::find(c, &lookup))
         .await?
         .ok_or_else(|| ApiError::UnknownId(format!("no silence has the id {id}")))?;
     if ended {
         log::info!("admin: silence {id} ended early through the admin API");
-        refresh(&pool, &registry, now).await?;
+        refresh(&state.pool, &state.registry, now).await?;
     }
     Ok(HttpResponse::Ok().json(silence_view(&row, now)))
 }
 
 /// Hands the stored silences to the registry at once (the coordinator
 /// does it every second too, for the other replicas).
-async fn refresh(
-    pool: &web::Data<DbPool>,
-    registry: &Addr<RegistryActor>,
-    now: i64,
-) -> Result<(), ApiError> {
+async fn refresh(pool: &DbPool, registry: &Addr<RegistryActor>, now: i64) -> Result<(), ApiError> {
     let as_of = std::time::Instant::now();
     let rows = query(pool, move |c| silences::not_ended(c, now)).await?;
     registry

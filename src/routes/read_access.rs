@@ -7,18 +7,13 @@
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 
+use super::state::AppState;
+pub use super::state::ReadAccess;
 use super::{bearer_token, log_token_refused};
-use crate::config::Secret;
 use crate::error::ApiError;
-
-/// The tokens that open the read API; none set: it is open.
-pub struct ReadAccess {
-    pub read: Option<Secret<String>>,
-    pub admin: Option<Secret<String>>,
-}
 
 /// Proof that the request may read: every read handler takes one.
 pub struct Reader;
@@ -33,11 +28,8 @@ impl FromRequest for Reader {
 }
 
 fn check(request: &HttpRequest) -> Result<Reader, ApiError> {
-    let Some(access) = request.app_data::<web::Data<ReadAccess>>() else {
-        // Mounted without its settings: closed rather than open.
-        log::error!("read API: no access settings; refusing {}", request.path());
-        return Err(ApiError::Internal);
-    };
+    // Mounted without its settings: closed rather than open.
+    let access = &AppState::of(request)?.read_access;
     let Some(token) = &access.read else {
         return Ok(Reader);
     };

@@ -5,7 +5,7 @@
 //! (`store::reads`), so no dashboard takes a delivery's connection.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use super::docs::answers::{Internal, InvalidQuery, NotFound, Unauthorized, Unavailable};
 use super::docs::events::{EnrichedDeployment, RecordedEvent};
+use super::page::{Listed, Page, next_cursor, parse_limit};
 use super::read_access::Reader;
+use super::state::AppState;
+pub use crate::clock::rfc3339;
 use crate::domain::event::{EventKind, FieldError};
 use crate::domain::{Destination, plan};
 use crate::error::ApiError;
@@ -23,21 +26,18 @@ use crate::store::models::deployments::{self, DeploymentFilter, DeploymentRow};
 use crate::store::models::events::{self, EventRow};
 use crate::store::reads::{ReadRoutes, Refused};
 
-const DEFAULT_LIMIT: i64 = 50;
-const MOST_PER_PAGE: i64 = 500;
-
 /// Runs a query on the blocking pool with a pooled connection.
 pub async fn query<T: Send + 'static>(
-    pool: &web::Data<DbPool>,
+    pool: &DbPool,
     work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    on_pool(pool.get_ref().clone(), (), work).await
+    on_pool(pool.clone(), (), work).await
 }
 
 /// Runs a heavy read (a listing) through the read routes' gate, on their
 /// pool; past `READ_CONCURRENCY` it is answered 503 at once.
 pub async fn heavy_query<T: Send + 'static>(
-    reads: &web::Data<ReadRoutes>,
+    reads: &ReadRoutes,
     work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let permit = reads.heavy.try_enter(1).map_err(refused)?;
@@ -94,15 +94,6 @@ pub struct DeploymentQuery {
     cursor: Option<String>,
 }
 
-/// A page of stored deployments, newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DeploymentPage {
-    pub deployments: Vec<StoredDeployment>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// A deployment from the history, enriched as it was when received.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -116,6 +107,15 @@ pub struct StoredDeployment {
     #[schema(value_type = EnrichedDeployment)]
     pub deployment: Value,
 }
+
+impl Listed for StoredDeployment {
+    const FIELD: &'static str = "deployments";
+    const PAGE: &'static str = "DeploymentPage";
+    const DESCRIPTION: &'static str = "A page of stored deployments, newest first.";
+}
+
+/// A page of stored deployments, newest first.
+pub type DeploymentPage = Page<StoredDeployment>;
 
 /// The latest deployment of each application in a cluster, a page of
 /// applications at a time.
@@ -158,7 +158,7 @@ pub struct LatestQuery {
 )]
 pub async fn deployments(
     _: Reader,
-    reads: web::Data<ReadRoutes>,
+    state: web::Data<AppState>,
     params: web::Query<DeploymentQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
@@ -171,13 +171,10 @@ pub async fn deployments(
         before: non_empty(params.cursor),
         limit,
     };
-    let rows = heavy_query(&reads, move |c| deployments::search(c, &filter)).await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|row| row.id.clone()))
-        .flatten();
+    let rows = heavy_query(&state.reads, move |c| deployments::search(c, &filter)).await?;
     Ok(HttpResponse::Ok().json(DeploymentPage {
-        deployments: rows.iter().map(deployment_view).collect(),
-        next_cursor,
+        items: rows.iter().map(deployment_view).collect(),
+        next_cursor: next_cursor(&rows, limit, |row| row.id.clone()),
     }))
 }
 
@@ -197,11 +194,11 @@ pub async fn deployments(
 )]
 pub async fn deployment(
     _: Reader,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let row = query(&pool, move |c| deployments::find(c, &id)).await?;
+    let row = query(&state.pool, move |c| deployments::find(c, &id)).await?;
     let row = row.ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(deployment_view(&row)))
 }
@@ -225,7 +222,7 @@ pub async fn deployment(
 )]
 pub async fn latest_in_cluster(
     _: Reader,
-    reads: web::Data<ReadRoutes>,
+    state: web::Data<AppState>,
     cluster: web::Path<String>,
     params: web::Query<LatestQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -235,17 +232,14 @@ pub async fn latest_in_cluster(
     // Not trimmed: an application name is matched exactly.
     let after = params.cursor.filter(|cursor| !cursor.is_empty());
     let name = cluster.clone();
-    let rows = heavy_query(&reads, move |c| {
+    let rows = heavy_query(&state.reads, move |c| {
         deployments::latest_in_cluster(c, &name, after.as_deref(), limit)
     })
     .await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|row| row.application.clone()))
-        .flatten();
     Ok(HttpResponse::Ok().json(ClusterDeployments {
         cluster,
         deployments: rows.iter().map(deployment_view).collect(),
-        next_cursor,
+        next_cursor: next_cursor(&rows, limit, |row| row.application.clone()),
     }))
 }
 
@@ -269,11 +263,11 @@ pub async fn latest_in_cluster(
 )]
 pub async fn event(
     _: Reader,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let found = query(&pool, move |c| {
+    let found = query(&state.pool, move |c| {
         let Some(event) = events::find(c, &id)? else {
             return Ok(None);
         };
@@ -379,11 +373,6 @@ fn deployment_view(row: &DeploymentRow) -> StoredDeployment {
     }
 }
 
-pub fn rfc3339(ms: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(time).to_string()
-}
-
 fn parse_time(text: &str) -> Result<i64, ApiError> {
     let text = text.trim();
     if let Ok(ms) = text.parse::<i64>() {
@@ -399,19 +388,6 @@ fn parse_time(text: &str) -> Result<i64, ApiError> {
                 "must be an RFC 3339 time (2026-11-25T10:00:00Z) or Unix milliseconds",
             ))
         })
-}
-
-fn parse_limit(text: Option<&str>) -> Result<i64, ApiError> {
-    let Some(text) = text else {
-        return Ok(DEFAULT_LIMIT);
-    };
-    match text.trim().parse::<i64>() {
-        Ok(limit) if (1..=MOST_PER_PAGE).contains(&limit) => Ok(limit),
-        _ => Err(ApiError::InvalidQuery(FieldError::new(
-            "limit",
-            format!("must be a whole number from 1 to {MOST_PER_PAGE}"),
-        ))),
-    }
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

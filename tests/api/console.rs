@@ -37,11 +37,17 @@ async fn the_console_is_served_from_the_binary_without_external_assets() {
     assert_eq!(response.status().as_u16(), 308);
     assert_eq!(response.headers().get("location").unwrap(), "/admin/");
 
-    for (file, content_type) in [
-        ("", "text/html; charset=utf-8"),
-        ("console.css", "text/css; charset=utf-8"),
-        ("console.js", "application/javascript; charset=utf-8"),
-    ] {
+    let script = "application/javascript; charset=utf-8";
+    let mut files = vec![
+        (String::new(), "text/html; charset=utf-8"),
+        ("console.css".to_owned(), "text/css; charset=utf-8"),
+        ("console.js".to_owned(), script),
+    ];
+    // The modules console.js imports.
+    for (name, _) in alvares::routes::console::MODULES {
+        files.push((format!("console.{name}.js"), script));
+    }
+    for (file, content_type) in files {
         let mut response = client
             .get(format!("{}/admin/{file}", app.address))
             .send()
@@ -69,16 +75,61 @@ async fn the_console_is_served_from_the_binary_without_external_assets() {
                 "/admin/{file} refers to an external asset ({external})"
             );
         }
-        if file == "console.js" {
+        if file.ends_with(".js") {
             assert!(
                 !body.contains("innerHTML") && !body.contains("insertAdjacentHTML"),
                 "the console puts API data into the page as text only"
             );
         }
     }
+    // Every module console.js (or a module) imports is served.
+    let imports = imported_files(&sources(&app).await);
+    assert!(!imports.is_empty());
+    for import in imports {
+        let response = client
+            .get(format!("{}/admin/{import}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "/admin/{import}");
+    }
+    let response = client
+        .get(format!("{}/admin/console.nothing.js", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
     // The page is public; the API it calls is not.
     let (status, _) = app.get("/admin/actors").await;
     assert_eq!(status, 403);
+}
+
+/// The text of console.js and of every module.
+async fn sources(app: &TestApp) -> String {
+    let client = awc::Client::default();
+    let mut text = String::new();
+    let names = std::iter::once("console.js".to_owned()).chain(
+        alvares::routes::console::MODULES
+            .iter()
+            .map(|(name, _)| format!("console.{name}.js")),
+    );
+    for name in names {
+        let mut response = client
+            .get(format!("{}/admin/{name}", app.address))
+            .send()
+            .await
+            .unwrap();
+        text.push_str(std::str::from_utf8(&response.body().await.unwrap()).unwrap());
+    }
+    text
+}
+
+/// The files named by `from './<file>'` in the scripts.
+fn imported_files(text: &str) -> std::collections::BTreeSet<String> {
+    text.split("from './")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('\'').map(|(file, _)| file.to_owned()))
+        .collect()
 }
 
 #[actix_web::test]

@@ -11,7 +11,8 @@ use alvares::subscribers::registrations;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestDatabase, hook, mock_slack, slack_bodies, spawn_app_full, wait_for_slack,
+    TestApp, TestDatabase, eventually, hook, mock_slack, slack_bodies, spawn_app, spawn_app_full,
+    wait_for_slack,
 };
 
 /// Monday 2026-11-02 00:00 UTC.
@@ -194,4 +195,76 @@ async fn recorded_digests(app: &TestApp) -> Vec<Value> {
         .filter(|e| e["event"]["digestTeam"].is_string())
         .cloned()
         .collect()
+}
+
+/// The digest runs inside the pipeline: on the health board (`/healthz`,
+/// `/admin/actors`) as `digest`, looking at its schedule; not there when
+/// `DIGEST_CHANNELS` is not set.
+#[actix_web::test]
+async fn the_digest_is_on_the_health_board_when_configured() {
+    let slack = mock_slack().await;
+    let hook = hook(&slack);
+    let app = spawn_app(&[
+        ("SLACK_WEB_HOOK", &hook),
+        ("DIGEST_CHANNELS", "team-a=#a-dev"),
+        ("ADMIN_TOKEN", TOKEN),
+    ])
+    .await;
+    let (status, alive) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+    assert_eq!(alive["actors"]["digest"], "running", "{alive}");
+    let overview = admin_get(&app, "/admin/actors").await;
+    let ids: Vec<&str> = overview["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|actor| actor["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.last(),
+        Some(&"digest"),
+        "after the subscribers: {ids:?}"
+    );
+    let digest = eventually("the digest to look", Duration::from_secs(10), || async {
+        let digest = admin_get(&app, "/admin/actors/digest").await;
+        (digest["rounds"].as_u64() >= Some(1)).then_some(digest)
+    })
+    .await;
+    assert_eq!(
+        (
+            &digest["role"],
+            &digest["state"],
+            &digest["restarts"],
+            &digest["lastError"]
+        ),
+        (&json!("digest"), &json!("running"), &json!(0), &Value::Null),
+        "{digest}"
+    );
+    app.stop().await;
+
+    let without = spawn_app(&[("SLACK_WEB_HOOK", &hook), ("ADMIN_TOKEN", TOKEN)]).await;
+    let (_, alive) = without.get("/healthz").await;
+    assert!(alive["actors"]["intake"].is_string(), "{alive}");
+    assert!(alive["actors"].get("digest").is_none(), "{alive}");
+    let response = without
+        .http
+        .get(format!("{}/admin/actors/digest", without.address))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    without.stop().await;
+}
+
+async fn admin_get(app: &TestApp, path: &str) -> Value {
+    let response = app
+        .http
+        .get(format!("{}{path}", app.address))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await;
+    let mut response = response.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    response.json().await.unwrap()
 }

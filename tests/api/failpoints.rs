@@ -113,7 +113,8 @@ async fn a_crash_between_a_claim_and_its_hand_over_loses_nothing(database: Arc<T
 
 /// Each core actor panics once (its fail point set to `1*panic`): its
 /// supervisor restarts it, the restart is counted with its cause, intake
-/// and deliveries go on, and the process keeps running.
+/// and deliveries go on, and the process keeps running. (The digest runs
+/// only when `DIGEST_CHANNELS` is set.)
 #[actix_web::test]
 async fn each_core_actor_that_panics_is_restarted_and_work_goes_on() {
     let client = awc::Client::builder()
@@ -125,6 +126,7 @@ async fn each_core_actor_that_panics_is_restarted_and_work_goes_on() {
         ("registry", "registry-handle"),
         ("sweeper", "sweeper-sweep"),
         ("coordinator", "coordinator-round"),
+        ("digest", "digest-look"),
     ] {
         let database = TestDatabase::sqlite();
         let slack = mock_slack().await;
@@ -132,6 +134,9 @@ async fn each_core_actor_that_panics_is_restarted_and_work_goes_on() {
         let log = folder.path().join("alvares.log");
         let mut env = environment(&database, &slack);
         env.push(("FAILPOINTS", format!("{point}=1*panic")));
+        if actor == "digest" {
+            env.push(("DIGEST_CHANNELS", "team-a=#a-dev".into()));
+        }
         let service = Service::start(&env, &log);
         eventually("the service to answer", Duration::from_secs(20), || async {
             let response = client

@@ -204,6 +204,16 @@ async fn the_document_is_openapi_3_1_with_the_crate_version_and_no_secret() {
             operation["summary"].is_string(),
             "{method} {path} has no summary"
         );
+        // Each operation is under one of the areas the document describes.
+        let tag = operation["tags"][0].as_str().unwrap_or_default();
+        assert!(
+            document["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["name"] == tag),
+            "{method} {path} is tagged {tag:?}"
+        );
         assert!(
             operation["responses"]
                 .as_object()

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::deliveries::escaped_and_truncated;
 use crate::domain::EnrichedDeployment;
 use crate::store::AnyConnection;
 use crate::store::schema::deployments;
@@ -50,6 +51,27 @@ impl DeploymentRow {
             about_url: deployment.about_url.clone(),
             friendly_name: deployment.friendly_name.clone(),
             body: deployment.to_json().to_string(),
+        }
+    }
+
+    /// The same row with its text escaped and truncated, for the retry of
+    /// a deployment a backend refused as it was.
+    pub fn escaped(&self) -> Self {
+        let e = |text: &str| escaped_and_truncated(text);
+        DeploymentRow {
+            id: self.id.clone(),
+            received_at: self.received_at,
+            application: e(&self.application),
+            cluster: e(&self.cluster),
+            version: e(&self.version),
+            image: e(&self.image),
+            team: e(&self.team),
+            importance: e(&self.importance),
+            application_url: e(&self.application_url),
+            monitor_url: e(&self.monitor_url),
+            about_url: e(&self.about_url),
+            friendly_name: e(&self.friendly_name),
+            body: self.body.replace('\0', "\\u0000"),
         }
     }
 

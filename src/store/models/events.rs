@@ -1,5 +1,7 @@
 //! `events`: every accepted event, enriched, as its subscribers see it.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 
 use crate::store::AnyConnection;
@@ -74,6 +76,31 @@ pub fn forget_keys_before(conn: &mut AnyConnection, before_ms: i64) -> QueryResu
     )
     .set(events::idempotency_key.eq(None::<String>))
     .execute(c))
+}
+
+/// The events that used one of `keys` since `window_start`, by key: their
+/// id and body hash. Keys older than the window are freed, so they can be
+/// used again.
+pub fn keyed_since(
+    conn: &mut AnyConnection,
+    keys: &[String],
+    window_start: i64,
+) -> QueryResult<HashMap<String, (String, Option<String>)>> {
+    let mut known = HashMap::new();
+    if keys.is_empty() {
+        return Ok(known);
+    }
+    for row in find_by_keys(conn, keys)? {
+        let Some(key) = row.idempotency_key else {
+            continue;
+        };
+        if row.received_at >= window_start {
+            known.insert(key, (row.id, row.body_hash));
+        }
+    }
+    // Keys older than the window are free again.
+    forget_keys_before(conn, window_start)?;
+    Ok(known)
 }
 
 pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<EventRow>> {
