@@ -16,76 +16,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised,
-    WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Supervised, WrapFuture,
 };
 use futures_util::FutureExt;
 
 use super::circuit::{Admission, Change, Circuit, Verdict};
 use super::health::ActorHealth;
-use super::rate_limit::Limiter;
-use super::retry::{
-    AttemptOutcome, Decision, NextState, RetryPolicy, decide, in_line, random_roll,
-};
-use super::slots::Slots;
+use super::retry::{AttemptOutcome, Decision, NextState, decide, in_line, random_roll};
 use super::subscriber::{DeliveryContext, DeliveryOutcome, Input, Progress, Subscriber, Work};
-use crate::clock::SharedClock;
-use crate::config::Redactor;
 use crate::domain::{EventId, PublishedEvent};
 use crate::error::DeliveryError;
 use crate::logging::LogContext;
-use crate::store::journal::{Journal, Ticket};
+use crate::store::journal::Ticket;
 use crate::store::models::deliveries::{DeliveryState, OutcomeWrite, storable};
 
-/// Registry → one subscriber actor: one delivery.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    pub ticket: Ticket,
-    pub event: Arc<PublishedEvent>,
-}
-
-/// A subscriber actor → whoever announces dead letters: a delivery was
-/// given up on.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct DeadLettered {
-    pub subscriber: &'static str,
-    pub event_id: EventId,
-    pub error: String,
-}
-
-/// Shutdown → a subscriber actor: start nothing new, let running
-/// deliveries finish until `until`, then give everything still held back
-/// to the journal. Answers how many deliveries were given back.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Drain {
-    pub until: Instant,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct ActorLimits {
-    pub concurrency: usize,
-    pub timeout: Duration,
-    pub circuit_failures: u32,
-    pub circuit_cooldown: Duration,
-}
-
-/// Everything a subscriber actor is built from, besides the subscriber.
-pub struct ActorParts {
-    pub limits: ActorLimits,
-    /// Takes configured secrets out of whatever a destination answered.
-    pub redactor: Arc<Redactor>,
-    pub policy: RetryPolicy,
-    pub health: Arc<ActorHealth>,
-    pub journal: Journal,
-    pub slots: Arc<Slots>,
-    pub limiter: Arc<Limiter>,
-    pub clock: SharedClock,
-    /// Told of every dead letter (when alerts are on).
-    pub dead_letters: Option<actix::Recipient<DeadLettered>>,
-}
+pub use super::parts::{ActorLimits, ActorParts, DeadLettered, Deliver, Drain};
 
 /// Restarts closer together than this count as "in a row" for the backoff.
 const RESTART_WINDOW: Duration = Duration::from_secs(300);

@@ -13,6 +13,7 @@ pub mod circuit;
 pub mod guard;
 pub mod health;
 pub mod outbound;
+pub mod parts;
 pub mod rate_limit;
 pub mod registration;
 pub mod retry;
