@@ -246,7 +246,7 @@ pub fn render_json(
         services.insert(slack);
     }
     let health = ActorHealth::new(registration.id, Role::Subscriber, clock.clone());
-    let (_keep, operator) = tokio::sync::watch::channel(Arc::clone(&settings.operator));
+    let operator = crate::config::OperatorView::fixed(Arc::clone(&settings.operator));
     let setup = Setup {
         settings: &settings,
         journal: None,

@@ -9,7 +9,9 @@
 //!   logs it once, naming the subscriber and the event.
 //! - HTTP handlers answer with an [`ApiError`]: one JSON body shape,
 //!   `{"error": kind, "message": text, "field": name?}`, with the status
-//!   mapping in one place below. 5xx bodies are opaque; details go to the log.
+//!   of each kind in one table ([`ErrorKind::status`]). 5xx bodies are
+//!   opaque: the error carries its cause ([`Cause`]) to the one place that
+//!   logs it, where the response is made.
 //!
 //! No error message ever carries a secret: errors describe the call
 //! (subscriber, host, status), never the URL of a webhook or a token.
@@ -21,6 +23,10 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::event::FieldError;
+
+/// What made a request fail with a 5xx: kept for the log line, never
+/// answered.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -38,17 +44,23 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidQuery(FieldError),
     #[error("the event could not be accepted right now; try again")]
-    Unavailable,
+    Unavailable(#[source] Cause),
     #[error("storage is unavailable; try again")]
-    StorageUnavailable,
+    StorageUnavailable(#[source] Cause),
     /// A heavy read past `READ_CONCURRENCY` (or the metrics' own limit).
     #[error("too many reads at once (at most {limit}); try again")]
     ReadsBusy { limit: usize },
     /// Heavy reads wait while the SQLite write-ahead log is truncated.
     #[error("reads are paused for a moment while the database's log is truncated; try again")]
     ReadsPaused,
+    /// A heavy read stopped at `READ_TIMEOUT_MS`.
+    #[error(
+        "the read took longer than its limit of {ms} ms (READ_TIMEOUT_MS) and was stopped; \
+         ask for less (a shorter period, a team, application or cluster) or try again later"
+    )]
+    ReadTimedOut { ms: u64 },
     #[error("internal error")]
-    Internal,
+    Internal(#[source] Cause),
     #[error("{0}")]
     UnknownId(String),
     #[error("the admin API is off: set ADMIN_TOKEN and send it as Authorization: Bearer <token>")]
@@ -116,21 +128,76 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// Every kind, in the order of the enum.
+    pub const ALL: [ErrorKind; 14] = [
+        ErrorKind::BadRequest,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::NotFound,
+        ErrorKind::MethodNotAllowed,
+        ErrorKind::RequestTimeout,
+        ErrorKind::PayloadTooLarge,
+        ErrorKind::InvalidEvent,
+        ErrorKind::InvalidQuery,
+        ErrorKind::InvalidConfig,
+        ErrorKind::Conflict,
+        ErrorKind::LimitExceeded,
+        ErrorKind::Unavailable,
+        ErrorKind::Internal,
+    ];
+
+    /// The one table from kind to status.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::BadRequest | ErrorKind::InvalidQuery => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::InvalidEvent | ErrorKind::InvalidConfig | ErrorKind::LimitExceeded => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 impl ApiError {
+    /// A 503: the service cannot take this now (a restarting actor, a
+    /// full queue).
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        ApiError::Unavailable(cause.into())
+    }
+
+    /// A 503: the store did not answer.
+    pub fn storage(cause: impl Into<Cause>) -> Self {
+        ApiError::StorageUnavailable(cause.into())
+    }
+
+    /// A 500: something that should not happen did.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        ApiError::Internal(cause.into())
+    }
+
     fn kind(&self) -> ErrorKind {
         match self {
             ApiError::BadRequest(_) => ErrorKind::BadRequest,
             ApiError::Unauthorized => ErrorKind::Unauthorized,
-            ApiError::NotFound => ErrorKind::NotFound,
+            ApiError::NotFound | ApiError::UnknownId(_) => ErrorKind::NotFound,
             ApiError::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
             ApiError::InvalidEvent(_) => ErrorKind::InvalidEvent,
             ApiError::InvalidQuery(_) => ErrorKind::InvalidQuery,
-            ApiError::Unavailable
-            | ApiError::StorageUnavailable
+            ApiError::Unavailable(_)
+            | ApiError::StorageUnavailable(_)
             | ApiError::ReadsBusy { .. }
-            | ApiError::ReadsPaused => ErrorKind::Unavailable,
-            ApiError::Internal => ErrorKind::Internal,
-            ApiError::UnknownId(_) => ErrorKind::NotFound,
+            | ApiError::ReadsPaused
+            | ApiError::ReadTimedOut { .. } => ErrorKind::Unavailable,
+            ApiError::Internal(_) => ErrorKind::Internal,
             ApiError::AdminDisabled => ErrorKind::Forbidden,
             ApiError::BodyTimeout { .. } => ErrorKind::RequestTimeout,
             ApiError::MethodNotAllowed { .. } => ErrorKind::MethodNotAllowed,
@@ -139,30 +206,36 @@ impl ApiError {
             ApiError::LimitExceeded(_) => ErrorKind::LimitExceeded,
         }
     }
+
+    /// The one log line of an error that has a cause (only 5xx do): an
+    /// operator may need to act on storage and internal errors; a
+    /// service briefly unavailable is a warning.
+    fn log_cause(&self) {
+        let Some(cause) = std::error::Error::source(self) else {
+            return;
+        };
+        let mut chain = cause.to_string();
+        let mut next = cause.source();
+        while let Some(error) = next {
+            chain.push_str(": ");
+            chain.push_str(&error.to_string());
+            next = error.source();
+        }
+        let level = match self {
+            ApiError::Unavailable(_) => log::Level::Warn,
+            _ => log::Level::Error,
+        };
+        log::log!(
+            level,
+            "answered {}: {self}: {chain}",
+            self.status_code().as_u16()
+        );
+    }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable
-            | ApiError::StorageUnavailable
-            | ApiError::ReadsBusy { .. }
-            | ApiError::ReadsPaused => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::UnknownId(_) => StatusCode::NOT_FOUND,
-            ApiError::AdminDisabled => StatusCode::FORBIDDEN,
-            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::InvalidConfig { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        }
+        self.kind().status()
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -177,11 +250,7 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let ApiError::Unavailable
-        | ApiError::StorageUnavailable
-        | ApiError::ReadsBusy { .. }
-        | ApiError::ReadsPaused = self
-        {
+        if self.kind() == ErrorKind::Unavailable {
             response.insert_header(("Retry-After", "1"));
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {
@@ -195,6 +264,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidConfig { line, .. } => *line,
             _ => None,
         };
+        self.log_cause();
         response.json(ErrorBody {
             error: self.kind(),
             message: self.to_string(),
@@ -296,6 +366,138 @@ mod tests {
             body,
             serde_json::json!({"error": "invalid_event", "message": "cluster: is required", "field": "cluster"})
         );
+    }
+
+    /// The kinds and their statuses, as the API documents them.
+    #[test]
+    fn every_kind_has_one_status() {
+        let table: Vec<(String, u16)> = ErrorKind::ALL
+            .iter()
+            .map(|kind| {
+                let name = serde_json::to_value(kind).unwrap();
+                (name.as_str().unwrap().to_owned(), kind.status().as_u16())
+            })
+            .collect();
+        let expected = [
+            ("bad_request", 400),
+            ("unauthorized", 401),
+            ("forbidden", 403),
+            ("not_found", 404),
+            ("method_not_allowed", 405),
+            ("request_timeout", 408),
+            ("payload_too_large", 413),
+            ("invalid_event", 422),
+            ("invalid_query", 400),
+            ("invalid_config", 422),
+            ("conflict", 409),
+            ("limit_exceeded", 422),
+            ("unavailable", 503),
+            ("internal", 500),
+        ];
+        assert_eq!(
+            table,
+            expected.map(|(name, status)| (name.to_owned(), status))
+        );
+        // Exhaustive: a new kind stops the build here, to be listed in ALL
+        // and in the table above.
+        for kind in ErrorKind::ALL {
+            match kind {
+                ErrorKind::BadRequest
+                | ErrorKind::Unauthorized
+                | ErrorKind::Forbidden
+                | ErrorKind::NotFound
+                | ErrorKind::MethodNotAllowed
+                | ErrorKind::RequestTimeout
+                | ErrorKind::PayloadTooLarge
+                | ErrorKind::InvalidEvent
+                | ErrorKind::InvalidQuery
+                | ErrorKind::InvalidConfig
+                | ErrorKind::Conflict
+                | ErrorKind::LimitExceeded
+                | ErrorKind::Unavailable
+                | ErrorKind::Internal => {}
+            }
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_5xx_body_is_opaque_whatever_its_cause() {
+        let cause = std::io::Error::other("disk /var/lib/alvares is full");
+        let (status, body) = body_of(ApiError::storage(cause)).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "unavailable", "message": "storage is unavailable; try again"})
+        );
+        let (status, body) = body_of(ApiError::internal("a broken invariant")).await;
+        assert_eq!(status, 500);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "internal", "message": "internal error"})
+        );
+    }
+
+    /// The lines logged while the tests run that name `marker`.
+    fn logged(marker: &str) -> Vec<String> {
+        use std::sync::{Mutex, OnceLock};
+        struct Capture(Mutex<Vec<String>>);
+        impl log::Log for Capture {
+            fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+                true
+            }
+            fn log(&self, record: &log::Record<'_>) {
+                let line = format!("{} {}", record.level(), record.args());
+                self.0.lock().unwrap().push(line);
+            }
+            fn flush(&self) {}
+        }
+        static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+        let capture = CAPTURE.get_or_init(|| {
+            let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+            log::set_logger(capture).expect("no other logger in the unit tests");
+            log::set_max_level(log::LevelFilter::Info);
+            capture
+        });
+        let lines = capture.0.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.contains(marker))
+            .cloned()
+            .collect()
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the journal writer failed")]
+    struct WriterFailed(#[source] std::io::Error);
+
+    #[actix_web::test]
+    async fn the_cause_is_logged_once_with_its_chain_where_the_error_is_answered() {
+        logged("");
+        let cause = WriterFailed(std::io::Error::other("disk full (marker-3141)"));
+        let (status, _) = body_of(ApiError::storage(cause)).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            logged("marker-3141"),
+            [
+                "ERROR answered 503: storage is unavailable; try again: the journal writer \
+              failed: disk full (marker-3141)"
+            ]
+        );
+        let (status, _) = body_of(ApiError::unavailable(
+            "the registry is restarting (marker-2718)",
+        ))
+        .await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            logged("marker-2718"),
+            [
+                "WARN answered 503: the event could not be accepted right now; try again: the \
+              registry is restarting (marker-2718)"
+            ]
+        );
+        // A client's error is the client's: not logged here.
+        body_of(ApiError::BadRequest("no JSON (marker-1618)".into())).await;
+        assert_eq!(logged("marker-1618"), Vec::<String>::new());
     }
 
     #[actix_web::test]

@@ -167,9 +167,28 @@ pub fn log_panics() {
     }));
 }
 
+/// The text a panic was raised with, for the log line and the health
+/// board that report it.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_message_is_its_text_whatever_its_type() {
+        assert_eq!(panic_message(&"static text"), "static text");
+        assert_eq!(panic_message(&String::from("formatted 7")), "formatted 7");
+        assert_eq!(panic_message(&7_u8), "unknown panic");
+    }
 
     #[actix_rt::test]
     async fn a_task_logs_with_its_context_and_others_without() {

@@ -226,6 +226,7 @@ impl Application {
             metrics,
             clock: clock.clone(),
             insights: settings.insights,
+            insights_cache: routes::insights::AnswerCache::new(settings.insights.cache_seconds),
         });
         let mut server = HttpServer::new(move || {
             App::new()

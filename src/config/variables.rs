@@ -4,14 +4,17 @@
 //! environment can set. A destination added later lists its base URL here
 //! as [`FileUse::ReceivesSecret`] and is protected by that declaration
 //! (a test checks that every variable read in `src/` is listed).
+//!
+//! It is also where the redactor learns which values are secrets, and how
+//! each holds them ([`secrecy`]): the one owner of that fact.
 
 /// What the operator file's `[settings]` may do with a variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileUse {
     /// A default the environment can override.
     Allowed,
-    /// Holds a secret (a token, key, password or webhook URL).
-    Secret,
+    /// Holds a secret (a token, key, password or webhook URL), shaped so.
+    Secret(SecretShape),
     /// Where a secret goes: whoever sets it could obtain the secret.
     /// The text says which secret and how.
     ReceivesSecret(&'static str),
@@ -19,6 +22,34 @@ pub enum FileUse {
     /// test suite.
     EnvironmentOnly(&'static str),
 }
+
+/// How a secret variable's value holds its secrets, so that the redactor
+/// takes out each part an answer might quote alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretShape {
+    /// The value is the secret.
+    Whole,
+    /// Comma-separated secrets, each one on its own.
+    List,
+    /// A URL that is itself the credential: whole, and its path alone.
+    Webhook,
+    /// A database URL: whole and its password when it is a URL; a file
+    /// path holds no secret.
+    Connection,
+}
+
+/// The endings that make an undeclared variable's value a secret (one
+/// the environment holds for someone else, e.g. a program Alvares runs).
+/// Declared variables with these endings must be declared secret (a test
+/// checks it).
+const SECRET_SUFFIXES: &[(&str, SecretShape)] = &[
+    ("_KEY", SecretShape::Whole),
+    ("_KEYS", SecretShape::List),
+    ("_TOKEN", SecretShape::Whole),
+    ("_SECRET", SecretShape::Whole),
+    ("_PASSWORD", SecretShape::Whole),
+    ("_WEB_HOOK", SecretShape::Webhook),
+];
 
 /// One variable Alvares reads.
 #[derive(Debug, Clone, Copy)]
@@ -35,9 +66,13 @@ const fn allowed(name: &'static str) -> Variable {
 }
 
 const fn secret(name: &'static str) -> Variable {
+    shaped(name, SecretShape::Whole)
+}
+
+const fn shaped(name: &'static str, shape: SecretShape) -> Variable {
     Variable {
         name,
-        file: FileUse::Secret,
+        file: FileUse::Secret(shape),
     }
 }
 
@@ -86,7 +121,9 @@ pub const VARIABLES: &[Variable] = &[
     secret("ADMIN_TOKEN"),
     secret("READ_TOKEN"),
     allowed("READ_CONCURRENCY"),
+    allowed("READ_TIMEOUT_MS"),
     allowed("FAILURE_WINDOW_HOURS"),
+    allowed("INSIGHTS_CACHE_SECONDS"),
     allowed("DIGEST_CHANNELS"),
     allowed("DIGEST_DAY"),
     allowed("DIGEST_HOUR"),
@@ -105,7 +142,7 @@ pub const VARIABLES: &[Variable] = &[
     allowed("UTR_KEYWORD"),
     allowed("TEAM_MARKERS"),
     allowed("GRAYLOG_HOST"),
-    secret("SLACK_WEB_HOOK"),
+    shaped("SLACK_WEB_HOOK", SecretShape::Webhook),
     secret("SLACK_TOKEN"),
     receives("SLACK_API_BASE_URL", "SLACK_TOKEN is sent there"),
     allowed("SLACK_CHANNEL_OVERRIDE"),
@@ -119,7 +156,7 @@ pub const VARIABLES: &[Variable] = &[
     allowed("UTR_KTH_API_HOST"),
     allowed("UTR_KTH_APP_HOST_STAGE"),
     allowed("UTR_KTH_API_HOST_STAGE"),
-    secret("DETECTIFY_API_KEYS"),
+    shaped("DETECTIFY_API_KEYS", SecretShape::List),
     allowed("DETECTIFY_CLUSTERS"),
     receives(
         "DETECTIFY_API_BASE_URL",
@@ -136,7 +173,7 @@ pub const VARIABLES: &[Variable] = &[
     allowed("LIGHTHOUSE_TIMEOUT_SECONDS"),
     // The host of a postgres:// URL receives DB_PASSWORD, and the URL may
     // hold a password itself.
-    secret("DB_URL"),
+    shaped("DB_URL", SecretShape::Connection),
     secret("DB_PASSWORD"),
     allowed("DB_POOL_SIZE"),
     allowed("DB_DELIVERY_POOL_SIZE"),
@@ -150,6 +187,26 @@ pub const VARIABLES: &[Variable] = &[
 /// The declaration of `name` (exact: names are case-sensitive).
 pub fn variable(name: &str) -> Option<&'static Variable> {
     VARIABLES.iter().find(|v| v.name == name)
+}
+
+/// Whether a variable's value holds secrets, and how: as declared, or
+/// for an undeclared variable by its name's ending.
+pub fn secrecy(name: &str) -> Option<SecretShape> {
+    match variable(name) {
+        Some(Variable {
+            file: FileUse::Secret(shape),
+            ..
+        }) => Some(*shape),
+        Some(_) => None,
+        None => secret_by_name(name),
+    }
+}
+
+fn secret_by_name(name: &str) -> Option<SecretShape> {
+    SECRET_SUFFIXES
+        .iter()
+        .find(|(suffix, _)| name.ends_with(suffix))
+        .map(|(_, shape)| *shape)
 }
 
 /// The declared variable nearest to a name that is not one: the fewest
@@ -243,18 +300,8 @@ mod tests {
                     v.name
                 );
             }
-            let secret_by_name = [
-                "_KEY",
-                "_KEYS",
-                "_TOKEN",
-                "_SECRET",
-                "_PASSWORD",
-                "_WEB_HOOK",
-            ]
-            .iter()
-            .any(|suffix| v.name.ends_with(suffix));
-            if secret_by_name {
-                assert_eq!(v.file, FileUse::Secret, "{}", v.name);
+            if let Some(shape) = secret_by_name(v.name) {
+                assert_eq!(v.file, FileUse::Secret(shape), "{}", v.name);
             }
         }
     }

@@ -20,8 +20,10 @@ use actix::{
 };
 use futures_util::FutureExt;
 
-use super::circuit::{Admission, Change, Circuit, Verdict};
+use super::attempt::{AttemptResult, judge};
+use super::circuit::{Admission, Change, Circuit};
 use super::health::ActorHealth;
+use super::restart::RestartBackoff;
 use super::retry::{AttemptOutcome, Decision, NextState, decide, in_line, random_roll};
 use super::subscriber::{DeliveryContext, DeliveryOutcome, Input, Progress, Subscriber, Work};
 use crate::domain::{EventId, PublishedEvent};
@@ -31,11 +33,6 @@ use crate::store::journal::Ticket;
 use crate::store::models::deliveries::{DeliveryState, OutcomeWrite, storable};
 
 pub use super::parts::{ActorLimits, ActorParts, DeadLettered, Deliver, Drain};
-
-/// Restarts closer together than this count as "in a row" for the backoff.
-const RESTART_WINDOW: Duration = Duration::from_secs(300);
-/// The longest pause before a subscriber that keeps failing resumes work.
-const LONGEST_RESTART_BACKOFF: Duration = Duration::from_secs(60);
 
 /// One leased delivery held by this actor.
 struct Job {
@@ -47,8 +44,6 @@ struct Job {
     /// Whether this attempt is the half-open circuit's probe.
     probe: bool,
 }
-
-type AttemptResult = std::thread::Result<Result<DeliveryOutcome, DeliveryError>>;
 
 pub struct SubscriberActor<S: Subscriber> {
     /// The subscriber's id (a webhook's is not a constant).
@@ -62,8 +57,8 @@ pub struct SubscriberActor<S: Subscriber> {
     next_job: u64,
     /// Why the actor last stopped, reported with the restart.
     stop_cause: Option<String>,
-    /// Recent restarts, for the restart backoff.
-    restarts: VecDeque<Instant>,
+    /// Recent restarts, and how long the next one waits.
+    backoff: RestartBackoff,
     /// No work starts before this (restart backoff).
     resume_at: Option<Instant>,
     /// Shutting down: nothing new starts.
@@ -91,7 +86,7 @@ impl<S: Subscriber> SubscriberActor<S> {
             running: HashMap::new(),
             next_job: 0,
             stop_cause: None,
-            restarts: VecDeque::new(),
+            backoff: RestartBackoff::default(),
             resume_at: None,
             draining: false,
             drain_reply: None,
@@ -429,57 +424,6 @@ impl<S: Subscriber> SubscriberActor<S> {
     }
 }
 
-/// What an attempt's result means for the delivery, for the circuit, and
-/// whether the actor must restart.
-fn judge(result: AttemptResult) -> (AttemptOutcome, Verdict, Option<String>) {
-    match result {
-        Ok(Ok(DeliveryOutcome::Delivered(what))) => {
-            (AttemptOutcome::Delivered(what), Verdict::Reachable, None)
-        }
-        Ok(Ok(DeliveryOutcome::Skipped(why))) => {
-            (AttemptOutcome::Skipped(why), Verdict::Reachable, None)
-        }
-        // Answered, even if with a refusal: the destination is there.
-        Ok(Err(DeliveryError::Permanent(reason))) => {
-            (AttemptOutcome::Permanent(reason), Verdict::Reachable, None)
-        }
-        Ok(Err(DeliveryError::Transient {
-            reason,
-            retry_after,
-        })) => (
-            AttemptOutcome::Transient {
-                reason,
-                retry_after,
-            },
-            Verdict::Unreachable,
-            None,
-        ),
-        Ok(Err(DeliveryError::RateLimited { reason, wait })) => (
-            AttemptOutcome::Deferred { reason, wait },
-            Verdict::NoVerdict,
-            None,
-        ),
-        // The subscriber is broken, not the event: retried after a restart.
-        Ok(Err(DeliveryError::Fatal(reason))) => {
-            let cause = format!("fatal error: {reason}");
-            (
-                AttemptOutcome::Fatal(cause.clone()),
-                Verdict::Unreachable,
-                Some(cause),
-            )
-        }
-        // A panic is a bug that the same event would hit again.
-        Err(panic) => {
-            let cause = format!("panicked: {}", panic_message(panic.as_ref()));
-            (
-                AttemptOutcome::Panicked(cause.clone()),
-                Verdict::NoVerdict,
-                Some(cause),
-            )
-        }
-    }
-}
-
 fn new_context(parts: &ActorParts) -> DeliveryContext {
     DeliveryContext::new(
         parts.limits.timeout,
@@ -487,16 +431,6 @@ fn new_context(parts: &ActorParts) -> DeliveryContext {
         parts.clock.clone(),
         parts.policy.max_retry_after,
     )
-}
-
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "unknown panic".to_owned()
-    }
 }
 
 impl<S: Subscriber> Actor for SubscriberActor<S> {
@@ -545,22 +479,8 @@ impl<S: Subscriber> Supervised for SubscriberActor<S> {
         self.circuit.forget_probe();
         // A fresh client: the old one may be what was broken.
         self.context = Rc::new(new_context(&self.parts));
-        // Back off when restarts come in a row: 0 s, 1 s, 2 s, 4 s … 60 s.
         let now = self.now();
-        self.restarts.push_back(now);
-        while self
-            .restarts
-            .front()
-            .is_some_and(|at| now.saturating_duration_since(*at) > RESTART_WINDOW)
-        {
-            self.restarts.pop_front();
-        }
-        let in_a_row = self.restarts.len() as u32;
-        let backoff = if in_a_row <= 1 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs(1 << (in_a_row - 2).min(6)).min(LONGEST_RESTART_BACKOFF)
-        };
+        let backoff = self.backoff.restarted(now);
         self.resume_at = Some(now + backoff);
         log::warn!(
             "{}: restarted ({} restarts so far); resuming in {}s",

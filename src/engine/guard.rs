@@ -10,8 +10,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use actix::{ActorContext, Context};
 
-use super::actor::panic_message;
 use super::health::ActorHealth;
+use crate::logging::panic_message;
 
 /// Runs a handler's body; on a panic answers `None` after stopping the
 /// actor for its supervisor to restart.

@@ -9,6 +9,7 @@
 //! (`subscribers`) depend on it and on the domain only.
 
 pub mod actor;
+pub mod attempt;
 pub mod circuit;
 pub mod guard;
 pub mod health;
@@ -16,6 +17,7 @@ pub mod outbound;
 pub mod parts;
 pub mod rate_limit;
 pub mod registration;
+pub mod restart;
 pub mod retry;
 pub mod slots;
 pub mod subscriber;

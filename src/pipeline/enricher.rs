@@ -120,11 +120,11 @@ impl EnricherActor {
                 Ok(Err(error)) => {
                     free_slots();
                     ActorHealth::count(&health.failed);
+                    // The answer's error is logged where it is answered.
                     health.record_error(format!("event {id}: not recorded: {error}"));
-                    log::error!("event {id}: not recorded: {error}");
                     return Err(match error {
                         JournalError::Full => IntakeError::Overloaded,
-                        other => IntakeError::Storage(other.to_string()),
+                        other => IntakeError::Storage(other),
                     });
                 }
                 Err(_) => {
@@ -133,8 +133,7 @@ impl EnricherActor {
                     free_slots();
                     ActorHealth::count(&health.failed);
                     health.record_error(format!("event {id}: recording timed out"));
-                    log::error!("event {id}: recording took longer than {RECORD_TIMEOUT:?}");
-                    return Err(IntakeError::Storage("recording timed out".into()));
+                    return Err(IntakeError::RecordTimeout(RECORD_TIMEOUT));
                 }
             };
             match outcome {
@@ -204,9 +203,8 @@ impl Handler<Record> for EnricherActor {
 
     fn handle(&mut self, message: Record, ctx: &mut Self::Context) -> Self::Result {
         let health = self.health.clone();
-        guarded(&health, ctx, |_| self.record(message)).unwrap_or_else(|| {
-            Box::pin(async { Err(IntakeError::Storage("the enricher is restarting".into())) })
-        })
+        guarded(&health, ctx, |_| self.record(message))
+            .unwrap_or_else(|| Box::pin(async { Err(IntakeError::Restarting("the enricher")) }))
     }
 }
 

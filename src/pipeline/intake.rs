@@ -57,7 +57,7 @@ impl IntakeActor {
         Box::pin(async move {
             let answer = answer
                 .await
-                .unwrap_or_else(|_| Err(IntakeError::Storage("the enricher is restarting".into())));
+                .unwrap_or(Err(IntakeError::Restarting("the enricher")));
             match &answer {
                 Ok(_) => ActorHealth::count(&health.delivered),
                 Err(_) => ActorHealth::count(&health.failed),
@@ -87,9 +87,8 @@ impl Handler<Accept> for IntakeActor {
 
     fn handle(&mut self, message: Accept, ctx: &mut Self::Context) -> Self::Result {
         let health = self.health.clone();
-        guarded(&health, ctx, |_| self.accept(message)).unwrap_or_else(|| {
-            Box::pin(async { Err(IntakeError::Storage("intake is restarting".into())) })
-        })
+        guarded(&health, ctx, |_| self.accept(message))
+            .unwrap_or_else(|| Box::pin(async { Err(IntakeError::Restarting("intake")) }))
     }
 }
 

@@ -6,7 +6,7 @@ use actix::Message;
 
 use crate::config::OperatorConfig;
 use crate::domain::{Event, EventId, PublishedEvent};
-use crate::store::journal::Ticket;
+use crate::store::journal::{JournalError, Ticket};
 use crate::store::models::silences::SilenceRow;
 use crate::store::models::subscriber_settings::SubscriberSetting;
 
@@ -16,7 +16,12 @@ pub enum IntakeError {
     #[error("the journal is full")]
     Overloaded,
     #[error("storage failed: {0}")]
-    Storage(String),
+    Storage(#[source] JournalError),
+    #[error("recording took longer than {0:?}")]
+    RecordTimeout(std::time::Duration),
+    /// An actor on the way was being restarted by its supervisor.
+    #[error("{0} is restarting")]
+    Restarting(&'static str),
     #[error("the idempotency key was used for a different body")]
     KeyReused,
     #[error("intake is shutting down")]
@@ -86,7 +91,7 @@ pub enum SwitchError {
     #[error("no subscriber has the id {0}")]
     UnknownSubscriber(String),
     #[error("the switch could not be stored: {0}")]
-    Storage(String),
+    Storage(#[source] JournalError),
 }
 
 /// Coordinator → registry: the subscribers this replica delivers for now.
@@ -113,7 +118,7 @@ pub struct ApplySilences {
 
 /// Reload → registry: a validated operator configuration to put in force.
 #[derive(Message)]
-#[rtype(result = "Result<ReloadReport, String>")]
+#[rtype(result = "Result<ReloadReport, crate::config::ConfigError>")]
 pub struct Reload(pub OperatorConfig);
 
 /// What a reload changed.

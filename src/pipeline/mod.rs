@@ -133,7 +133,14 @@ impl Pipeline {
 
         let slack = SlackClient::from_settings(&settings, clock.clone())?;
         let alerts = start_alerts(&settings, slack.as_ref(), &replica, &clock);
-        let (operator_sender, operator_view) = watch::channel(settings.operator.clone());
+        // The routing table carries the operator configuration to every
+        // reader, subscribers included: one channel.
+        let (publisher, routing) = watch::channel(Arc::new(RoutingTable {
+            operator: settings.operator.clone(),
+            ..RoutingTable::default()
+        }));
+        let operator_view =
+            OperatorView::following(routing.clone(), |table| table.operator.clone());
         let config = &settings.subscribers;
         let mut services = Services::default();
         if let Some(slack) = &slack {
@@ -168,7 +175,7 @@ impl Pipeline {
             .map(|(_, health)| health.clone())
             .chain(digest_health.clone())
             .collect();
-        let (publisher, routing) = watch::channel(Arc::new(table.clone()));
+        publisher.send_replace(Arc::new(table.clone()));
         let handback = Handback {
             journal: journal.clone(),
             routing: routing.clone(),
@@ -188,7 +195,6 @@ impl Pipeline {
             let (journal, handback, clock) = (journal.clone(), handback.clone(), clock.clone());
             let owner = TableOwner {
                 publisher,
-                operator: operator_sender,
                 launcher,
                 declared,
             };
@@ -550,8 +556,15 @@ pub enum ReloadError {
     NoFile,
     #[error("{0}")]
     Invalid(#[from] crate::config::file::FileError),
+    #[error("cannot start the reload: {0}")]
+    NoThread(#[source] std::io::Error),
+    #[error("the reload stopped unfinished")]
+    Unfinished,
+    #[error("the registry is restarting; try again")]
+    RegistryRestarting(#[source] actix::MailboxError),
+    /// A webhook the file adds could not be started.
     #[error("{0}")]
-    NotApplied(String),
+    NotApplied(#[from] ConfigError),
 }
 
 impl Reloader {
@@ -570,16 +583,13 @@ impl Reloader {
                 fail::fail_point!("config-reload");
                 let _ = loaded.send(OperatorConfig::load(&path, &env));
             })
-            .map_err(|error| {
-                ReloadError::NotApplied(format!("cannot start the reload: {error}"))
-            })?;
-        let config = load
-            .await
-            .map_err(|_| ReloadError::NotApplied("the reload stopped unfinished".into()))??;
+            .map_err(ReloadError::NoThread)?;
+        // The thread ended without an answer: it panicked (its panic is logged).
+        let config = load.await.map_err(|_| ReloadError::Unfinished)??;
         self.registry
             .send(messages::Reload(config))
             .await
-            .map_err(|_| ReloadError::NotApplied("the registry is restarting; try again".into()))?
+            .map_err(ReloadError::RegistryRestarting)?
             .map_err(ReloadError::NotApplied)
     }
 }

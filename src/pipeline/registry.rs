@@ -44,11 +44,10 @@ pub struct RegistryActor {
 }
 
 /// What the registry changes the table with: where it publishes the table
-/// and the operator configuration, and how it starts the subscribers a
-/// reload declares.
+/// (and with it the operator configuration), and how it starts the
+/// subscribers a reload declares.
 pub struct TableOwner {
     pub publisher: watch::Sender<Arc<RoutingTable>>,
-    pub operator: watch::Sender<Arc<OperatorConfig>>,
     pub launcher: SubscriberLauncher,
     pub declared: DeclaredSubscribers,
 }
@@ -104,8 +103,9 @@ impl RegistryActor {
     /// webhooks it adds, marks those it removes (their waiting deliveries
     /// stay in the journal, delivered if the webhook comes back), and
     /// publishes the new routes and templates to every reader.
-    fn reload(&mut self, config: OperatorConfig) -> Result<ReloadReport, String> {
+    fn reload(&mut self, config: OperatorConfig) -> Result<ReloadReport, ConfigError> {
         let config = Arc::new(config);
+        let previous = Arc::clone(&self.table.operator);
         let declared = (self.owner.declared)(&config);
         let mut added = Vec::new();
         let mut new_routes = Vec::new();
@@ -126,14 +126,16 @@ impl RegistryActor {
                 None => {
                     let on = self.switches.get(registration.id).copied().unwrap_or(true);
                     // The launcher reads the configuration being put in force.
-                    self.owner.operator.send_replace(config.clone());
+                    if !Arc::ptr_eq(&self.table.operator, &config) {
+                        self.table.operator = config.clone();
+                        self.publish_table();
+                    }
                     let route = match self.owner.launcher.launch(registration, on) {
                         Ok(route) => route,
                         Err(error) => {
-                            self.owner
-                                .operator
-                                .send_replace(self.table.operator.clone());
-                            return Err(error.to_string());
+                            self.table.operator = previous;
+                            self.publish_table();
+                            return Err(error);
                         }
                     };
                     added.push(route.id.to_owned());
@@ -153,9 +155,7 @@ impl RegistryActor {
             }
         }
         self.table.routes.extend(new_routes);
-        let settings_need_restart = self
-            .table
-            .operator
+        let settings_need_restart = previous
             .settings
             .iter()
             .filter(|(name, value)| config.settings.get(*name) != Some(*value))
@@ -164,12 +164,11 @@ impl RegistryActor {
                 config
                     .settings
                     .keys()
-                    .filter(|name| !self.table.operator.settings.contains_key(*name))
+                    .filter(|name| !previous.settings.contains_key(*name))
                     .cloned(),
             )
             .collect();
         self.table.operator = config.clone();
-        self.owner.operator.send_replace(config.clone());
         self.publish_table();
         let report = ReloadReport {
             file: config.source.as_ref().map(|p| p.display().to_string()),
@@ -276,7 +275,7 @@ impl Handler<SetEnabled> for RegistryActor {
         let journal = self.journal.clone();
         let stored = async move { journal.save_switch(setting).await };
         Box::pin(stored.into_actor(self).map(move |result, actor, _ctx| {
-            result.map_err(|error| SwitchError::Storage(error.to_string()))?;
+            result.map_err(SwitchError::Storage)?;
             actor.apply_switch(id, message.enabled);
             actor.publish_table();
             log::info!(
@@ -396,7 +395,7 @@ impl Handler<ApplySilences> for RegistryActor {
 }
 
 impl Handler<Reload> for RegistryActor {
-    type Result = Result<ReloadReport, String>;
+    type Result = Result<ReloadReport, ConfigError>;
 
     fn handle(&mut self, message: Reload, _ctx: &mut Self::Context) -> Self::Result {
         self.reload(message.0)

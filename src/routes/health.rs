@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::docs::answers::Unavailable;
 use super::state::AppState;
-use super::store::{on_pool, refused};
+use super::store::{enter, on_reads};
 use crate::engine::ActorState;
 use crate::error::ApiError;
 use crate::pipeline::metrics::{CONTENT_TYPE, JournalGauges};
@@ -147,8 +147,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_ms();
     let lease_ms = state.journal.lease().as_millis() as i64;
-    let permit = state.reads.metrics.try_enter(1).map_err(refused)?;
-    let gauges = on_pool(state.reads.pool.clone(), permit, move |c| {
+    let reads = &state.reads;
+    let permit = enter(&reads.metrics, 1).await?;
+    let deadline = std::time::Instant::now() + reads.timeout;
+    let gauges = on_reads(reads, permit, deadline, move |c| {
         let mut gauges = JournalGauges::default();
         for (subscriber, state, count) in deliveries::counts_by_state(c)? {
             if DeliveryState::UNFINISHED.contains(&state) {

@@ -6,18 +6,20 @@
 //! answer. Each figure is defined in the handler's description (and the
 //! README's "Insights" section).
 
-use std::time::UNIX_EPOCH;
+use std::time::{Instant, UNIX_EPOCH};
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::docs::answers::{Internal, InvalidQuery, Unauthorized, Unavailable};
+pub use super::insights_cache::AnswerCache;
 use super::read_access::Reader;
 use super::state::AppState;
-use super::store::{on_pool, refused, rfc3339};
+use super::store::{enter, on_reads, rfc3339};
 use crate::domain::event::FieldError;
 use crate::error::ApiError;
 use crate::store::insights::{self, Bucket, Outcome, Scope};
+use crate::store::reads::within;
 
 const DAY_MS: i64 = 86_400_000;
 /// The period when `since` is not given: this many days before `until`.
@@ -169,6 +171,10 @@ pub struct LastDeployment {
 ///   how many are not yet.
 /// - **lastDeployments**: each application and cluster's latest deployment
 ///   received before `until` (however long ago), with its version and team.
+///
+/// The same question (the same parameters) within
+/// `INSIGHTS_CACHE_SECONDS` (default 5) gets the answer already given; a
+/// computation running past `READ_TIMEOUT_MS` is stopped and answered 503.
 #[utoipa::path(
     get,
     path = "/api/v1/insights",
@@ -188,18 +194,20 @@ pub async fn insights(
     params: web::Query<InsightsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (reads, clock, settings) = (&state.reads, &state.clock, &state.insights);
+    let cache = &state.insights_cache;
     let params = params.into_inner();
+    let (since_text, until_text) = (non_empty(params.since), non_empty(params.until));
     let bucket = match params.bucket.as_deref().map(str::trim) {
         None | Some("") | Some("day") => Bucket::Day,
         Some("week") => Bucket::Week,
         Some(_) => return Err(invalid("bucket", "must be day or week")),
     };
-    let until = match non_empty(params.until) {
-        Some(text) => parse_time("until", &text, true)?,
+    let until = match &until_text {
+        Some(text) => parse_time("until", text, true)?,
         None => clock.now_ms(),
     };
-    let since = match non_empty(params.since) {
-        Some(text) => parse_time("since", &text, false)?,
+    let since = match &since_text {
+        Some(text) => parse_time("since", text, false)?,
         None => until - DEFAULT_DAYS * DAY_MS,
     };
     if since >= until {
@@ -213,6 +221,21 @@ pub async fn insights(
         until,
         failure_window_ms: i64::from(settings.failure_window_hours) * 3_600_000,
     };
+    // The question as asked (a period left out is "up to now" whenever).
+    let key = serde_json::json!([
+        scope.team,
+        scope.application,
+        scope.cluster,
+        since_text,
+        until_text,
+        bucket == Bucket::Week
+    ])
+    .to_string();
+    let now = clock.now_ms();
+    if let Some(body) = cache.get(&key, now) {
+        return Ok(json_answer(body));
+    }
+    let deadline = Instant::now() + reads.timeout;
     // The three queries run at once, each on a connection of its own, when
     // the read gate has three to spare: the answer takes as long as the
     // slowest, not the sum. (They may see a deployment stored in between
@@ -222,35 +245,31 @@ pub async fn insights(
     let (buckets, outcomes, last) = match reads.heavy.try_enter(3) {
         Ok(permit) => {
             let permit = std::sync::Arc::new(permit);
-            let pool = || reads.pool.clone();
             futures_util::try_join!(
-                on_pool(pool(), permit.clone(), move |c| insights::per_bucket(
-                    c,
-                    &for_buckets,
-                    bucket
-                )),
-                on_pool(pool(), permit.clone(), move |c| insights::outcomes(
-                    c,
-                    &for_outcomes
-                )),
-                on_pool(pool(), permit, move |c| insights::last_deployments(
-                    c, &for_last
-                )),
+                on_reads(reads, permit.clone(), deadline, move |c| {
+                    insights::per_bucket(c, &for_buckets, bucket)
+                }),
+                on_reads(reads, permit.clone(), deadline, move |c| {
+                    insights::outcomes(c, &for_outcomes)
+                }),
+                on_reads(reads, permit, deadline, move |c| {
+                    insights::last_deployments(c, &for_last)
+                }),
             )?
         }
         Err(_) => {
-            let permit = reads.heavy.try_enter(1).map_err(refused)?;
-            on_pool(reads.pool.clone(), permit, move |c| {
-                Ok((
-                    insights::per_bucket(c, &for_buckets, bucket)?,
-                    insights::outcomes(c, &for_outcomes)?,
-                    insights::last_deployments(c, &for_last)?,
-                ))
+            let permit = enter(&reads.heavy, 1).await?;
+            on_reads(reads, permit, deadline, move |c| {
+                let buckets = insights::per_bucket(c, &for_buckets, bucket)?;
+                within(c, deadline)?;
+                let outcomes = insights::outcomes(c, &for_outcomes)?;
+                within(c, deadline)?;
+                Ok((buckets, outcomes, insights::last_deployments(c, &for_last)?))
             })
             .await?
         }
     };
-    Ok(HttpResponse::Ok().json(Insights {
+    let answer = Insights {
         since: rfc3339(since),
         until: rfc3339(until),
         bucket: match bucket {
@@ -283,7 +302,16 @@ pub async fn insights(
                 id: row.id,
             })
             .collect(),
-    }))
+    };
+    let body = web::Bytes::from(serde_json::to_vec(&answer).map_err(ApiError::internal)?);
+    cache.put(key, body.clone(), now);
+    Ok(json_answer(body))
+}
+
+fn json_answer(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 /// Overall and per team, from the grouped rows (ordered by team).

@@ -181,10 +181,12 @@ async fn record(
             request_id: crate::logging::LogContext::current().request_id,
         })
         .await
-        .map_err(|_| ApiError::Unavailable)?
+        .map_err(ApiError::unavailable)?
         .map_err(|error| match error {
-            IntakeError::Overloaded | IntakeError::ShuttingDown => ApiError::Unavailable,
-            IntakeError::Storage(_) => ApiError::StorageUnavailable,
+            IntakeError::Overloaded | IntakeError::ShuttingDown => ApiError::unavailable(error),
+            IntakeError::Storage(_)
+            | IntakeError::RecordTimeout(_)
+            | IntakeError::Restarting(_) => ApiError::storage(error),
             IntakeError::KeyReused => ApiError::InvalidEvent(FieldError::new(
                 "Idempotency-Key",
                 "was already used for a different body in the last 24 hours",

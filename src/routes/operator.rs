@@ -74,16 +74,20 @@ pub async fn config(_: Admin, state: web::Data<AppState>) -> HttpResponse {
     )
 )]
 pub async fn reload(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let report = state.reloader.reload().await.map_err(|error| {
-        log::warn!("admin: reload refused: {error}");
-        match error {
-            ReloadError::NoFile => ApiError::Conflict(error.to_string()),
-            ReloadError::Invalid(error) => ApiError::InvalidConfig {
+    let report = state.reloader.reload().await.map_err(|error| match error {
+        ReloadError::NoFile => {
+            log::warn!("admin: reload refused: {error}");
+            ApiError::Conflict(error.to_string())
+        }
+        ReloadError::Invalid(error) => {
+            log::warn!("admin: reload refused: {error}");
+            ApiError::InvalidConfig {
                 line: error.line,
                 message: error.to_string(),
-            },
-            ReloadError::NotApplied(_) => ApiError::Unavailable,
+            }
         }
+        // Logged with its cause where it is answered.
+        other => ApiError::unavailable(other),
     })?;
     log::info!("admin: configuration reloaded through the admin API");
     Ok(HttpResponse::Ok().json(report))
@@ -247,7 +251,7 @@ pub async fn create_silence(
         .journal
         .save_silence(row.clone())
         .await
-        .map_err(|_| ApiError::StorageUnavailable)?;
+        .map_err(ApiError::storage)?;
     log::info!(
         "admin: silence {} by {} until {}: {}",
         row.id,
@@ -284,7 +288,7 @@ pub async fn expire_silence(
         .journal
         .expire_silence(id.clone(), "admin API".into())
         .await
-        .map_err(|_| ApiError::StorageUnavailable)?;
+        .map_err(ApiError::storage)?;
     let now = state.clock.now_ms();
     let lookup = id.clone();
     let row = query(&state.pool, move |c| silences::find(c, &lookup))
@@ -308,7 +312,7 @@ async fn refresh(pool: &DbPool, registry: &Addr<RegistryActor>, now: i64) -> Res
             as_of,
         })
         .await
-        .map_err(|_| ApiError::Unavailable)
+        .map_err(ApiError::unavailable)
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
@@ -395,7 +399,7 @@ fn validate(new: NewSilence, now: i64) -> Result<SilenceRow, ApiError> {
     }
     Ok(SilenceRow {
         id: uuid::Uuid::now_v7().to_string(),
-        matchers: serde_json::to_string(&matchers).map_err(|_| ApiError::Internal)?,
+        matchers: serde_json::to_string(&matchers).map_err(ApiError::internal)?,
         starts_at,
         ends_at,
         comment,

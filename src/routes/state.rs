@@ -66,6 +66,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
     pub insights: InsightsConfig,
+    /// Insights answers kept for `INSIGHTS_CACHE_SECONDS`.
+    pub insights_cache: super::insights_cache::AnswerCache,
 }
 
 impl AppState {
@@ -73,11 +75,12 @@ impl AppState {
     pub fn of(request: &HttpRequest) -> Result<&AppState, ApiError> {
         match request.app_data::<web::Data<AppState>>() {
             Some(state) => Ok(state.get_ref()),
-            None => {
-                // Mounted without its state: refuse rather than guess.
-                log::error!("routes: no application state; refusing {}", request.path());
-                Err(ApiError::Internal)
-            }
+            // Mounted without its state: refuse rather than guess (logged
+            // with its cause where it is answered).
+            None => Err(ApiError::internal(format!(
+                "no application state for {}",
+                request.path()
+            ))),
         }
     }
 }

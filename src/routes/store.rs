@@ -5,7 +5,7 @@
 //! (`store::reads`), so no dashboard takes a delivery's connection.
 
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ use crate::store::DbPool;
 use crate::store::models::deliveries::{self, DeliveryRow, DeliveryState};
 use crate::store::models::deployments::{self, DeploymentFilter, DeploymentRow};
 use crate::store::models::events::{self, EventRow};
-use crate::store::reads::{ReadRoutes, Refused};
+use crate::store::reads::{ReadFailed, ReadGate, ReadPermit, ReadRoutes, Refused, bounded};
 
 /// Runs a query on the blocking pool with a pooled connection.
 pub async fn query<T: Send + 'static>(
@@ -40,8 +40,53 @@ pub async fn heavy_query<T: Send + 'static>(
     reads: &ReadRoutes,
     work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let permit = reads.heavy.try_enter(1).map_err(refused)?;
-    on_pool(reads.pool.clone(), Arc::new(permit), work).await
+    let permit = enter(&reads.heavy, 1).await?;
+    let deadline = Instant::now() + reads.timeout;
+    on_reads(reads, Arc::new(permit), deadline, work).await
+}
+
+/// Runs a read let in by `permit` on the read routes' pool, stopped at
+/// `deadline` (`READ_TIMEOUT_MS` after it was let in): past it the answer
+/// is a 503 naming the limit.
+pub async fn on_reads<T: Send + 'static, P: Send + 'static>(
+    reads: &ReadRoutes,
+    permit: P,
+    deadline: Instant,
+    work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let pool = reads.pool.clone();
+    let ms = reads.timeout.as_millis() as u64;
+    web::block(move || {
+        let _permit = permit;
+        let mut connection = pool.get().map_err(ApiError::storage)?;
+        bounded(&mut connection, deadline, work).map_err(|failed| match failed {
+            ReadFailed::TimedOut => {
+                log::warn!("query: a read was stopped at its limit of {ms} ms (READ_TIMEOUT_MS)");
+                ApiError::ReadTimedOut { ms }
+            }
+            ReadFailed::Query(error) => ApiError::internal(error),
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// How long a read the gate refuses waits before its 503: a client that
+/// does not wait for `Retry-After` cannot make the server answer
+/// refusals in a tight loop, on the cores the deliveries need (the wait
+/// costs a timer, not a thread).
+pub const REFUSAL_PAUSE: Duration = Duration::from_millis(250);
+
+/// Lets a read that uses `connections` connections through `gate`, or
+/// answers the refusal after [`REFUSAL_PAUSE`].
+pub async fn enter(gate: &Arc<ReadGate>, connections: usize) -> Result<ReadPermit, ApiError> {
+    match gate.try_enter(connections) {
+        Ok(permit) => Ok(permit),
+        Err(refusal) => {
+            actix_web::rt::time::sleep(REFUSAL_PAUSE).await;
+            Err(refused(refusal))
+        }
+    }
 }
 
 /// The answer to a read the gate did not let in.
@@ -62,17 +107,11 @@ pub async fn on_pool<T: Send + 'static, P: Send + 'static>(
 ) -> Result<T, ApiError> {
     web::block(move || {
         let _permit = permit;
-        let mut connection = pool.get().map_err(|error| {
-            log::error!("query: no database connection: {error}");
-            ApiError::StorageUnavailable
-        })?;
-        work(&mut connection).map_err(|error| {
-            log::error!("query failed: {error}");
-            ApiError::Internal
-        })
+        let mut connection = pool.get().map_err(ApiError::storage)?;
+        work(&mut connection).map_err(ApiError::internal)
     })
     .await
-    .map_err(|_| ApiError::Internal)?
+    .map_err(ApiError::internal)?
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

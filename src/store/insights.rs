@@ -5,7 +5,8 @@
 //! The SQL is the same on both backends except for its placeholders
 //! (`?` on SQLite, `$1` on PostgreSQL), so it is written once as text;
 //! numbers (times, bucket sizes) are parsed integers written into it,
-//! and every text value from the request is bound.
+//! and every text value from the request is bound. On SQLite each query
+//! checks its rows against the read's time limit (`reads::row_check`).
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -13,6 +14,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 
 use super::AnyConnection;
+use super::reads::row_check;
 
 const DAY_MS: i64 = 86_400_000;
 /// Monday 1970-01-05 00:00 UTC: weeks start on Mondays (ISO 8601).
@@ -170,11 +172,12 @@ pub fn per_bucket(
     let (length, offset) = bucket.span();
     let mut sql = Sql::new(conn);
     let filters = sql.filters(scope, "d");
+    let check = row_check(conn, "d.received_at");
     let text = format!(
         "SELECT (d.received_at - {offset}) / {length} * {length} + {offset} AS bucket, \
                 d.cluster AS cluster, COUNT(*) AS count \
          FROM deployments d \
-         WHERE d.received_at >= {since} AND d.received_at < {until}{filters} \
+         WHERE d.received_at >= {since} AND d.received_at < {until}{filters}{check} \
          GROUP BY (d.received_at - {offset}) / {length}, d.cluster \
          ORDER BY bucket, cluster",
         since = scope.since,
@@ -206,23 +209,27 @@ pub fn outcomes(conn: &mut AnyConnection, scope: &Scope) -> QueryResult<Vec<Outc
         Some(team) => format!(" AND d.team = {}", sql.bind(team)),
         None => String::new(),
     };
+    let (check_d, check_f) = (
+        row_check(conn, "d.received_at"),
+        row_check(conn, "f.received_at"),
+    );
     let text = format!(
         "WITH pairs AS ( \
            SELECT x.application, x.cluster, \
                   ROW_NUMBER() OVER (ORDER BY x.application, x.cluster) AS pair \
            FROM (SELECT DISTINCT d.application, d.cluster FROM deployments d \
-                 WHERE d.received_at >= {since} AND d.received_at < {until}{filters}) x \
+                 WHERE d.received_at >= {since} AND d.received_at < {until}{filters}{check_d}) x \
          ), timeline AS ( \
            SELECT p.pair, d.received_at AS at, 0 AS is_failure, d.team, \
                   CASE WHEN d.received_at < {until}{team} THEN 1 ELSE 0 END AS chosen \
            FROM deployments d \
            JOIN pairs p ON d.application = p.application AND d.cluster = p.cluster \
-           WHERE d.received_at >= {since} \
+           WHERE d.received_at >= {since}{check_d} \
            UNION ALL \
            SELECT p.pair, f.received_at, 1, NULL, 0 \
            FROM failures f \
            JOIN pairs p ON f.application = p.application AND f.cluster = p.cluster \
-           WHERE f.received_at >= {since} \
+           WHERE f.received_at >= {since}{check_f} \
          ), numbered AS ( \
            SELECT t.pair, t.at, t.is_failure, t.team, t.chosen, \
                   SUM(1 - t.is_failure) OVER ( \
@@ -266,6 +273,7 @@ pub fn last_deployments(
 ) -> QueryResult<Vec<LastDeployment>> {
     let mut sql = Sql::new(conn);
     let inner = sql.filters(scope, "l");
+    let check = row_check(conn, "l.received_at");
     // The outer rows are found by application, cluster and time (one probe
     // each); filtering them by team in SQL would make SQLite scan the
     // team's whole history instead, so a same-millisecond row of another
@@ -274,7 +282,7 @@ pub fn last_deployments(
         "SELECT d.id, d.application, d.cluster, d.version, d.team, d.received_at \
          FROM (SELECT l.application, l.cluster, MAX(l.received_at) AS latest \
                FROM deployments l \
-               WHERE l.received_at < {until}{inner} \
+               WHERE l.received_at < {until}{inner}{check} \
                GROUP BY l.application, l.cluster) m \
          JOIN deployments d \
            ON d.application = m.application AND d.cluster = m.cluster \

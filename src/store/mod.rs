@@ -190,6 +190,9 @@ struct ConnectionSettings {
 
 impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSettings {
     fn on_acquire(&self, connection: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(sqlite) = connection {
+            reads::register_in_time(sqlite).map_err(diesel::r2d2::Error::QueryError)?;
+        }
         let settings = match (connection, self.role) {
             (AnyConnection::Sqlite(sqlite), Role::Writes) => {
                 let synchronous = if self.synchronous_full {
@@ -252,6 +255,7 @@ impl Store {
             )?,
             heavy: ReadGate::new(config.read_concurrency),
             metrics: ReadGate::new(METRICS_READS),
+            timeout: Duration::from_millis(config.read_timeout_ms),
         };
         let store = Store {
             pool: general,
@@ -371,6 +375,45 @@ mod tests {
     fn sqlite_url(path: &Path) -> DatabaseUrl {
         let settings = Settings::from_map([("DB_URL", path.display().to_string())]).unwrap();
         DatabaseUrl::from_config(&settings.store).unwrap()
+    }
+
+    /// `DB_URL` may hold the PostgreSQL password: none of the places that
+    /// show the URL or quote it show the password.
+    #[test]
+    fn a_database_urls_password_is_redacted_everywhere_it_is_shown() {
+        let password = "pw-in-the-url-4711";
+        let raw = format!("postgres://alvares:{password}@db.example:5432/alvares");
+        let settings = Settings::from_map([("DB_URL", raw.clone())]).unwrap();
+        let url = DatabaseUrl::from_config(&settings.store).unwrap();
+        // The start-up log line and every opening error.
+        assert_eq!(
+            url.display,
+            "postgres://alvares:****@db.example:5432/alvares"
+        );
+        let quoted = format!("could not connect to {}: timed out", url.url);
+        assert_eq!(
+            describe_open_error(&quoted, &url),
+            "postgres://alvares:****@db.example:5432/alvares (could not connect to \
+             postgres://alvares:****@db.example:5432/alvares: timed out)"
+        );
+        // The settings' debug form.
+        assert!(!format!("{settings:?}").contains(password));
+        // Whatever a delivery's error quotes.
+        assert_eq!(
+            settings
+                .redactor
+                .redact(&format!("{raw}: password {password} refused")),
+            "[redacted]: password [redacted] refused"
+        );
+        // Given apart in DB_PASSWORD, it is shown nowhere either.
+        let settings = Settings::from_map([
+            ("DB_URL", "postgres://alvares@db.example/alvares"),
+            ("DB_PASSWORD", password),
+        ])
+        .unwrap();
+        let url = DatabaseUrl::from_config(&settings.store).unwrap();
+        assert_eq!(url.display, "postgres://alvares:****@db.example/alvares");
+        assert_eq!(settings.redactor.redact(password), "[redacted]");
     }
 
     #[test]

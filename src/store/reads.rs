@@ -8,10 +8,23 @@
 //! The journal writer closes the gates while it truncates the SQLite WAL
 //! (see `store::wal`): reads already running finish, new ones are refused
 //! until the checkpoint is done, so readers cannot postpone it forever.
+//!
+//! Every read let in runs under `READ_TIMEOUT_MS` ([`bounded`]): on
+//! PostgreSQL as the statement timeout, on SQLite by a check the heavy
+//! queries make on the rows they read ([`alvares_in_time`]), which ends the
+//! statement once the time is up. So a read holds its connection (and the
+//! WAL) for a bounded time, whatever its filters.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use super::DbPool;
+use diesel::connection::SimpleConnection;
+use diesel::serialize::{IsNull, Output, ToSql};
+use diesel::sql_types::{BigInt, Integer};
+use diesel::sqlite::Sqlite;
+
+use super::{AnyConnection, DbPool};
 
 /// Counts reads running through one gate.
 #[derive(Debug)]
@@ -132,6 +145,8 @@ pub struct ReadRoutes {
     pub heavy: Arc<ReadGate>,
     /// The journal's gauges `/metrics` reads.
     pub metrics: Arc<ReadGate>,
+    /// How long one read may run (`READ_TIMEOUT_MS`).
+    pub timeout: Duration,
 }
 
 impl ReadRoutes {
@@ -141,9 +156,194 @@ impl ReadRoutes {
     }
 }
 
+/// A read that did not end well.
+#[derive(Debug)]
+pub enum ReadFailed {
+    /// It ran past its time limit and was stopped.
+    TimedOut,
+    Query(diesel::result::Error),
+}
+
+diesel::define_sql_function! {
+    /// 1 while the read running on this thread is within its time limit;
+    /// past it, an error that ends the statement. Heavy queries call it on
+    /// the rows they read (SQLite only: PostgreSQL has a statement timeout).
+    fn alvares_in_time(at: BigInt) -> Integer;
+}
+
+/// The SQLite function's name, for queries written as text.
+pub const IN_TIME_FUNCTION: &str = "alvares_in_time";
+/// The clock is read once per this many rows (a row costs far less).
+const ROWS_PER_CHECK: u32 = 256;
+
+thread_local! {
+    /// When the read running on this thread must end (none: no limit).
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Whether [`DEADLINE`] passed during the read.
+    static EXPIRED: Cell<bool> = const { Cell::new(false) };
+    static ROWS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// What [`alvares_in_time`] answers: 1, or the error that stops the query.
+#[derive(Debug)]
+pub struct InTime;
+
+impl ToSql<Integer, Sqlite> for InTime {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> diesel::serialize::Result {
+        if still_in_time() {
+            out.set_value(1);
+            Ok(IsNull::No)
+        } else {
+            Err("the read ran past its time limit".into())
+        }
+    }
+}
+
+fn still_in_time() -> bool {
+    if EXPIRED.get() {
+        return false;
+    }
+    let rows = ROWS.get().wrapping_add(1);
+    ROWS.set(rows);
+    if !rows.is_multiple_of(ROWS_PER_CHECK) {
+        return true;
+    }
+    match DEADLINE.get() {
+        Some(deadline) if Instant::now() >= deadline => {
+            EXPIRED.set(true);
+            false
+        }
+        _ => true,
+    }
+}
+
+/// Registers [`alvares_in_time`] on a SQLite connection (every one gets it,
+/// so the heavy queries run on any; without a deadline it always answers 1).
+pub fn register_in_time(connection: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
+    alvares_in_time_utils::register_impl(connection, |_: i64| InTime)
+}
+
+/// The condition a heavy query adds on the rows it reads (`column`: any
+/// integer column of them): the time check on SQLite, nothing on
+/// PostgreSQL.
+pub fn row_check(connection: &AnyConnection, column: &str) -> String {
+    match connection {
+        AnyConnection::Sqlite(_) => format!(" AND {IN_TIME_FUNCTION}({column}) = 1"),
+        AnyConnection::Postgresql(_) => String::new(),
+    }
+}
+
+/// The same as a whole condition, for diesel's `sql` (`TRUE` on
+/// PostgreSQL).
+pub fn row_condition(connection: &AnyConnection, column: &str) -> String {
+    match connection {
+        AnyConnection::Sqlite(_) => format!("{IN_TIME_FUNCTION}({column}) = 1"),
+        AnyConnection::Postgresql(_) => "TRUE".to_owned(),
+    }
+}
+
+/// Runs one read on `connection`, stopped once `deadline` passes.
+pub fn bounded<T>(
+    connection: &mut AnyConnection,
+    deadline: Instant,
+    work: impl FnOnce(&mut AnyConnection) -> diesel::QueryResult<T>,
+) -> Result<T, ReadFailed> {
+    DEADLINE.set(Some(deadline));
+    EXPIRED.set(false);
+    ROWS.set(0);
+    let result = within(connection, deadline).and_then(|()| work(connection));
+    let expired = EXPIRED.replace(false);
+    DEADLINE.set(None);
+    match result {
+        Ok(value) => Ok(value),
+        Err(_) if expired => Err(ReadFailed::TimedOut),
+        // PostgreSQL: "canceling statement due to statement timeout".
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("statement timeout") =>
+        {
+            Err(ReadFailed::TimedOut)
+        }
+        Err(error) => Err(ReadFailed::Query(error)),
+    }
+}
+
+/// Before each statement of a read run by [`bounded`]: on PostgreSQL the
+/// statement may take what is left of the read's time; once none is
+/// left, the read ends.
+pub fn within(connection: &mut AnyConnection, deadline: Instant) -> diesel::QueryResult<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        EXPIRED.set(true);
+        return Err(diesel::result::Error::QueryBuilderError(
+            "the read ran past its time limit".into(),
+        ));
+    }
+    if let AnyConnection::Postgresql(pg) = connection {
+        pg.batch_execute(&format!(
+            "SET statement_timeout = {}",
+            left.as_millis().max(1)
+        ))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::{Connection, QueryableByName, RunQueryDsl};
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    /// Counts `rows` generated rows, each checked against the time limit.
+    fn count(connection: &mut AnyConnection, rows: u64) -> diesel::QueryResult<i64> {
+        let check = row_check(connection, "i");
+        let AnyConnection::Sqlite(sqlite) = connection else {
+            unreachable!("a SQLite connection")
+        };
+        diesel::sql_query(format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+             SELECT count(*) AS n FROM n WHERE 1 = 1{check}"
+        ))
+        .get_result::<Count>(sqlite)
+        .map(|count| count.n)
+    }
+
+    #[test]
+    fn a_sqlite_read_is_stopped_at_its_deadline_and_the_next_one_runs() {
+        let mut connection = AnyConnection::establish(":memory:").unwrap();
+        let AnyConnection::Sqlite(sqlite) = &mut connection else {
+            unreachable!("a SQLite connection")
+        };
+        register_in_time(sqlite).unwrap();
+        // Without a deadline the check lets every row through.
+        assert_eq!(count(&mut connection, 10_000).unwrap(), 10_000);
+
+        // A billion rows would take minutes: the check stops it at 20 ms.
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(20);
+        let result = bounded(&mut connection, deadline, |c| count(c, 1_000_000_000));
+        assert!(matches!(result, Err(ReadFailed::TimedOut)), "{result:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+
+        // The limit was the read's: the next one runs in full.
+        let next = bounded(
+            &mut connection,
+            Instant::now() + Duration::from_secs(60),
+            |c| count(c, 10_000),
+        );
+        assert_eq!(next.unwrap(), 10_000);
+        // A read whose time is up before it starts does not start.
+        let late = bounded(&mut connection, Instant::now(), |c| count(c, 1));
+        assert!(matches!(late, Err(ReadFailed::TimedOut)));
+    }
 
     #[test]
     fn the_gate_lets_in_up_to_its_limit_and_no_more() {

@@ -6,8 +6,9 @@
 //! growing forever. So the journal writer looks at the log's size between
 //! batches, and past [`TRUNCATE_AT`] it closes the read routes' gates (new
 //! heavy reads are refused for a moment), waits — between batches, writes
-//! go on — until the reads that were running end, and truncates the log
-//! with `wal_checkpoint(TRUNCATE)`. A restart starts from an empty log too
+//! go on — until the reads that were running end (each within
+//! `READ_TIMEOUT_MS`), and truncates the log with `wal_checkpoint(TRUNCATE)`,
+//! which never waits for a short read still using it (it is tried again). A restart starts from an empty log too
 //! (see [`truncate`]), and `journal_size_limit` cuts a log that did start
 //! over back to a few megabytes.
 
@@ -28,9 +29,11 @@ pub const SIZE_LIMIT: u64 = 4 << 20;
 /// How often the log's size is looked at (a `stat`).
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// How long a truncation waits for short reads (history lookups, point
-/// lookups) still using the log; if they are not done it is tried again at
-/// the next check. Writes wait meanwhile, so it is kept short.
-const CHECKPOINT_WAIT_MS: u32 = 50;
+/// lookups) still using the log: not at all, since the writer would wait
+/// with it (and every delivery behind the writer); one that finds a read
+/// is tried again at the next check, and SQLite's own (passive)
+/// checkpoints go on meanwhile.
+const CHECKPOINT_WAIT_MS: u32 = 0;
 /// Attempts in a row that found readers before a warning is logged.
 const WARN_AFTER_ATTEMPTS: u32 = 40;
 

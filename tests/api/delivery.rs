@@ -519,6 +519,11 @@ async fn a_hanging_destination_does_not_delay_the_store() {
         // Well within the 30 s Slack hangs for (2 s leaves room for a busy CI).
         assert!(started.elapsed() < Duration::from_secs(2));
     }
+    // The row is visible a moment before its delivery is counted.
+    eventually("ten deliveries counted", Duration::from_secs(2), || async {
+        (app.actor("database").delivered == 10).then_some(())
+    })
+    .await;
     assert_eq!(app.actor("database").delivered, 10);
     assert_eq!(app.actor("slack-deployment").in_flight, 10);
 }

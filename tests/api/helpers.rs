@@ -168,6 +168,9 @@ pub async fn spawn_app_full(
         ("HTTP_WORKERS".into(), "1".into()),
         ("DB_POOL_SIZE".into(), "3".into()),
         ("DB_URL".into(), database.url()),
+        // Tests read the figures right after writing them; the cache has a
+        // test of its own.
+        ("INSIGHTS_CACHE_SECONDS".into(), "0".into()),
         // Tests send many messages to a few channels; the pacing tests set
         // their own limits.
         (

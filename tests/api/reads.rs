@@ -1,8 +1,10 @@
 //! Issue 18, defect 7 ("Dashboards can starve deliveries"): the read
 //! routes have a connection budget of their own behind a gate (503 with
 //! `Retry-After` past `READ_CONCURRENCY`, never a delivery's connection),
-//! every listing pages, `READ_TOKEN` guards the read API, and the SQLite
-//! write-ahead log starts empty after a restart.
+//! every listing pages, `READ_TOKEN` guards the read API, the SQLite
+//! write-ahead log starts empty after a restart, a read is stopped at
+//! `READ_TIMEOUT_MS`, and the insights' answers are kept for
+//! `INSIGHTS_CACHE_SECONDS`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, TestDatabase, eventually, fixture, hook, mock_slack, slack_bodies, spawn_app,
-    spawn_app_full,
+    spawn_app_clocked, spawn_app_full,
 };
 use crate::on_both_backends;
 
@@ -423,5 +425,135 @@ async fn a_finished_read_gives_its_permit_back() {
         )
         .await;
     }
+    app.stop().await;
+}
+
+/// Writes `count` deployments straight into the history (received a
+/// second apart before `now_ms`, ids in the same order), the same
+/// statement on both backends.
+fn seed_history(database: &TestDatabase, count: u32, now_ms: i64) {
+    let statement = format!(
+        "INSERT INTO deployments (id, received_at, application, cluster, version, image, team, \
+           importance, application_url, monitor_url, about_url, friendly_name, body) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
+         SELECT 'seeded-' || (100000 + i), {now_ms} - ({count} + 1 - i) * 1000, \
+           'app-' || (i % 500), 'active', '1', '', \
+           'team-' || (i % 20), '', '', '', '', '', '{{}}' FROM n"
+    );
+    let url = database.url();
+    if url.starts_with("postgres") {
+        let mut pg = diesel::PgConnection::establish(&url).unwrap();
+        pg.batch_execute(&statement).unwrap();
+    } else {
+        let mut sqlite = SqliteConnection::establish(&url).unwrap();
+        // Its log is copied into the database at once, so the service does
+        // not pause reads for a truncation.
+        sqlite
+            .batch_execute(&format!(
+                "PRAGMA busy_timeout = 10000; {statement}; PRAGMA wal_checkpoint(TRUNCATE);"
+            ))
+            .unwrap();
+    }
+}
+
+/// A heavy read past `READ_TIMEOUT_MS` (1 ms here, over 50,000
+/// deployments) is stopped and answered 503 naming the limit, and its
+/// permit comes back.
+async fn a_read_past_its_time_limit_is_stopped_and_answered_503(database: Arc<TestDatabase>) {
+    let app = spawn_app_full(
+        database.clone(),
+        &[("READ_TIMEOUT_MS", "1"), ("INSIGHTS_CACHE_SECONDS", "0")],
+        alvares::subscribers::registrations(),
+        alvares::clock::SystemClock::shared(),
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    seed_history(&database, 50_000, now);
+    // (Had the journal writer seen the log meanwhile, it opens the gate
+    // again within its next check.)
+    eventually("the gate to be open", Duration::from_secs(5), || async {
+        app.reads.heavy.try_enter(1).ok().map(drop)
+    })
+    .await;
+    // The insights, and a listing that groups the whole history.
+    for path in [
+        "/api/v1/insights",
+        "/api/v1/clusters/active/latest?limit=500",
+    ] {
+        let answer = get(&app, path, None).await;
+        assert_eq!(answer.status, 503, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.body,
+            json!({
+                "error": "unavailable",
+                "message": "the read took longer than its limit of 1 ms (READ_TIMEOUT_MS) and was \
+                            stopped; ask for less (a shorter period, a team, application or \
+                            cluster) or try again later"
+            }),
+            "{path}"
+        );
+        assert_eq!(answer.retry_after, None, "{path}");
+        eventually(
+            "the permit to come back",
+            Duration::from_secs(5),
+            || async { (app.reads.heavy.running() == 0).then_some(()) },
+        )
+        .await;
+    }
+    // A point lookup is no heavy read: it has no such limit.
+    let answer = get(&app, "/api/v1/deployments/seeded-150000", None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["id"], "seeded-150000");
+    app.stop().await;
+}
+
+on_both_backends!(a_read_past_its_time_limit_is_stopped_and_answered_503);
+
+/// The same question within `INSIGHTS_CACHE_SECONDS` gets the answer
+/// already given, without a read (even with the gate full); once the
+/// period has passed on the clock it is computed again.
+#[actix_web::test]
+async fn insights_answers_are_kept_for_the_cache_period() {
+    let clock = alvares::clock::ManualClock::new();
+    let app = spawn_app_clocked(
+        &[
+            ("INSIGHTS_CACHE_SECONDS", "5"),
+            (
+                "DISABLED_SUBSCRIBERS",
+                "slack-deployment,application-endpoint",
+            ),
+        ],
+        clock.clone(),
+    )
+    .await;
+    let first = get(&app, "/api/v1/insights?team=team-a", None).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["changeFailureRate"]["deployments"], 0);
+    let mut event = deployment("alpha", "active", "1");
+    event["team"] = json!("team-a");
+    deploy(&app, &event).await;
+    clock.advance(Duration::from_millis(4_999));
+
+    let held = app
+        .reads
+        .heavy
+        .try_enter(app.reads.heavy.limit())
+        .expect("the gate is free");
+    let again = get(&app, "/api/v1/insights?team=team-a", None).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, first.body);
+    // Another question is not in the cache: it needs the gate.
+    let other = get(&app, "/api/v1/insights?team=team-b", None).await;
+    assert_eq!(other.status, 503);
+    drop(held);
+
+    clock.advance(Duration::from_millis(1));
+    let fresh = get(&app, "/api/v1/insights?team=team-a", None).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    assert_eq!(fresh.body["changeFailureRate"]["deployments"], 1);
+    assert_ne!(fresh.body["until"], first.body["until"]);
     app.stop().await;
 }

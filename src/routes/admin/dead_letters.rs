@@ -160,7 +160,7 @@ pub async fn replay_one(
         .journal
         .replay(ReplayTarget::Delivery(delivery))
         .await
-        .map_err(|_| ApiError::StorageUnavailable)?;
+        .map_err(ApiError::storage)?;
     if replayed == 0 {
         return Err(not_found());
     }
@@ -213,7 +213,7 @@ pub async fn replay_subscriber(
         .journal
         .replay(ReplayTarget::Subscriber(subscriber.clone()))
         .await
-        .map_err(|_| ApiError::StorageUnavailable)?;
+        .map_err(ApiError::storage)?;
     log::info!("admin: {replayed} dead letters of {subscriber} replayed");
     Ok(HttpResponse::Ok().json(Replayed { replayed }))
 }

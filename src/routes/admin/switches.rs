@@ -75,16 +75,19 @@ pub async fn switch_subscriber(
             by: "admin API".to_owned(),
         })
         .await
-        .map_err(|_| ApiError::Unavailable)?
+        .map_err(ApiError::unavailable)?
         .map_err(|error| match error {
             SwitchError::UnknownSubscriber(_) => ApiError::UnknownId(error.to_string()),
-            SwitchError::Storage(_) => ApiError::StorageUnavailable,
+            SwitchError::Storage(_) => ApiError::storage(error),
         })?;
     log::info!(
         "admin: {id} switched {} through the admin API",
         if switch.enabled { "on" } else { "off" }
     );
     let counts = JournalCounts::read(&state.pool).await?;
-    let report = state.health.report(&id).ok_or(ApiError::Internal)?;
+    let report = state
+        .health
+        .report(&id)
+        .ok_or_else(|| ApiError::internal("a switched subscriber has no health report"))?;
     Ok(HttpResponse::Ok().json(counts.add_to(report)))
 }

@@ -79,7 +79,7 @@ error_answers! {
     /// 409.
     Conflict: "`conflict`: the request does not fit the service's state, e.g. a reload without `ALVARES_CONFIG`";
     /// 503.
-    Unavailable: "`unavailable`: storage is unavailable, failing to commit or full, or the service is overloaded or stopping; try again",
+    Unavailable: "`unavailable`: storage is unavailable, failing to commit or full, or the service is overloaded or stopping; try again (a read stopped at `READ_TIMEOUT_MS` says so: ask for less)",
         "Retry-After" => "Seconds to wait before trying again";
     /// 500.
     Internal: "`internal`: an unexpected error (the details go to the log only)";

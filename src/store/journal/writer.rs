@@ -17,6 +17,7 @@ use super::{
     Ticket,
 };
 use crate::clock::SharedClock;
+use crate::logging::panic_message;
 use crate::store::models::deliveries::{self, OutcomeWrite};
 use crate::store::models::deployments::{self, DeploymentRow};
 use crate::store::status::{OpenedFile, StoreStatus, WriterObserver};
@@ -234,7 +235,7 @@ impl Writer {
                 self.write_one_by_one(batch);
             }
             Err(panic) => {
-                let cause = format!("panicked: {}", panic_text(panic.as_ref()));
+                let cause = format!("panicked: {}", panic_message(panic.as_ref()));
                 log::error!("journal: the writer {cause}; its batch failed, writing goes on");
                 self.connection = None;
                 self.observer.recovered(&cause);
@@ -346,15 +347,5 @@ impl Writer {
                 }
             }
         }
-    }
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "unknown panic".to_owned()
     }
 }

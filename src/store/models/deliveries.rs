@@ -14,129 +14,20 @@
 //! epoch it was claimed with, so a late write from a stale owner changes
 //! nothing.
 
-use std::fmt;
+mod outcomes;
+mod state;
 
-use diesel::backend::Backend;
-use diesel::deserialize::{self, FromSql, FromSqlRow};
-use diesel::expression::AsExpression;
 use diesel::prelude::*;
-use diesel::serialize::{self, Output, ToSql};
-use diesel::sql_types::{BigInt, Integer, Nullable, SmallInt, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use serde::Serialize;
 
 use crate::store::AnyConnection;
 use crate::store::schema::deliveries;
 use crate::with_connection;
 
-/// A delivery's state, stored as a small integer (one schema for both
-/// backends). Raw SQL takes the numbers from here, never spells them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, AsExpression, FromSqlRow, utoipa::ToSchema,
-)]
-#[diesel(sql_type = SmallInt)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    Pending = 0,
-    InFlight = 1,
-    Retrying = 2,
-    Delivered = 3,
-    Skipped = 4,
-    Failed = 5,
-}
-
-impl DeliveryState {
-    pub const ALL: [DeliveryState; 6] = [
-        DeliveryState::Pending,
-        DeliveryState::InFlight,
-        DeliveryState::Retrying,
-        DeliveryState::Delivered,
-        DeliveryState::Skipped,
-        DeliveryState::Failed,
-    ];
-    /// The states with work left, which claims look at.
-    pub const UNFINISHED: [DeliveryState; 3] = [
-        DeliveryState::Pending,
-        DeliveryState::InFlight,
-        DeliveryState::Retrying,
-    ];
-
-    pub fn code(self) -> i16 {
-        self as i16
-    }
-
-    pub fn from_code(code: i16) -> Result<Self, UnknownState> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.code() == code)
-            .ok_or(UnknownState(code))
-    }
-
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            DeliveryState::Delivered | DeliveryState::Skipped | DeliveryState::Failed
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::InFlight => "in_flight",
-            DeliveryState::Retrying => "retrying",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Skipped => "skipped",
-            DeliveryState::Failed => "failed",
-        }
-    }
-}
-
-/// A stored state this build does not know: an error, never "pending".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("unknown delivery state {0} in the journal")]
-pub struct UnknownState(pub i16);
-
-impl<DB> ToSql<SmallInt, DB> for DeliveryState
-where
-    DB: Backend,
-    i16: ToSql<SmallInt, DB>,
-{
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
-        let code: &'static i16 = match self {
-            DeliveryState::Pending => &0,
-            DeliveryState::InFlight => &1,
-            DeliveryState::Retrying => &2,
-            DeliveryState::Delivered => &3,
-            DeliveryState::Skipped => &4,
-            DeliveryState::Failed => &5,
-        };
-        code.to_sql(out)
-    }
-}
-
-impl<DB> FromSql<SmallInt, DB> for DeliveryState
-where
-    DB: Backend,
-    i16: FromSql<SmallInt, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        Ok(DeliveryState::from_code(i16::from_sql(bytes)?)?)
-    }
-}
-
-impl fmt::Display for DeliveryState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `(0, 1, 2)`-style SQL lists of states, from the enum.
-fn sql_states(states: &[DeliveryState]) -> String {
-    states
-        .iter()
-        .map(|state| state.code().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub use outcomes::{OutcomeWrite, write_outcomes};
+use state::sql_states;
+pub use state::{DeliveryState, UnknownState};
 
 /// Escapes what a backend cannot store (PostgreSQL refuses NUL in text):
 /// text Alvares records from destinations goes through here.
@@ -219,35 +110,6 @@ pub struct ClaimedRow {
     pub destinations: Option<String>,
 }
 
-/// The outcome of one attempt, to be written if the lease still holds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutcomeWrite {
-    pub id: i64,
-    pub lease_epoch: i64,
-    pub state: DeliveryState,
-    pub attempts: i32,
-    /// Next try (retrying); ignored for final states.
-    pub due_at: i64,
-    pub progress: String,
-    pub outcome: Option<String>,
-    pub last_error: Option<String>,
-    /// Since when it has been deferred without an attempt, if it is.
-    pub deferred_since: Option<i64>,
-}
-
-impl OutcomeWrite {
-    /// The same write with every text made storable at any cost (escaped
-    /// and truncated), for when a backend refused it as it was.
-    pub fn escaped(&self) -> Self {
-        OutcomeWrite {
-            progress: escaped_and_truncated(&self.progress),
-            outcome: self.outcome.as_deref().map(escaped_and_truncated),
-            last_error: self.last_error.as_deref().map(escaped_and_truncated),
-            ..self.clone()
-        }
-    }
-}
-
 /// Inserts and answers the new ids, in the order of `rows`.
 pub fn insert_all_returning_ids(
     conn: &mut AnyConnection,
@@ -275,124 +137,6 @@ pub fn insert_all_returning_ids(
         }
         Ok(ids)
     })
-}
-
-/// Writes outcomes, each only if its lease still holds (same epoch, still
-/// in flight), in one statement per few hundred rows. Answers the ids that
-/// were written; the others were stale attempts.
-pub fn write_outcomes(
-    conn: &mut AnyConnection,
-    writes: &[OutcomeWrite],
-    now: i64,
-) -> QueryResult<Vec<i64>> {
-    let mut written = Vec::with_capacity(writes.len());
-    for chunk in writes.chunks(300) {
-        let ids: Vec<WrittenId> = match conn {
-            AnyConnection::Postgresql(c) => bind_outcomes(
-                diesel::sql_query(outcome_sql(chunk.len(), true)).into_boxed(),
-                chunk,
-                now,
-            )
-            .load(c)?,
-            AnyConnection::Sqlite(c) => bind_outcomes(
-                diesel::sql_query(outcome_sql(chunk.len(), false)).into_boxed(),
-                chunk,
-                now,
-            )
-            .load(c)?,
-        };
-        written.extend(ids.into_iter().map(|row| row.id));
-    }
-    Ok(written)
-}
-
-#[derive(QueryableByName)]
-struct WrittenId {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-/// `UPDATE … FROM (VALUES …)`: PostgreSQL names the columns in the alias
-/// and needs typed placeholders; SQLite calls them column1, column2, ….
-fn outcome_sql(rows: usize, postgres: bool) -> String {
-    let in_flight = DeliveryState::InFlight.code();
-    let mut values = Vec::with_capacity(rows);
-    let mut n = 1;
-    for _ in 0..rows {
-        if postgres {
-            let types = [
-                "int8", "int8", "int2", "int4", "int8", "text", "text", "text", "int8",
-            ];
-            let row: Vec<String> = types
-                .iter()
-                .map(|t| {
-                    n += 1;
-                    format!("${n}::{t}")
-                })
-                .collect();
-            values.push(format!("({})", row.join(", ")));
-        } else {
-            values.push("(?, ?, ?, ?, ?, ?, ?, ?, ?)".to_owned());
-        }
-    }
-    let values = values.join(", ");
-    if postgres {
-        format!(
-            "UPDATE deliveries AS d SET state = v.state, attempts = v.attempts, due_at = v.due_at, \
-             progress = v.progress, outcome = v.outcome, last_error = v.last_error, \
-             deferred_since = v.deferred_since, lease_owner = NULL, updated_at = $1 \
-             FROM (VALUES {values}) AS v(id, lease_epoch, state, attempts, due_at, progress, outcome, last_error, deferred_since) \
-             WHERE d.id = v.id AND d.lease_epoch = v.lease_epoch AND d.state = {in_flight} \
-             RETURNING d.id"
-        )
-    } else {
-        format!(
-            "UPDATE deliveries SET state = v.column3, attempts = v.column4, due_at = v.column5, \
-             progress = v.column6, outcome = v.column7, last_error = v.column8, \
-             deferred_since = v.column9, lease_owner = NULL, updated_at = ?1 \
-             FROM (SELECT * FROM (VALUES {values})) AS v \
-             WHERE deliveries.id = v.column1 AND deliveries.lease_epoch = v.column2 \
-             AND deliveries.state = {in_flight} \
-             RETURNING deliveries.id"
-        )
-    }
-}
-
-fn bind_outcomes<'a, DB>(
-    mut query: diesel::query_builder::BoxedSqlQuery<'a, DB, diesel::query_builder::SqlQuery>,
-    writes: &'a [OutcomeWrite],
-    now: i64,
-) -> diesel::query_builder::BoxedSqlQuery<'a, DB, diesel::query_builder::SqlQuery>
-where
-    DB: diesel::backend::Backend
-        + diesel::sql_types::HasSqlType<BigInt>
-        + diesel::sql_types::HasSqlType<SmallInt>
-        + diesel::sql_types::HasSqlType<Integer>
-        + diesel::sql_types::HasSqlType<Text>
-        + diesel::sql_types::HasSqlType<Nullable<Text>>
-        + diesel::sql_types::HasSqlType<Nullable<BigInt>>,
-    i64: ToSql<BigInt, DB>,
-    i16: ToSql<SmallInt, DB>,
-    DeliveryState: ToSql<SmallInt, DB>,
-    i32: ToSql<Integer, DB>,
-    String: ToSql<Text, DB>,
-    Option<String>: ToSql<Nullable<Text>, DB>,
-    Option<i64>: ToSql<Nullable<BigInt>, DB>,
-{
-    query = query.bind::<BigInt, _>(now);
-    for write in writes {
-        query = query
-            .bind::<BigInt, _>(write.id)
-            .bind::<BigInt, _>(write.lease_epoch)
-            .bind::<SmallInt, _>(write.state)
-            .bind::<Integer, _>(write.attempts)
-            .bind::<BigInt, _>(write.due_at)
-            .bind::<Text, _>(write.progress.clone())
-            .bind::<Nullable<Text>, _>(write.outcome.clone())
-            .bind::<Nullable<Text>, _>(write.last_error.clone())
-            .bind::<Nullable<BigInt>, _>(write.deferred_since);
-    }
-    query
 }
 
 /// Claims up to `limit` due deliveries of one subscriber for `owner`: the
@@ -653,19 +397,6 @@ pub fn oldest_due(conn: &mut AnyConnection, now: i64) -> QueryResult<Vec<(String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn states_round_trip_and_an_unknown_one_is_an_error() {
-        for state in DeliveryState::ALL {
-            assert_eq!(DeliveryState::from_code(state.code()), Ok(state));
-        }
-        assert_eq!(DeliveryState::from_code(9), Err(UnknownState(9)));
-        assert_eq!(
-            UnknownState(9).to_string(),
-            "unknown delivery state 9 in the journal"
-        );
-        assert_eq!(sql_states(&DeliveryState::UNFINISHED), "0, 1, 2");
-    }
 
     #[test]
     fn text_from_destinations_is_made_storable() {

@@ -2,11 +2,13 @@
 //! deployment, kept when the journal is pruned.
 
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use serde::Serialize;
 
 use super::deliveries::escaped_and_truncated;
 use crate::domain::EnrichedDeployment;
 use crate::store::AnyConnection;
+use crate::store::reads::row_condition;
 use crate::store::schema::deployments;
 use crate::with_connection;
 
@@ -130,9 +132,13 @@ pub fn search(
     conn: &mut AnyConnection,
     filter: &DeploymentFilter,
 ) -> QueryResult<Vec<DeploymentRow>> {
+    // SQLite: each row read is checked against the read's time limit (a
+    // filter can make this scan the whole history).
+    let in_time = row_condition(conn, "deployments.received_at");
     with_connection!(conn, |c| {
         let mut query = deployments::table
             .select(DeploymentRow::as_select())
+            .filter(diesel::dsl::sql::<Bool>(&in_time))
             .order(deployments::id.desc())
             .limit(filter.limit)
             .into_boxed();
@@ -204,8 +210,11 @@ pub fn latest_in_cluster(
                 .load::<Option<String>>($c)
         };
     }
+    let in_time = row_condition(conn, "deployments.received_at");
     with_connection!(conn, |c| {
         let in_cluster = deployments::table.filter(deployments::cluster.eq(cluster));
+        // SQLite: the rows read are checked against the read's time limit.
+        let in_cluster = in_cluster.filter(diesel::dsl::sql::<Bool>(&in_time));
         let latest_ids = match after {
             Some(after) => latest_ids!(in_cluster.filter(deployments::application.gt(after)), c)?,
             None => latest_ids!(in_cluster, c)?,

@@ -131,9 +131,12 @@ pub struct EventFilter {
 
 /// Newest first.
 pub fn recent(conn: &mut AnyConnection, filter: &EventFilter) -> QueryResult<Vec<EventRow>> {
+    // SQLite: each row read is checked against the read's time limit.
+    let in_time = crate::store::reads::row_condition(conn, "events.received_at");
     with_connection!(conn, |c| {
         let mut query = events::table
             .select(EventRow::as_select())
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&in_time))
             .order(events::id.desc())
             .limit(filter.limit)
             .into_boxed();

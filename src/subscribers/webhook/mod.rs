@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 
-use crate::config::file::{Webhook, signing_key};
+use crate::config::file::Webhook;
 use serde_json::Value;
 
 use crate::config::{ConfigError, Env, OperatorConfig, OperatorView};
@@ -135,13 +135,14 @@ impl Subscriber for WebhookDestination {
         for (name, value) in &webhook.headers {
             request = request.insert_header((name.as_str(), value.as_str()));
         }
-        if let Some(key) = webhook
-            .secret
-            .as_ref()
-            .and_then(|s| signing_key(s.expose()))
-        {
+        if let Some(key) = &webhook.signing_key {
             let timestamp = context.clock.now_ms() / 1000;
-            let signed = signature::sign(&key, &work.id.to_string(), timestamp, body.as_bytes());
+            let signed = signature::sign(
+                key.expose(),
+                &work.id.to_string(),
+                timestamp,
+                body.as_bytes(),
+            );
             request = request
                 .insert_header(("webhook-id", signed.id))
                 .insert_header(("webhook-timestamp", signed.timestamp))
@@ -173,7 +174,7 @@ impl Subscriber for WebhookDestination {
         let webhook = operator.webhook(&self.name)?;
         Some(render(&operator, webhook, &work).map(|body| {
             let mut headers: Vec<&str> = webhook.headers.keys().map(String::as_str).collect();
-            if webhook.secret.is_some() {
+            if webhook.signing_key.is_some() {
                 headers.extend(["webhook-id", "webhook-timestamp", "webhook-signature"]);
             }
             vec![serde_json::json!({

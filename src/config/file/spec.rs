@@ -1,0 +1,108 @@
+//! The operator file as written: each part with its place in the file,
+//! before anything is checked.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::EventKind;
+
+/// The file as written, each part with its place in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileSpec {
+    #[serde(default)]
+    pub(super) settings: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    #[serde(default)]
+    pub(super) routes: Vec<RouteSpec>,
+    #[serde(default)]
+    pub(super) templates: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub(super) webhooks: Vec<WebhookSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RouteSpec {
+    pub(super) name: Spanned<String>,
+    #[serde(default)]
+    pub(super) kinds: Vec<EventKind>,
+    #[serde(default)]
+    pub(super) when: BTreeMap<Spanned<String>, Spanned<Patterns>>,
+    #[serde(default)]
+    pub(super) slack_channels: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) only: bool,
+    #[serde(default)]
+    pub(super) never_channels: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) webhooks: Vec<Spanned<String>>,
+    pub(super) once_per: Option<Spanned<OncePerSpec>>,
+}
+
+/// One pattern or a list of them; each of a list keeps its own place, so
+/// a bad glob is reported at its line.
+#[derive(Debug)]
+pub(super) enum Patterns {
+    One(String),
+    Any(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Patterns {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Patterns;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a pattern or a list of patterns")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Patterns, E> {
+                Ok(Patterns::One(value.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Patterns, A::Error> {
+                let mut all = Vec::new();
+                while let Some(pattern) = seq.next_element::<Spanned<String>>()? {
+                    all.push(pattern);
+                }
+                Ok(Patterns::Any(all))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OncePerSpec {
+    pub(super) fields: Vec<String>,
+    pub(super) window: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WebhookSpec {
+    pub(super) name: Spanned<String>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) url_env: Option<Spanned<String>>,
+    pub(super) method: Option<Spanned<String>>,
+    /// Values that are no secret (the file is checked for secrets).
+    #[serde(default)]
+    pub(super) headers: BTreeMap<String, String>,
+    /// Headers whose values are secrets: header name → the variable.
+    #[serde(default)]
+    pub(super) headers_env: BTreeMap<String, Spanned<String>>,
+    pub(super) body: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) kinds: Vec<EventKind>,
+    #[serde(default)]
+    pub(super) when: BTreeMap<Spanned<String>, Spanned<Patterns>>,
+    #[serde(default)]
+    pub(super) routed: bool,
+    pub(super) secret_env: Option<Spanned<String>>,
+    pub(super) once_per: Option<Spanned<OncePerSpec>>,
+    pub(super) rate_limit: Option<Spanned<String>>,
+}
