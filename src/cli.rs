@@ -13,7 +13,8 @@ use crate::config::{Env, OperatorConfig, Settings};
 use crate::domain::enrichment::enrich;
 use crate::domain::event::{Deployment, Event, EventKind};
 use crate::domain::{EnrichedEvent, EventId, PublishedEvent};
-use crate::engine::{ActorHealth, Preview, Role, Setup, SlackClient};
+use crate::engine::{ActorHealth, Preview, Role, Services, Setup};
+use crate::slack::SlackClient;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -237,19 +238,19 @@ pub fn render_json(
         ));
     }
     let clock = SystemClock::shared();
-    let published = PublishedEvent {
-        id: EventId::new(),
-        received_at: clock.now_ms(),
-        event,
-    };
+    let published = PublishedEvent::new(EventId::new(), clock.now_ms(), event);
     let slack = SlackClient::from_settings(&settings, clock.clone())
         .map_err(|error| format!("configuration error: {error}"))?;
+    let mut services = Services::default();
+    if let Some(slack) = slack {
+        services.insert(slack);
+    }
     let health = ActorHealth::new(registration.id, Role::Subscriber, clock.clone());
     let operator = crate::config::OperatorView::fixed(Arc::clone(&settings.operator));
     let setup = Setup {
         settings: &settings,
         journal: None,
-        slack: slack.as_ref(),
+        services: &services,
         clock: &clock,
         health: &health,
         operator: &operator,

@@ -7,7 +7,8 @@
 //! (`subscribers`).
 //!
 //! Dependencies point one way: `clock` and `domain` at the bottom, then
-//! `config` and `error`, `store`, `engine`, `subscribers`, `pipeline`,
+//! `config` and `error`, `store`, `engine`, `slack` (a service the
+//! integrations share), `subscribers`, `pipeline`,
 //! `routes`, and `startup`/`cli` on top. No module imports one that
 //! imports it back (a test checks).
 
@@ -21,6 +22,7 @@ pub mod healthcheck;
 pub mod logging;
 pub mod pipeline;
 pub mod routes;
+pub mod slack;
 pub mod startup;
 pub mod store;
 pub mod subscribers;

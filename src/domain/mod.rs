@@ -8,6 +8,7 @@ pub mod event;
 pub mod history;
 pub mod id;
 pub mod matching;
+pub mod plan;
 pub mod published;
 pub mod silence;
 pub mod silence_set;
@@ -20,5 +21,6 @@ pub use enrichment::{
 };
 pub use event::{Deployment, Event, EventKind, FieldError, PipelineError, Recommendation};
 pub use id::EventId;
+pub use plan::{Destination, PlannedDestination};
 pub use published::{EnrichedEvent, PublishedEvent};
 pub use text::{clean, split_list};

@@ -2,6 +2,8 @@
 //! what the journal stores at intake, so the admin's view of an event is
 //! exactly what its subscribers received.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::enrichment::{EnrichedDeployment, EnrichmentSettings, enrich};
@@ -98,9 +100,22 @@ pub struct PublishedEvent {
     /// Unix milliseconds.
     pub received_at: i64,
     pub event: EnrichedEvent,
+    /// The event as stored and as templates see it: made once, shared by
+    /// every subscriber.
+    pub json: Arc<Value>,
 }
 
 impl PublishedEvent {
+    pub fn new(id: EventId, received_at: i64, event: EnrichedEvent) -> Self {
+        let json = Arc::new(event.to_json());
+        PublishedEvent {
+            id,
+            received_at,
+            event,
+            json,
+        }
+    }
+
     pub fn kind(&self) -> EventKind {
         self.event.kind()
     }

@@ -16,78 +16,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised,
-    WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Supervised, WrapFuture,
 };
 use futures_util::FutureExt;
 
 use super::attempt::{AttemptResult, judge};
 use super::circuit::{Admission, Change, Circuit};
 use super::health::ActorHealth;
-use super::rate_limit::Limiter;
 use super::restart::RestartBackoff;
-use super::retry::{
-    AttemptOutcome, Decision, NextState, RetryPolicy, decide, in_line, random_roll,
-};
-use super::slots::Slots;
+use super::retry::{AttemptOutcome, Decision, NextState, decide, in_line, random_roll};
 use super::subscriber::{DeliveryContext, DeliveryOutcome, Input, Progress, Subscriber, Work};
-use crate::clock::SharedClock;
-use crate::config::Redactor;
 use crate::domain::{EventId, PublishedEvent};
 use crate::error::DeliveryError;
 use crate::logging::LogContext;
-use crate::store::journal::{Journal, Ticket};
+use crate::store::journal::Ticket;
 use crate::store::models::deliveries::{DeliveryState, OutcomeWrite, storable};
 
-/// Registry → one subscriber actor: one delivery.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    pub ticket: Ticket,
-    pub event: Arc<PublishedEvent>,
-}
-
-/// A subscriber actor → whoever announces dead letters: a delivery was
-/// given up on.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct DeadLettered {
-    pub subscriber: &'static str,
-    pub event_id: EventId,
-    pub error: String,
-}
-
-/// Shutdown → a subscriber actor: start nothing new, let running
-/// deliveries finish until `until`, then give everything still held back
-/// to the journal. Answers how many deliveries were given back.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Drain {
-    pub until: Instant,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct ActorLimits {
-    pub concurrency: usize,
-    pub timeout: Duration,
-    pub circuit_failures: u32,
-    pub circuit_cooldown: Duration,
-}
-
-/// Everything a subscriber actor is built from, besides the subscriber.
-pub struct ActorParts {
-    pub limits: ActorLimits,
-    /// Takes configured secrets out of whatever a destination answered.
-    pub redactor: Arc<Redactor>,
-    pub policy: RetryPolicy,
-    pub health: Arc<ActorHealth>,
-    pub journal: Journal,
-    pub slots: Arc<Slots>,
-    pub limiter: Arc<Limiter>,
-    pub clock: SharedClock,
-    /// Told of every dead letter (when alerts are on).
-    pub dead_letters: Option<actix::Recipient<DeadLettered>>,
-}
+pub use super::parts::{ActorLimits, ActorParts, DeadLettered, Deliver, Drain};
 
 /// One leased delivery held by this actor.
 struct Job {
@@ -103,7 +48,7 @@ struct Job {
 pub struct SubscriberActor<S: Subscriber> {
     /// The subscriber's id (a webhook's is not a constant).
     id: &'static str,
-    subscriber: Rc<S>,
+    subscriber: Arc<S>,
     parts: ActorParts,
     context: Rc<DeliveryContext>,
     circuit: Circuit,
@@ -123,7 +68,7 @@ pub struct SubscriberActor<S: Subscriber> {
 }
 
 impl<S: Subscriber> SubscriberActor<S> {
-    pub fn new(subscriber: S, parts: ActorParts) -> Self {
+    pub fn new(subscriber: Arc<S>, parts: ActorParts) -> Self {
         let limits = parts.limits;
         let deadline = subscriber.delivery_deadline(limits.timeout);
         parts.health.set_deadline(deadline);
@@ -135,7 +80,7 @@ impl<S: Subscriber> SubscriberActor<S> {
                 limits.circuit_cooldown,
                 deadline + Duration::from_secs(5),
             ),
-            subscriber: Rc::new(subscriber),
+            subscriber,
             parts,
             waiting: VecDeque::new(),
             running: HashMap::new(),
@@ -293,6 +238,7 @@ impl<S: Subscriber> SubscriberActor<S> {
         let context = self.context.clone();
         let event = job.event.clone();
         let progress = job.progress.clone();
+        let destinations = job.ticket.destinations.clone();
         job.started = Some(Instant::now());
         self.parts.health.attempt_started(key, self.now());
         self.running.insert(key, job);
@@ -318,6 +264,8 @@ impl<S: Subscriber> SubscriberActor<S> {
                 id: event.id,
                 received_at: event.received_at,
                 event: input,
+                json: &event.json,
+                destinations: destinations.as_deref().map_or(&[], Vec::as_slice),
                 progress: &progress,
             };
             // A panic inside one integration is caught here, at the actor

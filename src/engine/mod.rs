@@ -1,8 +1,9 @@
 //! The delivery engine: everything an integration gets for free. The
 //! generic supervised subscriber actor, the delivery state machine and its
 //! retry schedule, the circuit breaker, rate limits and slots, the one
-//! outbound HTTP layer and the one Slack client, actor health, and the
-//! supervision of the core actors.
+//! outbound HTTP layer, actor health, and the supervision of the core
+//! actors. It knows no integration: shared services such as the Slack
+//! client (the `slack` module) reach integrations through [`Services`].
 //!
 //! It depends on the domain, the store and the configuration; integrations
 //! (`subscribers`) depend on it and on the domain only.
@@ -13,17 +14,19 @@ pub mod circuit;
 pub mod guard;
 pub mod health;
 pub mod outbound;
+pub mod parts;
 pub mod rate_limit;
 pub mod registration;
 pub mod restart;
 pub mod retry;
-pub mod slack;
 pub mod slots;
 pub mod subscriber;
 
 pub use actor::{ActorLimits, ActorParts, DeadLettered, Deliver, Drain};
 pub use health::{ActorHealth, ActorReport, ActorState, Availability, Role};
-pub use registration::{Preview, Registration, StartedActor};
+pub use registration::{Plans, Preview, Registration, StartedActor};
 pub use retry::RetryPolicy;
-pub use slack::{SlackClient, SlackMessage, Unrendered};
-pub use subscriber::{DeliveryContext, DeliveryOutcome, Input, Progress, Setup, Subscriber, Work};
+pub use subscriber::{
+    DeliveryContext, DeliveryOutcome, Input, Planning, Progress, Services, Setup, Subscriber,
+    TemplateContext, Work,
+};

@@ -8,9 +8,9 @@ use actix::{Arbiter, Recipient, Supervisor};
 use actix_rt::ArbiterHandle;
 
 use super::actor::{ActorParts, Deliver, Drain, SubscriberActor};
-use super::subscriber::{Input, Progress, Setup, Subscriber, Work};
+use super::subscriber::{Input, Planning, Progress, Setup, Subscriber, Work};
 use crate::config::{ConfigError, RateLimit};
-use crate::domain::{EventKind, PublishedEvent};
+use crate::domain::{Destination, EnrichedEvent, EventKind, PlannedDestination, PublishedEvent};
 
 /// A subscriber's entry in the registration list.
 #[derive(Clone)]
@@ -52,6 +52,32 @@ pub struct StartedActor {
     pub deliver: Recipient<Deliver>,
     pub drain: Recipient<Drain>,
     pub arbiter: ArbiterHandle,
+    /// Its choice of destinations, asked when an event is planned.
+    pub planner: Arc<dyn Plans>,
+}
+
+/// A subscriber's choice of destinations for any event (see
+/// [`Subscriber::destinations`]), callable from the planning thread.
+pub trait Plans: Send + Sync {
+    fn destinations(
+        &self,
+        event: &EnrichedEvent,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination>;
+}
+
+struct Planner<S>(Arc<S>);
+
+impl<S: Subscriber> Plans for Planner<S> {
+    fn destinations(
+        &self,
+        event: &EnrichedEvent,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        S::Input::pick(event)
+            .map(|input| self.0.destinations(input, planning))
+            .unwrap_or_default()
+    }
 }
 
 impl StartedActor {
@@ -77,7 +103,7 @@ impl Registration {
             routed: S::ROUTED,
             declared: false,
             start: Arc::new(|setup, parts| start_actor(S::from_config(setup)?, parts)),
-            preview: Arc::new(|setup, event| preview(S::from_config(setup), event)),
+            preview: Arc::new(|setup, event| preview(S::from_config(setup), setup, event)),
         }
     }
 
@@ -101,7 +127,7 @@ impl Registration {
             routed: false,
             declared: true,
             start: Arc::new(move |setup, parts| start_actor(make(setup)?, parts)),
-            preview: Arc::new(move |setup, event| preview(make_preview(setup), event)),
+            preview: Arc::new(move |setup, event| preview(make_preview(setup), setup, event)),
         }
     }
 
@@ -124,7 +150,11 @@ impl Registration {
     }
 }
 
-fn preview<S: Subscriber>(made: Result<Option<S>, ConfigError>, event: &PublishedEvent) -> Preview {
+fn preview<S: Subscriber>(
+    made: Result<Option<S>, ConfigError>,
+    setup: &Setup<'_>,
+    event: &PublishedEvent,
+) -> Preview {
     let subscriber = match made {
         Ok(Some(subscriber)) => subscriber,
         Ok(None) => return Preview::Nothing("it is not configured".into()),
@@ -134,10 +164,24 @@ fn preview<S: Subscriber>(made: Result<Option<S>, ConfigError>, event: &Publishe
         return Preview::Nothing(format!("it takes no {} events", event.kind()));
     };
     let progress = Progress::default();
+    // Planned as intake would, with the configuration in force.
+    let operator = setup.operator.borrow().clone();
+    let planning = Planning {
+        kind: event.kind(),
+        json: &event.json,
+        operator: &operator,
+    };
+    let destinations: Vec<Destination> = subscriber
+        .destinations(input, &planning)
+        .into_iter()
+        .map(|planned| planned.destination)
+        .collect();
     let work = Work {
         id: event.id,
         received_at: event.received_at,
         event: input,
+        json: &event.json,
+        destinations: &destinations,
         progress: &progress,
     };
     match subscriber.preview(work) {
@@ -158,6 +202,8 @@ fn start_actor<S: Subscriber>(
         return Ok(None);
     };
     parts.health.attach_limiter(Arc::clone(&parts.limiter));
+    let subscriber = Arc::new(subscriber);
+    let planner = Arc::new(Planner(Arc::clone(&subscriber)));
     let arbiter = Arbiter::new();
     let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
         SubscriberActor::new(subscriber, parts)
@@ -166,6 +212,7 @@ fn start_actor<S: Subscriber>(
         deliver: addr.clone().recipient(),
         drain: addr.recipient(),
         arbiter: arbiter.handle(),
+        planner,
     }))
 }
 

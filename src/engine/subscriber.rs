@@ -6,27 +6,30 @@
 //! timeouts, retries, deferral, the circuit breaker, panics and restarts,
 //! health — is the engine's.
 
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use super::health::ActorHealth;
 use super::outbound::{self, Answer, Body, CallError, CallRules, Reading};
 use super::rate_limit::Limiter;
-use super::slack::SlackClient;
 use crate::clock::SharedClock;
-use crate::config::{ConfigError, OperatorView, RateLimit, Settings};
+use crate::config::{ConfigError, OperatorConfig, OperatorView, RateLimit, Settings};
 use crate::domain::history::DeploymentHistory;
 use crate::domain::{
-    EnrichedDeployment, EnrichedEvent, EventId, EventKind, PipelineError, Recommendation,
+    Destination, EnrichedDeployment, EnrichedEvent, EventId, EventKind, PipelineError,
+    PlannedDestination, Recommendation,
 };
 use crate::error::DeliveryError;
 use crate::store::journal::Journal;
 
 /// One integration.
-pub trait Subscriber: Send + Sized + 'static {
+pub trait Subscriber: Send + Sync + Sized + 'static {
     /// Stable id, used in configuration, logs, health and admin routes.
     const ID: &'static str;
     /// The Python service's module name, still accepted in
@@ -60,6 +63,19 @@ pub trait Subscriber: Send + Sized + 'static {
     /// Reads this subscriber's variables. `Ok(None)` means "not
     /// configured": the subscriber is listed as `unconfigured` and skips.
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError>;
+
+    /// Where it sends this event: decided once, when the event is planned
+    /// at intake (`pipeline::routing`), and kept with the delivery, which
+    /// then goes exactly there (`work.destinations`). Pure, no I/O. None
+    /// by default: a subscriber whose destination is its API's.
+    fn destinations(
+        &self,
+        event: &Self::Input,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        let _ = (event, planning);
+        Vec::new()
+    }
 
     /// Delivers one event. Runs on the subscriber's own actor thread, so the
     /// future need not be `Send`. Steps already recorded in `work.progress`
@@ -97,8 +113,6 @@ pub trait Input: 'static {
     const KINDS: &'static [EventKind];
     fn pick(event: &EnrichedEvent) -> Option<&Self>;
     fn kind(&self) -> EventKind;
-    /// As stored and as templates see it (camelCase fields).
-    fn to_json(&self) -> serde_json::Value;
 }
 
 impl Input for EnrichedDeployment {
@@ -111,9 +125,6 @@ impl Input for EnrichedDeployment {
     }
     fn kind(&self) -> EventKind {
         EventKind::Deployment
-    }
-    fn to_json(&self) -> serde_json::Value {
-        EnrichedDeployment::to_json(self)
     }
 }
 
@@ -128,9 +139,6 @@ impl Input for PipelineError {
     fn kind(&self) -> EventKind {
         EventKind::Error
     }
-    fn to_json(&self) -> serde_json::Value {
-        PipelineError::to_json(self)
-    }
 }
 
 impl Input for Recommendation {
@@ -144,9 +152,6 @@ impl Input for Recommendation {
     fn kind(&self) -> EventKind {
         EventKind::Recommendation
     }
-    fn to_json(&self) -> serde_json::Value {
-        Recommendation::to_json(self)
-    }
 }
 
 impl Input for EnrichedEvent {
@@ -157,41 +162,83 @@ impl Input for EnrichedEvent {
     fn kind(&self) -> EventKind {
         EnrichedEvent::kind(self)
     }
-    fn to_json(&self) -> serde_json::Value {
-        EnrichedEvent::to_json(self)
-    }
 }
 
-/// One delivery's work: the event (the part the subscriber takes), its id,
-/// when it was accepted, and the steps earlier attempts already did.
+/// What a subscriber's destinations are chosen from when an event is
+/// planned: the event (as stored) and the operator's routes in force then.
+pub struct Planning<'a> {
+    pub kind: EventKind,
+    pub json: &'a Value,
+    pub operator: &'a OperatorConfig,
+}
+
+/// One delivery's work: the event (the part the subscriber takes, and the
+/// whole as stored), its id, when it was accepted, where it was planned to
+/// go, and the steps earlier attempts already did.
 pub struct Work<'a, I> {
     pub id: EventId,
     /// Unix milliseconds.
     pub received_at: i64,
     pub event: &'a I,
+    /// The event as stored, made once for every subscriber.
+    pub json: &'a Arc<Value>,
+    /// Where it goes, as planned at intake.
+    pub destinations: &'a [Destination],
     pub progress: &'a Progress,
 }
 
 impl<I: Input> Work<'_, I> {
     /// What a template sees: `event` (as stored), `id`, `kind` and
     /// `received_at` (RFC 3339); the subscriber adds its own values.
-    pub fn template_context(
-        &self,
-        event: &serde_json::Value,
-    ) -> serde_json::Map<String, serde_json::Value> {
+    pub fn template_context(&self) -> TemplateContext {
         let received_at = std::time::UNIX_EPOCH
             + Duration::from_millis(u64::try_from(self.received_at).unwrap_or_default());
-        let mut context = serde_json::Map::new();
-        context.insert("event".into(), event.clone());
-        context.insert("id".into(), self.id.to_string().into());
-        context.insert("kind".into(), self.event.kind().as_str().into());
-        context.insert(
-            "received_at".into(),
-            humantime::format_rfc3339_millis(received_at)
-                .to_string()
-                .into(),
-        );
-        context
+        TemplateContext {
+            event: Arc::clone(self.json),
+            id: self.id.to_string(),
+            kind: self.event.kind().as_str(),
+            received_at: humantime::format_rfc3339_millis(received_at).to_string(),
+            values: serde_json::Map::new(),
+        }
+    }
+}
+
+/// A template's context: the shared event (never copied) and the values a
+/// subscriber adds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TemplateContext {
+    #[serde(serialize_with = "shared")]
+    event: Arc<Value>,
+    id: String,
+    kind: &'static str,
+    received_at: String,
+    #[serde(flatten)]
+    values: serde_json::Map<String, Value>,
+}
+
+fn shared<S: serde::Serializer>(value: &Arc<Value>, serializer: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(value.as_ref(), serializer)
+}
+
+impl TemplateContext {
+    pub fn insert(&mut self, name: &str, value: impl Into<Value>) {
+        self.values.insert(name.to_owned(), value.into());
+    }
+}
+
+/// The shared services integrations use (a chat client, say), by type:
+/// the engine hands them on without knowing what they are.
+#[derive(Default, Clone)]
+pub struct Services(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl Services {
+    pub fn insert<T: Any + Send + Sync>(&mut self, service: Arc<T>) {
+        self.0.insert(TypeId::of::<T>(), service);
+    }
+
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let service = self.0.get(&TypeId::of::<T>())?.clone();
+        service.downcast::<T>().ok()
     }
 }
 
@@ -201,8 +248,8 @@ pub struct Setup<'a> {
     /// For subscribers that write to the database (through the one
     /// writer); `None` in a preview (`alvares render`).
     pub journal: Option<&'a Journal>,
-    /// The one Slack client, when Slack is configured.
-    pub slack: Option<&'a Arc<SlackClient>>,
+    /// The shared services that are configured (the Slack client…).
+    pub services: &'a Services,
     pub clock: &'a SharedClock,
     /// The subscriber's own health, where a reason it is not configured
     /// shows.

@@ -17,9 +17,8 @@ use crate::clock::SharedClock;
 use crate::domain::slack_text::escape;
 use crate::engine::guard::guarded;
 use crate::engine::rate_limit::Limiter;
-use crate::engine::{
-    ActorHealth, ActorState, DeadLettered, DeliveryContext, Progress, SlackClient, SlackMessage,
-};
+use crate::engine::{ActorHealth, ActorState, DeadLettered, DeliveryContext, Progress};
+use crate::slack::{SlackClient, SlackMessage};
 
 /// How often open circuits are looked at.
 const LOOK_EVERY: Duration = Duration::from_secs(1);

@@ -76,17 +76,22 @@ impl EnricherActor {
             event_id: Some(id.to_string()),
             subscriber: None,
         };
-        let event = EnrichedEvent::enrich(event, &self.settings);
-        let kind = event.kind();
-        let body = event.to_json();
-        let plan = current(&self.routing).plan(kind, &body, received_at);
-        let (application, cluster) = event.attribution();
+        // The event's JSON is made here, once: stored, planned from, and
+        // shared by every subscriber.
+        let published = PublishedEvent::new(
+            id,
+            received_at,
+            EnrichedEvent::enrich(event, &self.settings),
+        );
+        let kind = published.kind();
+        let plan = current(&self.routing).plan(&published);
+        let (application, cluster) = published.event.attribution();
         let append = Append {
             event: NewEvent {
                 id: id.to_string(),
                 kind: kind.as_str().to_owned(),
                 received_at,
-                body: body.to_string(),
+                body: published.json.to_string(),
                 skipped: Value::Object(plan.skipped).to_string(),
                 idempotency_key: idempotency.as_ref().map(|k| k.key.clone()),
                 body_hash: idempotency.map(|k| k.body_hash),
@@ -103,11 +108,6 @@ impl EnricherActor {
             .filter(|p| p.push)
             .map(|p| p.subscriber)
             .collect();
-        let published = PublishedEvent {
-            id,
-            received_at,
-            event,
-        };
         let journal = self.journal.clone();
         let registry = self.registry.clone();
         let handback = self.handback.clone();

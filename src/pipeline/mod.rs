@@ -36,9 +36,10 @@ use crate::domain::history::DeploymentHistory;
 use crate::engine::rate_limit::Limiter;
 use crate::engine::slots::Slots;
 use crate::engine::{
-    ActorHealth, ActorLimits, ActorParts, Drain, Registration, RetryPolicy, Role, Setup,
-    SlackClient, StartedActor,
+    ActorHealth, ActorLimits, ActorParts, Drain, Registration, RetryPolicy, Role, Services, Setup,
+    StartedActor,
 };
+use crate::slack::SlackClient;
 use crate::store::journal::{Journal, Ticket};
 use coordinator::CoordinatorActor;
 use enricher::EnricherActor;
@@ -141,13 +142,17 @@ impl Pipeline {
         let operator_view =
             OperatorView::following(routing.clone(), |table| table.operator.clone());
         let config = &settings.subscribers;
+        let mut services = Services::default();
+        if let Some(slack) = &slack {
+            services.insert(slack.clone());
+        }
         // A slot coming back to a subscriber with a backlog wakes the sweeper.
         let backlog_wake = Arc::new(tokio::sync::Notify::new());
         let launcher = SubscriberLauncher {
             settings: settings.clone(),
             backlog_wake: backlog_wake.clone(),
             journal: journal.clone(),
-            slack: slack.clone(),
+            services,
             dead_letters: alerts.as_ref().map(|(addr, _)| addr.clone().recipient()),
             clock: clock.clone(),
             operator: operator_view,
@@ -426,7 +431,7 @@ pub struct SubscriberLauncher {
     settings: Arc<Settings>,
     backlog_wake: Arc<tokio::sync::Notify>,
     journal: Journal,
-    slack: Option<Arc<SlackClient>>,
+    services: Services,
     dead_letters: Option<actix::Recipient<crate::engine::DeadLettered>>,
     clock: SharedClock,
     operator: OperatorView,
@@ -482,7 +487,7 @@ impl SubscriberLauncher {
         let setup = Setup {
             settings,
             journal: Some(&self.journal),
-            slack: self.slack.as_ref(),
+            services: &self.services,
             clock: &self.clock,
             health: &health,
             operator: &self.operator,

@@ -11,10 +11,10 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use crate::config::OperatorConfig;
-use crate::domain::EventKind;
 use crate::domain::silence_set::{EventSilences, SilenceSet};
+use crate::domain::{Destination, EventKind, PlannedDestination, PublishedEvent};
 use crate::engine::slots::Slots;
-use crate::engine::{ActorHealth, Availability, StartedActor};
+use crate::engine::{ActorHealth, Availability, Planning, StartedActor};
 use crate::store::journal::{OnceClaim, PlannedDelivery};
 use crate::subscribers::Subscriber;
 use crate::subscribers::database::Database;
@@ -96,22 +96,28 @@ impl RoutingTable {
         }
     }
 
-    /// Which subscribers get an event, and why the others skip it: off,
-    /// unconfigured, a webhook no route sends it to, or silenced. A
-    /// delivery is pushed straight to this replica's actor when it owns the
-    /// subscriber, its circuit lets everything through and a slot is free;
-    /// otherwise it waits in the journal for the sweeper.
-    pub fn plan(&self, kind: EventKind, event: &Value, now_ms: i64) -> Plan {
+    /// The plan of an event, made once at intake from this snapshot: for
+    /// each subscriber of its kind, deliver (to the destinations it
+    /// resolved, stored with the delivery) or skip, and why: off,
+    /// unconfigured, a webhook no route sends it to, or silenced (whole
+    /// deliveries); a route's `never_channels` (a channel) already left
+    /// out of the destinations; a `once_per` duplicate decided with the
+    /// commit (see [`Plan::once`]). A delivery is pushed straight to this
+    /// replica's actor when it owns the subscriber, its circuit lets
+    /// everything through and a slot is free; otherwise it waits in the
+    /// journal for the sweeper.
+    pub fn plan(&self, event: &PublishedEvent) -> Plan {
         let mut plan = Plan::default();
+        let (kind, json) = (event.kind(), event.json.as_ref());
         // The event's fields are matched against the silences once, not
         // once per subscriber.
-        let silences = self.silences.for_event(now_ms, kind, event);
+        let silences = self.silences.for_event(event.received_at, kind, json);
         for route in self.routes.iter().filter(|route| route.takes(kind)) {
             let skip = match route.switch {
                 Switch::Unconfigured => "not configured".to_owned(),
                 Switch::Off => "disabled".to_owned(),
                 Switch::On => {
-                    if let Some(why) = self.why_skipped(route, kind, event, &silences, &mut plan) {
+                    if let Some(why) = self.why_skipped(route, kind, json, &silences, &mut plan) {
                         why
                     } else {
                         let push = route.owned
@@ -120,6 +126,7 @@ impl RoutingTable {
                             && route.slots.try_take();
                         plan.deliveries.push(PlannedDelivery {
                             subscriber: route.id,
+                            destinations: self.destinations(route, event),
                             push,
                         });
                         continue;
@@ -129,8 +136,34 @@ impl RoutingTable {
             ActorHealth::count(&route.health.skipped);
             plan.skipped.insert(route.id.into(), skip.into());
         }
-        plan.once = self.once_claims(kind, event, &plan.deliveries);
+        plan.once = self.once_claims(kind, json, &plan.deliveries);
         plan
+    }
+
+    /// Where one subscriber sends an event: its own choice, with the
+    /// operator's routes in this snapshot.
+    fn destinations(&self, route: &Route, event: &PublishedEvent) -> Vec<PlannedDestination> {
+        let planning = Planning {
+            kind: event.kind(),
+            json: &event.json,
+            operator: &self.operator,
+        };
+        route
+            .actor
+            .as_ref()
+            .map(|actor| actor.planner.destinations(&event.event, &planning))
+            .unwrap_or_default()
+    }
+
+    /// The destinations of a delivery recorded before plans were stored:
+    /// planned once, from this snapshot, when it is next claimed.
+    pub fn late_plan(&self, subscriber: &str, event: &PublishedEvent) -> Vec<Destination> {
+        self.route(subscriber)
+            .map(|route| self.destinations(route, event))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|planned| planned.destination)
+            .collect()
     }
 
     /// Why a switched-on subscriber skips this event, if it does.
@@ -162,8 +195,9 @@ impl RoutingTable {
         Some(format!("silenced by {}", silence.id))
     }
 
-    /// The `once_per` rules over the planned deliveries (a rule whose
-    /// subscribers were not planned claims nothing).
+    /// The `once_per` rules over the planned deliveries: a route's rule
+    /// claims when a planned delivery goes somewhere the route added, a
+    /// whole-delivery rule when one of its subscribers was planned.
     fn once_claims(
         &self,
         kind: EventKind,
@@ -188,10 +222,17 @@ impl RoutingTable {
                     .map(|p| p.subscriber)
                     .filter(|id| claim.subscribers.iter().any(|s| s == id))
                     .collect();
-                (!subscribers.is_empty()).then_some(OnceClaim {
+                let adds = claim.route.as_ref().is_some_and(|name| {
+                    planned
+                        .iter()
+                        .flat_map(|p| &p.destinations)
+                        .any(|d| d.routes.contains(name))
+                });
+                (!subscribers.is_empty() || adds).then_some(OnceClaim {
                     key: claim.key,
                     window_ms: claim.window.as_millis() as i64,
                     subscribers,
+                    route: claim.route.filter(|_| adds),
                 })
             })
             .collect()

@@ -194,6 +194,12 @@ impl SweeperActor {
                 }
             };
             log::debug!("event {}: swept {} deliveries", event.id, tickets.len());
+            let mut tickets = tickets;
+            for ticket in tickets.iter_mut().filter(|t| t.destinations.is_none()) {
+                // Recorded before plans were stored: planned now, once.
+                let planned = current(&self.routing).late_plan(ticket.subscriber, &event);
+                ticket.destinations = Some(Arc::new(planned));
+            }
             let publish = Publish {
                 event: Arc::new(event),
                 tickets,
@@ -215,12 +221,14 @@ fn read_stored(row: &EventRow) -> Result<PublishedEvent, String> {
         other => return Err(format!("unknown kind {other}")),
     };
     let id = row.id.parse::<EventId>().map_err(|e| e.to_string())?;
-    let body = serde_json::from_str(&row.body).map_err(|e| e.to_string())?;
-    let event = EnrichedEvent::from_stored(kind, body).map_err(|e| e.to_string())?;
+    let body: serde_json::Value = serde_json::from_str(&row.body).map_err(|e| e.to_string())?;
+    let event = EnrichedEvent::from_stored(kind, body.clone()).map_err(|e| e.to_string())?;
+    // Templates see the event as stored.
     Ok(PublishedEvent {
         id,
         received_at: row.received_at,
         event,
+        json: Arc::new(body),
     })
 }
 

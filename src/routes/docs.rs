@@ -66,6 +66,7 @@ The admin routes (`/admin/…` but the console's page, stylesheet and script) ta
             store::ClusterDeployments,
             store::EventView,
             store::DeliveryView,
+            crate::domain::Destination,
             DeliveryState,
             insights::Insights,
             insights::BucketCount,

@@ -3,9 +3,6 @@
 //! edge; the intake actor answers once the event is recorded, and that
 //! answer becomes `202 Accepted`.
 
-use std::time::Duration;
-
-use actix::Addr;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -19,29 +16,14 @@ use super::docs::answers::{
 };
 use super::docs::events::{DeploymentEvent, PipelineErrorEvent, RecommendationEvent};
 use crate::config::Secret;
-use crate::domain::bounds::EventBounds;
 use crate::domain::event::{Event, EventKind, FieldError};
 use crate::error::ApiError;
-use crate::pipeline::intake::IntakeActor;
 use crate::pipeline::messages::{Accept, IdempotencyKey, IntakeError};
-use crate::pipeline::metrics::Metrics;
 use crate::routes::state::AppState;
+pub use crate::routes::state::IntakeRoute;
 
 /// Longest `Idempotency-Key` accepted.
 const MAX_KEY_LENGTH: usize = 255;
-
-/// What the intake route needs from the application.
-pub struct IntakeRoute {
-    pub intake: Addr<IntakeActor>,
-    pub token: Option<Secret<String>>,
-    pub max_body_bytes: usize,
-    /// A body not fully arrived after this is answered 408.
-    pub body_timeout: Duration,
-    /// How much one event may hold (`MAX_CHANNELS_PER_EVENT` and the
-    /// fields' lengths).
-    pub bounds: EventBounds,
-    pub metrics: std::sync::Arc<Metrics>,
-}
 
 /// `202 Accepted`: the event is recorded (committed) and will be delivered.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -14,6 +14,7 @@ pub mod console;
 pub mod docs;
 pub mod health;
 pub mod insights;
+pub mod insights_cache;
 pub mod intake;
 pub mod operator;
 pub mod page;

@@ -11,15 +11,9 @@ use actix_web::{FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 
 use super::state::AppState;
+pub use super::state::ReadAccess;
 use super::{bearer_token, log_token_refused};
-use crate::config::Secret;
 use crate::error::ApiError;
-
-/// The tokens that open the read API; none set: it is open.
-pub struct ReadAccess {
-    pub read: Option<Secret<String>>,
-    pub admin: Option<Secret<String>>,
-}
 
 /// Proof that the request may read: every read handler takes one.
 pub struct Reader;

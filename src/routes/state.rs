@@ -8,20 +8,44 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::{HttpRequest, web};
 
-use super::admin::AdminAccess;
-use super::intake::IntakeRoute;
-use super::read_access::ReadAccess;
 use crate::clock::SharedClock;
-use crate::config::InsightsConfig;
+use crate::config::{InsightsConfig, Secret};
+use crate::domain::bounds::EventBounds;
 use crate::error::ApiError;
 use crate::pipeline::Reloader;
 use crate::pipeline::health::HealthBoard;
+use crate::pipeline::intake::IntakeActor;
 use crate::pipeline::metrics::Metrics;
 use crate::pipeline::registry::RegistryActor;
 use crate::pipeline::routing::Routing;
 use crate::store::DbPool;
 use crate::store::journal::Journal;
 use crate::store::reads::ReadRoutes;
+
+// The parts' types live here, and the routes that read them import this
+// file (never the other way): no file imports one that imports it back.
+
+/// What the intake route needs from the application.
+pub struct IntakeRoute {
+    pub intake: Addr<IntakeActor>,
+    pub token: Option<Secret<String>>,
+    pub max_body_bytes: usize,
+    /// A body not fully arrived after this is answered 408.
+    pub body_timeout: std::time::Duration,
+    /// How much one event may hold (`MAX_CHANNELS_PER_EVENT` and the
+    /// fields' lengths).
+    pub bounds: EventBounds,
+    pub metrics: std::sync::Arc<Metrics>,
+}
+
+/// The tokens that open the read API; none set: it is open.
+pub struct ReadAccess {
+    pub read: Option<Secret<String>>,
+    pub admin: Option<Secret<String>>,
+}
+
+/// The admin token, when the admin API is on.
+pub struct AdminAccess(pub Option<Secret<String>>);
 
 pub struct AppState {
     pub intake: IntakeRoute,
@@ -43,7 +67,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub insights: InsightsConfig,
     /// Insights answers kept for `INSIGHTS_CACHE_SECONDS`.
-    pub insights_cache: super::insights::AnswerCache,
+    pub insights_cache: super::insights_cache::AnswerCache,
 }
 
 impl AppState {

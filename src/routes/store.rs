@@ -18,6 +18,7 @@ use super::read_access::Reader;
 use super::state::AppState;
 pub use crate::clock::rfc3339;
 use crate::domain::event::{EventKind, FieldError};
+use crate::domain::{Destination, plan};
 use crate::error::ApiError;
 use crate::store::DbPool;
 use crate::store::models::deliveries::{self, DeliveryRow, DeliveryState};
@@ -336,6 +337,10 @@ pub struct DeliveryView {
     /// When the outcome was last written (RFC 3339).
     #[schema(format = DateTime)]
     pub updated_at: Option<String>,
+    /// Where it goes, as planned when the event was accepted (absent for
+    /// a skip, and for a delivery recorded before plans were stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destinations: Option<Vec<Destination>>,
 }
 
 /// An event with every subscriber's part in it.
@@ -370,6 +375,7 @@ pub fn event_view(event: &EventRow, rows: &[DeliveryRow]) -> EventView {
                 last_error: None,
                 next_attempt_at: None,
                 updated_at: Some(rfc3339(event.received_at)),
+                destinations: None,
             });
         }
     }
@@ -394,6 +400,7 @@ fn delivery_view(row: &DeliveryRow) -> DeliveryView {
         next_attempt_at: matches!(state, DeliveryState::Pending | DeliveryState::Retrying)
             .then(|| rfc3339(row.due_at)),
         updated_at: Some(rfc3339(row.updated_at)),
+        destinations: plan::read_stored(row.destinations.as_deref()),
     }
 }
 

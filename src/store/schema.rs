@@ -15,6 +15,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         updated_at -> Int8,
         deferred_since -> Nullable<Int8>,
+        destinations -> Nullable<Text>,
     }
 }
 

@@ -2,9 +2,10 @@
 //! [`Subscriber`] (the engine's trait, re-exported here with what an
 //! integration uses), and [`registrations`], the one alphabetised list.
 //!
-//! An integration imports only the domain and the engine's API; it never
-//! borrows from another integration (shared needs live in the engine, like
-//! the Slack client and the outbound HTTP layer).
+//! An integration imports only the domain, the engine's API and the shared
+//! services (the Slack client, `crate::slack`); it never borrows from
+//! another integration (shared needs move down, into the engine or a
+//! shared service).
 
 pub mod application_endpoint;
 pub mod database;
@@ -17,8 +18,10 @@ pub mod slack_recommendation;
 pub mod uptimerobot;
 pub mod webhook;
 
+pub use crate::domain::PlannedDestination;
 pub use crate::engine::{
-    DeliveryContext, DeliveryOutcome, Input, Progress, Registration, Setup, Subscriber, Work,
+    DeliveryContext, DeliveryOutcome, Input, Planning, Progress, Registration, Setup, Subscriber,
+    Work,
 };
 
 /// The subscribers the operator file declares (its webhooks).

@@ -1,8 +1,9 @@
 //! The shape of the code, checked: dependencies between the top-level
-//! modules point one way (no module imports, directly or through others,
-//! a module that imports it back), and integrations use only the domain,
-//! the engine's API and the shared configuration and error types — never
-//! each other.
+//! modules, and between the files under `src/`, point one way (no module
+//! or file imports, directly or through others, one that imports it
+//! back), the engine knows no integration, and integrations use only the
+//! domain, the engine's API, the shared Slack service and the shared
+//! configuration and error types — never each other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -127,11 +128,13 @@ fn no_top_level_module_imports_one_that_imports_it_back() {
 fn integrations_use_the_domain_and_the_engine_never_each_other() {
     let folder = Path::new(SOURCE).join("subscribers");
     // Templates are shared configuration: an operator may replace them.
+    // Slack is a service the integrations share, beside them.
     let allowed: BTreeSet<&str> = [
         "domain",
         "engine",
         "config",
         "error",
+        "slack",
         "subscribers",
         "templates",
     ]
@@ -171,6 +174,254 @@ fn integrations_use_the_domain_and_the_engine_never_each_other() {
             }
         }
     }
+}
+
+/// A file's module path: `src/engine/actor.rs` is `engine::actor`,
+/// `src/slack/mod.rs` is `slack`, `src/lib.rs` is the crate root (`""`).
+fn module_path(file: &Path) -> String {
+    let relative = file.strip_prefix(SOURCE).unwrap().with_extension("");
+    let mut parts: Vec<String> = relative
+        .iter()
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The names of a path: `a::b::C` → `[a, b, C]`, stopping at a `{`.
+fn segments(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    loop {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            return out;
+        }
+        rest = &rest[name.len()..];
+        out.push(name);
+        match rest.strip_prefix("::") {
+            Some(next) => rest = next,
+            None => return out,
+        }
+    }
+}
+
+/// `base` joined with the path at the start of `rest`, and with each
+/// member of the `{…}` group it ends in, if it does.
+fn expand(base: &[String], rest: &str) -> Vec<Vec<String>> {
+    let head = segments(rest);
+    let mut path = base.to_vec();
+    path.extend(head.iter().cloned());
+    let mut paths = vec![path.clone()];
+    let after: usize = head.iter().map(|s| s.len() + 2).sum();
+    if let Some(group) = rest.get(after..).and_then(|g| g.strip_prefix('{')) {
+        let group = &group[..group.find('}').unwrap_or(group.len())];
+        for item in group.split(',') {
+            let mut member = path.clone();
+            member.extend(segments(item.trim()));
+            paths.push(member);
+        }
+    }
+    paths
+}
+
+/// The absolute paths a file's text names: `crate::a::B`, `super::x`
+/// (each `super` climbs once), `self::y`, `use crate::{a::b, c}` groups;
+/// relative ones resolved from `module`, the file's own path. Paths
+/// without a prefix (a folder's `mod.rs` naming its own files) are not
+/// read: that is the folder's façade, resolved in [`file_graph`].
+fn referenced_paths(text: &str, module: &str) -> Vec<Vec<String>> {
+    let own: Vec<String> = module
+        .split("::")
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut found = Vec::new();
+    for start in ["crate::", "super::", "self::"] {
+        for (at, _) in text.match_indices(start) {
+            // A whole path only: not `$crate::`, `a::super::` or `my_self::`.
+            let before = text[..at].chars().last();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '$')
+            {
+                continue;
+            }
+            let mut rest = &text[at + start.len()..];
+            let mut base = match start {
+                "crate::" => Vec::new(),
+                _ => own.clone(),
+            };
+            if start == "super::" {
+                base.pop();
+                while let Some(next) = rest.strip_prefix("super::") {
+                    base.pop();
+                    rest = next;
+                }
+            }
+            found.extend(expand(&base, rest));
+        }
+    }
+    found
+}
+
+/// A folder's façade: each name its `mod.rs` re-exports (`pub use
+/// child::{A, B}`) → the module path it comes from.
+fn reexports(text: &str, folder: &str) -> BTreeMap<String, Vec<String>> {
+    let base: Vec<String> = folder
+        .split("::")
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut names = BTreeMap::new();
+    for (at, _) in text.match_indices("pub use ") {
+        let rest = &text[at + "pub use ".len()..];
+        let rest = rest.strip_prefix("self::").unwrap_or(rest);
+        if rest.starts_with("crate::") || rest.starts_with("super::") {
+            continue;
+        }
+        for path in expand(&base, rest) {
+            if let Some((name, from)) = path.split_last()
+                && from.len() > base.len()
+            {
+                names.insert(name.clone(), from.to_vec());
+            }
+        }
+    }
+    names
+}
+
+/// Each file (by module path) → the other files it imports from: the
+/// longest module path each reference starts with, seen through a
+/// folder's re-exports to the file that defines the name.
+fn file_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let bin = Path::new(SOURCE).join("bin");
+    let files: Vec<PathBuf> = rust_files(Path::new(SOURCE))
+        .into_iter()
+        .filter(|f| !f.starts_with(&bin) && !f.ends_with("main.rs"))
+        .collect();
+    let texts: BTreeMap<String, String> = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            // A file's own tests may use anything.
+            let code = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            (module_path(f), code)
+        })
+        .collect();
+    let facades: BTreeMap<&str, BTreeMap<String, Vec<String>>> = texts
+        .iter()
+        .map(|(module, text)| (module.as_str(), reexports(text, module)))
+        .collect();
+    let resolve = |path: &[String]| -> Option<String> {
+        let mut path = path.to_vec();
+        // A re-export may name another re-export: follow a few.
+        for _ in 0..4 {
+            let n = (0..=path.len())
+                .rev()
+                .find(|n| texts.contains_key(&path[..*n].join("::")))?;
+            let module = path[..n].join("::");
+            match path
+                .get(n)
+                .and_then(|name| facades[module.as_str()].get(name))
+            {
+                Some(from) => {
+                    let mut next = from.clone();
+                    next.extend(path[n..].iter().cloned());
+                    path = next;
+                }
+                None => return Some(module),
+            }
+        }
+        None
+    };
+    texts
+        .iter()
+        .map(|(module, text)| {
+            let uses: BTreeSet<String> = referenced_paths(text, module)
+                .iter()
+                .filter_map(|path| resolve(path))
+                .filter(|target| target != module && !target.is_empty())
+                .collect();
+            (module.clone(), uses)
+        })
+        .collect()
+}
+
+#[test]
+fn no_file_imports_one_that_imports_it_back() {
+    let graph = file_graph();
+    assert!(graph.contains_key("engine::actor") && graph.contains_key("slack::client"));
+    assert!(
+        graph["engine::registration"].contains("engine::actor"),
+        "{:?}",
+        graph["engine::registration"]
+    );
+    let cycles: Vec<String> = graph
+        .keys()
+        .filter_map(|file| cycle_from(&graph, file))
+        .map(|cycle| cycle.join(" → "))
+        .collect();
+    assert!(cycles.is_empty(), "file cycles:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn the_engine_knows_no_integration() {
+    let graph = module_graph();
+    for integration in ["slack", "subscribers", "templates"] {
+        assert!(
+            !graph["engine"].contains(integration),
+            "engine uses {integration}: {:?}",
+            graph["engine"]
+        );
+    }
+}
+
+#[test]
+fn the_file_check_resolves_relative_paths() {
+    let paths = |text: &str, module: &str| -> BTreeSet<String> {
+        referenced_paths(text, module)
+            .into_iter()
+            .map(|p| p.join("::"))
+            .collect()
+    };
+    assert_eq!(
+        paths(
+            "use super::health::X;\nuse crate::domain::{plan, EventKind};",
+            "engine::actor"
+        ),
+        [
+            "domain",
+            "domain::EventKind",
+            "domain::plan",
+            "engine::health::X"
+        ]
+        .map(String::from)
+        .into()
+    );
+    assert_eq!(
+        paths("use super::client::SlackClient;", "slack::directory"),
+        ["slack::client::SlackClient"].map(String::from).into()
+    );
+    assert_eq!(
+        paths("use super::Handback;", "pipeline::sweeper"),
+        ["pipeline::Handback"].map(String::from).into()
+    );
+    assert_eq!(
+        paths("use self::a::B; $crate::x", "slack"),
+        ["slack::a::B"].map(String::from).into()
+    );
+    assert_eq!(
+        reexports("pub use client::{SlackClient, WebApiBody};", "slack")["WebApiBody"],
+        ["slack", "client"].map(String::from)
+    );
 }
 
 #[test]

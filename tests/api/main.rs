@@ -25,6 +25,7 @@ mod openapi;
 mod operator;
 mod operator_file;
 mod outbound;
+mod plan;
 mod reads;
 mod reliability;
 mod replicas;

@@ -165,11 +165,10 @@ async fn the_example_routes_each_event_to_exactly_its_destinations_with_their_bo
 
     // A studadm deployment to active: SLACK_CHANNELS (from the file), its
     // own channels, and the route's channel, in the replaced template.
-    let (status, accepted) = app
+    let (status, _) = app
         .put_event("deployment", &fixture("deployment.json"))
         .await;
     assert_eq!(status, 202);
-    let first_id = accepted["id"].as_str().unwrap().to_owned();
     let bodies = wait_for_slack(&app, &slack, 4).await;
     let deployed = |channel: &str| {
         json!({
@@ -194,18 +193,23 @@ async fn the_example_routes_each_event_to_exactly_its_destinations_with_their_bo
         .collect::<Vec<_>>()
     );
 
-    // The same deployment again within the hour: no Slack message, the
-    // delivery recorded as a duplicate of the first.
+    // The same deployment again within the hour: the route's `once_per`
+    // takes out only the route's channel; the deployment's own channels
+    // and SLACK_CHANNELS are told again.
     let (status, again) = app
         .put_event("deployment", &fixture("deployment.json"))
         .await;
     assert_eq!(status, 202);
     let view = app.finished_event(again["id"].as_str().unwrap()).await;
+    assert!(skipped_because(&view, "slack-deployment").is_null());
+    let bodies = wait_for_slack(&app, &slack, 7).await;
     assert_eq!(
-        skipped_because(&view, "slack-deployment"),
-        format!("duplicate of {first_id}")
+        by_channel(&bodies[4..]),
+        ["#deployments", "#developers", "#team-studadm"]
+            .iter()
+            .map(|c| (c.to_string(), deployed(c)))
+            .collect::<Vec<_>>()
     );
-    wait_for_slack(&app, &slack, 4).await;
 
     // An error of a kth- application: its channel and #ops-alerts in the
     // replaced template, and the signed incident.
@@ -214,13 +218,13 @@ async fn the_example_routes_each_event_to_exactly_its_destinations_with_their_bo
     let (status, accepted) = app.put_event("error", &error).await;
     assert_eq!(status, 202);
     let error_id = accepted["id"].as_str().unwrap().to_owned();
-    let bodies = wait_for_slack(&app, &slack, 6).await;
+    let bodies = wait_for_slack(&app, &slack, 9).await;
     let failed = |channel: &str| {
         json!({"channel": channel, "text": ":x: Build failed", "username": "Pipeline",
             "icon_emoji": ":no_entry:"})
     };
     assert_eq!(
-        by_channel(&bodies[4..]),
+        by_channel(&bodies[7..]),
         vec![
             ("#ops-alerts".to_owned(), failed("#ops-alerts")),
             (
@@ -261,9 +265,9 @@ async fn the_example_routes_each_event_to_exactly_its_destinations_with_their_bo
         skipped_because(&view, "webhook-incidents"),
         "no route sends it here"
     );
-    let bodies = wait_for_slack(&app, &slack, 7).await;
+    let bodies = wait_for_slack(&app, &slack, 10).await;
     assert_eq!(
-        bodies[6],
+        bodies[9],
         json!({"channel": "#other", "text": ":x: Lint failed", "username": "Pipeline",
             "icon_emoji": ":no_entry:"})
     );
@@ -273,9 +277,9 @@ async fn the_example_routes_each_event_to_exactly_its_destinations_with_their_bo
     let recommendation = json!({"message": "Add a README", "slackChannels": "#general,#dev"});
     let (status, _) = app.put_event("recommendation", &recommendation).await;
     assert_eq!(status, 202);
-    let bodies = wait_for_slack(&app, &slack, 8).await;
+    let bodies = wait_for_slack(&app, &slack, 11).await;
     assert_eq!(
-        bodies[7],
+        bodies[10],
         json!({"channel": "#dev", "text": "Add a README", "username": "Alvares",
             "icon_emoji": ":female_student:"})
     );

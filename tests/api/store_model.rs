@@ -100,6 +100,7 @@ fn pending(id: &str, at: i64) -> Append {
         event: event(id, at, None),
         deliveries: vec![PlannedDelivery {
             subscriber: SUBSCRIBER,
+            destinations: Vec::new(),
             push: false,
         }],
         once: Vec::new(),
@@ -312,6 +313,7 @@ async fn racing_writers_with_one_idempotency_key_record_one_event(database: Arc<
         event: event(&id(n), now, Some(("deploy-42", "hash-1"))),
         deliveries: vec![PlannedDelivery {
             subscriber: SUBSCRIBER,
+            destinations: Vec::new(),
             push: false,
         }],
         once: Vec::new(),
@@ -358,6 +360,7 @@ async fn racing_writers_with_one_once_per_key_deliver_once(database: Arc<TestDat
             key: "route prod: kth-azure-app\u{1f}2.0.11".into(),
             window_ms: 3_600_000,
             subscribers: vec![SUBSCRIBER],
+            route: None,
         }];
         append
     };

@@ -17,7 +17,7 @@ use crate::helpers::{eventually, hook, mock_slack, spawn_app_with, wait_for_slac
 /// Panics on the deployment of `boom`, fails fatally on the first attempt
 /// at `fatal`, takes 400 ms over `slow`, and delivers everything else.
 struct Fragile {
-    fatal_seen: std::cell::Cell<bool>,
+    fatal_seen: std::sync::atomic::AtomicBool,
 }
 
 impl Subscriber for Fragile {
@@ -27,7 +27,7 @@ impl Subscriber for Fragile {
 
     fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         Ok(Some(Fragile {
-            fatal_seen: std::cell::Cell::new(false),
+            fatal_seen: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -38,7 +38,11 @@ impl Subscriber for Fragile {
     ) -> Result<DeliveryOutcome, DeliveryError> {
         match work.event.application_name.as_str() {
             "boom" => panic!("test subscriber told to panic"),
-            "fatal" if !self.fatal_seen.replace(true) => {
+            "fatal"
+                if !self
+                    .fatal_seen
+                    .swap(true, std::sync::atomic::Ordering::SeqCst) =>
+            {
                 Err(DeliveryError::Fatal("test subscriber is broken".into()))
             }
             "slow" => {

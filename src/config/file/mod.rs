@@ -77,14 +77,15 @@ pub struct OncePer {
     pub window: Duration,
 }
 
-/// One `once_per` rule applied to an event: deliveries to `subscribers`
-/// go out for the first event with `key` within `window`, and are skipped
-/// as its duplicates after.
+/// One `once_per` rule applied to an event: deliveries to `subscribers`,
+/// and the destinations `route` added, go out for the first event with
+/// `key` within `window`, and are skipped as its duplicates after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnceClaim {
     pub key: String,
     pub window: Duration,
     pub subscribers: Vec<String>,
+    pub route: Option<String>,
 }
 
 /// A route, validated.

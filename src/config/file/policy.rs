@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{OnceClaim, OncePer, OperatorConfig, Route, Webhook};
-use crate::domain::EventKind;
+use crate::domain::{Destination, EventKind, PlannedDestination};
 
 impl OncePer {
     /// The key of an event: its fields' values, in order.
@@ -47,40 +47,49 @@ impl OperatorConfig {
             .filter(move |route| route.matches(kind, event))
     }
 
-    /// The channels of an event's main Slack message: the built-in choice
-    /// (none of it when a matching route says `only`), then each matching
-    /// route's channels not already there, less every matching route's
-    /// `never_channels`.
-    pub fn slack_channels(
+    /// The channels of an event's Slack message, each with where it came
+    /// from: the subscriber's own choice (`built_in`), then, for the
+    /// kind's main message (`routed`), each matching route's channels not
+    /// already there (none of the built-in when a route says `only`);
+    /// less every matching route's `never_channels`, which apply to every
+    /// Slack message.
+    pub fn planned_slack_channels(
         &self,
         kind: EventKind,
         event: &Value,
+        routed: bool,
         built_in: Vec<String>,
-    ) -> Vec<String> {
+    ) -> Vec<PlannedDestination> {
         let routes: Vec<&Route> = self.routes_for(kind, event).collect();
-        let mut channels = if routes.iter().any(|route| route.only) {
+        let slack = |channel: String| Destination::Slack { channel };
+        let mut channels: Vec<PlannedDestination> = if routed && routes.iter().any(|r| r.only) {
             Vec::new()
         } else {
             built_in
+                .into_iter()
+                .map(|c| PlannedDestination::own(slack(c)))
+                .collect()
         };
-        for channel in routes.iter().flat_map(|route| &route.slack_channels) {
-            if !channels.contains(channel) {
-                channels.push(channel.clone());
+        for route in routes.iter().filter(|_| routed) {
+            for channel in &route.slack_channels {
+                let named = slack(channel.clone());
+                match channels.iter_mut().find(|c| c.destination == named) {
+                    Some(known) => known.routes.push(route.name.clone()),
+                    None => channels.push(PlannedDestination {
+                        destination: named,
+                        own: false,
+                        routes: vec![route.name.clone()],
+                    }),
+                }
             }
         }
-        channels.retain(|channel| !routes.iter().any(|r| r.never_channels.contains(channel)));
-        channels
-    }
-
-    /// Any other Slack message's channels: only `never_channels` apply.
-    pub fn without_never_channels(
-        &self,
-        kind: EventKind,
-        event: &Value,
-        mut channels: Vec<String>,
-    ) -> Vec<String> {
-        let routes: Vec<&Route> = self.routes_for(kind, event).collect();
-        channels.retain(|channel| !routes.iter().any(|r| r.never_channels.contains(channel)));
+        channels.retain(|planned| {
+            !routes.iter().any(|r| {
+                r.never_channels
+                    .iter()
+                    .any(|never| planned.destination == slack(never.clone()))
+            })
+        });
         channels
     }
 
@@ -95,10 +104,43 @@ impl OperatorConfig {
                     .any(|route| route.webhooks.contains(&webhook.name)))
     }
 
+    /// A webhook's destination for an event, when it gets it: its own
+    /// (not `routed`, its `when` holds) and/or added by the routes naming
+    /// it.
+    pub fn planned_webhook(
+        &self,
+        webhook: &Webhook,
+        kind: EventKind,
+        event: &Value,
+    ) -> Vec<PlannedDestination> {
+        if !webhook.takes(kind) {
+            return Vec::new();
+        }
+        let own = !webhook.routed && webhook.when.match_event(kind, event, None);
+        let routes: Vec<String> = self
+            .routes_for(kind, event)
+            .filter(|route| route.webhooks.contains(&webhook.name))
+            .map(|route| route.name.clone())
+            .collect();
+        if !own && routes.is_empty() {
+            return Vec::new();
+        }
+        vec![PlannedDestination {
+            destination: Destination::Webhook {
+                name: webhook.name.clone(),
+                method: webhook.method.clone(),
+                url: webhook.url_source.clone(),
+            },
+            own,
+            routes,
+        }]
+    }
+
     /// The noise-control claims an event makes: for each matching route
-    /// with `once_per`, its key over the kind's main message (`routed`)
-    /// and the route's webhooks; for each webhook with `once_per`, its key
-    /// over that webhook.
+    /// with `once_per`, its key over what the route adds (its channels and
+    /// webhooks), or over the kind's main message (`routed`) when it adds
+    /// nothing; for each webhook with `once_per`, its key over that
+    /// webhook.
     pub fn once_per_claims(
         &self,
         kind: EventKind,
@@ -108,12 +150,16 @@ impl OperatorConfig {
         let mut claims = Vec::new();
         for route in self.routes_for(kind, event) {
             if let Some(once) = &route.once_per {
-                let mut subscribers: Vec<String> = routed.iter().map(|s| (*s).to_owned()).collect();
-                subscribers.extend(route.webhooks.iter().map(|name| format!("webhook-{name}")));
+                let adds = !route.slack_channels.is_empty() || !route.webhooks.is_empty();
                 claims.push(OnceClaim {
                     key: format!("route {}: {}", route.name, once.key(event)),
                     window: once.window,
-                    subscribers,
+                    subscribers: if adds {
+                        Vec::new()
+                    } else {
+                        routed.iter().map(|s| (*s).to_owned()).collect()
+                    },
+                    route: adds.then(|| route.name.clone()),
                 });
             }
         }
@@ -123,6 +169,7 @@ impl OperatorConfig {
                     key: format!("webhook {}: {}", webhook.name, once.key(event)),
                     window: once.window,
                     subscribers: vec![webhook.id.clone()],
+                    route: None,
                 });
             }
         }
@@ -160,19 +207,43 @@ never_channels = ["#general"]
 "##,
         );
         let built_in = vec!["#team".to_owned(), "#general".to_owned()];
+        let channels = |event: &Value, routed: bool, built_in: &[String]| -> Vec<String> {
+            let planned = config.planned_slack_channels(
+                EventKind::Deployment,
+                event,
+                routed,
+                built_in.to_vec(),
+            );
+            let planned: Vec<Destination> = planned.into_iter().map(|p| p.destination).collect();
+            crate::domain::plan::slack_channels(&planned)
+        };
         let active = json!({"cluster": "active"});
-        assert_eq!(
-            config.slack_channels(EventKind::Deployment, &active, built_in.clone()),
-            ["#prod"]
-        );
+        assert_eq!(channels(&active, true, &built_in), ["#prod"]);
         let stage = json!({"cluster": "stage"});
+        assert_eq!(channels(&stage, true, &built_in), ["#team"]);
+        // Not the main message: only never_channels apply.
+        assert_eq!(channels(&stage, false, &built_in), ["#team"]);
         assert_eq!(
-            config.slack_channels(EventKind::Deployment, &stage, built_in.clone()),
-            ["#team"]
+            channels(&active, false, &built_in),
+            ["#team"],
+            "only and slack_channels are for the main message"
+        );
+        // Each channel says where it came from.
+        let planned = config.planned_slack_channels(
+            EventKind::Deployment,
+            &active,
+            true,
+            vec!["#prod".into()],
         );
         assert_eq!(
-            config.without_never_channels(EventKind::Error, &stage, built_in),
-            ["#team"]
+            planned,
+            [PlannedDestination {
+                destination: Destination::Slack {
+                    channel: "#prod".into()
+                },
+                own: false,
+                routes: vec!["prod".into()],
+            }]
         );
     }
 
@@ -214,6 +285,16 @@ when = { importance = "high" }
         assert_eq!(config.secret_variables(), ["HOOK"]);
     }
 
+    fn config_text_without_webhooks() -> OperatorConfig {
+        config(
+            r#"
+[[routes]]
+name = "versions"
+once_per = { fields = ["applicationName", "version"], window = "1h" }
+"#,
+        )
+    }
+
     #[test]
     fn once_per_claims_name_the_routed_subscriber_and_the_routes_webhooks() {
         let config = config(
@@ -231,12 +312,25 @@ routed = true
         );
         let event = json!({"applicationName": "a", "version": "1"});
         let claims = config.once_per_claims(EventKind::Deployment, &event, &["slack-deployment"]);
+        // The route adds a webhook: its rule is over what it adds.
         assert_eq!(
             claims,
             [OnceClaim {
                 key: "route versions: a\u{1f}1".into(),
                 window: Duration::from_secs(3600),
-                subscribers: vec!["slack-deployment".into(), "webhook-ops".into()],
+                subscribers: Vec::new(),
+                route: Some("versions".into()),
+            }]
+        );
+        // A route that adds nothing: its rule is over the main message.
+        let bare = config_text_without_webhooks();
+        assert_eq!(
+            bare.once_per_claims(EventKind::Deployment, &event, &["slack-deployment"]),
+            [OnceClaim {
+                key: "route versions: a\u{1f}1".into(),
+                window: Duration::from_secs(3600),
+                subscribers: vec!["slack-deployment".into()],
+                route: None,
             }]
         );
     }

@@ -6,13 +6,10 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
 use crate::error::ApiError;
+pub use crate::routes::state::AdminAccess;
 use crate::routes::state::AppState;
 use crate::routes::{bearer_token, log_token_refused};
-
-/// The admin token, when the admin API is on.
-pub struct AdminAccess(pub Option<Secret<String>>);
 
 /// Proof that the request carried the admin token; every admin handler
 /// takes one, so none can forget the check.

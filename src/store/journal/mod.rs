@@ -40,6 +40,7 @@ use super::status::{OpenedFile, StoreStatus, WriterObserver};
 use super::wal::WalKeeper;
 use super::{Backend, DbPool, StoreError};
 use crate::clock::SharedClock;
+use crate::domain::{Destination, PlannedDestination};
 use writer::Writer;
 
 pub use super::models::once_per::OnceClaim;
@@ -78,6 +79,9 @@ pub enum JournalError {
 #[derive(Debug, Clone)]
 pub struct PlannedDelivery {
     pub subscriber: &'static str,
+    /// Where it goes (stored with it, less what a `once_per` duplicate
+    /// takes out).
+    pub destinations: Vec<PlannedDestination>,
     /// Leased to this process right away and handed to the subscriber
     /// after the commit (it had a free slot); otherwise left pending for the
     /// sweeper.
@@ -107,6 +111,9 @@ pub struct Ticket {
     pub progress: String,
     /// Since when it has been deferred without an attempt, if it is.
     pub deferred_since: Option<i64>,
+    /// Where it goes, as planned; `None` for a delivery planned before
+    /// plans were stored.
+    pub destinations: Option<Arc<Vec<Destination>>>,
 }
 
 #[derive(Debug)]

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::writes::{append_events, run_other, write_outcomes};
+use super::writes::{Written, append_events, run_other, write_outcomes};
 use super::{
-    Append, AppendOutcome, Claimed, Command, Coordinated, JournalError, JournalSettings,
-    MOST_PER_BATCH, Release, Reply, Ticket,
+    Append, AppendOutcome, Command, JournalError, JournalSettings, MOST_PER_BATCH, Release, Reply,
+    Ticket,
 };
 use crate::clock::SharedClock;
 use crate::logging::panic_message;
@@ -123,17 +123,6 @@ pub(super) fn fail_command(command: Command, error: &JournalError) {
             log::warn!("journal: {subscriber}'s deliveries not put in line ({error})")
         }
     }
-}
-
-/// What one command wrote, to be answered after the commit.
-pub(super) enum Written {
-    Appended(Vec<AppendOutcome>),
-    Stored,
-    Claimed(Vec<Claimed>),
-    Count(usize),
-    Coordinated(Coordinated),
-    Answer(bool),
-    Done,
 }
 
 /// A connection that is gone (as opposed to a value the database refused):

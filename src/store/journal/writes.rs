@@ -4,17 +4,28 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::writer::Written;
 use super::{
     Append, AppendOutcome, Claimed, Command, Coordinated, IDEMPOTENCY_WINDOW, PlannedDelivery,
     Ticket,
 };
+use crate::domain::plan::{self, Destination, PlannedDestination};
 use crate::store::AnyConnection;
 use crate::store::models::deliveries::{
     self, ClaimedRow, DeliveryState, NewDelivery, OutcomeWrite,
 };
 use crate::store::models::events::{self, EventRow, NewEvent};
 use crate::store::models::{failures, once_per, replicas, silences, subscriber_settings};
+
+/// What one command wrote, to be answered after the commit.
+pub(super) enum Written {
+    Appended(Vec<AppendOutcome>),
+    Stored,
+    Claimed(Vec<Claimed>),
+    Count(usize),
+    Coordinated(Coordinated),
+    Answer(bool),
+    Done,
+}
 
 /// Writes one of the batch's ordered commands: a claim, an admin change,
 /// coordination.
@@ -118,7 +129,7 @@ pub(super) fn append_events(
     let mut new_events: Vec<std::borrow::Cow<'_, NewEvent>> = Vec::with_capacity(appends.len());
     let mut new_deliveries = Vec::new();
     // Parallel to `new_deliveries`: which append and which plan each is.
-    let mut planned: Vec<(usize, &PlannedDelivery)> = Vec::new();
+    let mut planned: Vec<(usize, &PlannedDelivery, Arc<Vec<Destination>>)> = Vec::new();
     let mut dropped: Vec<Vec<&'static str>> = vec![Vec::new(); appends.len()];
     for (index, append) in appends.iter().enumerate() {
         if let Some(key) = &append.event.idempotency_key {
@@ -138,7 +149,24 @@ pub(super) fn append_events(
             );
         }
         outcomes.push(None);
-        let duplicates = once_per::duplicates(connection, &append.event.id, &append.once, now)?;
+        let once_per::Duplicates {
+            subscribers: mut duplicates,
+            routes,
+        } = once_per::duplicates(connection, &append.event.id, &append.once, now)?;
+        // A route's duplicate takes out what the route added; a delivery
+        // left with nowhere to go is skipped as the duplicate.
+        let names: Vec<&str> = routes.iter().map(|(route, _)| route.as_str()).collect();
+        let mut destinations: Vec<Vec<PlannedDestination>> = Vec::new();
+        for planned in &append.deliveries {
+            let mut kept = planned.destinations.clone();
+            if plan::drop_duplicated(&mut kept, &names)
+                && kept.is_empty()
+                && !duplicates.iter().any(|(s, _)| *s == planned.subscriber)
+            {
+                duplicates.push((planned.subscriber, routes[0].1.clone()));
+            }
+            destinations.push(kept);
+        }
         if duplicates.is_empty() {
             new_events.push(std::borrow::Cow::Borrowed(&append.event));
         } else {
@@ -154,7 +182,7 @@ pub(super) fn append_events(
         for silence in &append.silenced_by {
             silences::count_silenced(connection, silence, 1)?;
         }
-        for plan in &append.deliveries {
+        for (plan, kept) in append.deliveries.iter().zip(destinations) {
             if duplicates
                 .iter()
                 .any(|(subscriber, _)| *subscriber == plan.subscriber)
@@ -162,8 +190,9 @@ pub(super) fn append_events(
                 dropped[index].push(plan.subscriber);
                 continue;
             }
-            planned.push((index, plan));
+            let kept: Vec<Destination> = kept.into_iter().map(|d| d.destination).collect();
             new_deliveries.push(NewDelivery {
+                destinations: Some(plan::stored(&kept)),
                 event_id: append.event.id.clone(),
                 subscriber: plan.subscriber.to_owned(),
                 state: if plan.push {
@@ -186,6 +215,7 @@ pub(super) fn append_events(
                 last_error: None,
                 updated_at: now,
             });
+            planned.push((index, plan, Arc::new(kept)));
         }
     }
     let new_events: Vec<&NewEvent> = new_events.iter().map(|event| event.as_ref()).collect();
@@ -193,7 +223,7 @@ pub(super) fn append_events(
     let ids = deliveries::insert_all_returning_ids(connection, &new_deliveries)?;
     // Tickets for the pushed deliveries, by append.
     let mut pushed: Vec<Vec<Ticket>> = vec![Vec::new(); appends.len()];
-    for ((index, plan), id) in planned.into_iter().zip(ids) {
+    for ((index, plan, destinations), id) in planned.into_iter().zip(ids) {
         if plan.push {
             pushed[index].push(Ticket {
                 delivery_id: id,
@@ -202,6 +232,7 @@ pub(super) fn append_events(
                 attempts: 0,
                 progress: String::new(),
                 deferred_since: None,
+                destinations: Some(destinations),
             });
         }
     }
@@ -253,6 +284,7 @@ fn claim(
                     attempts: row.attempts,
                     progress: row.progress,
                     deferred_since: row.deferred_since,
+                    destinations: plan::read_stored(row.destinations.as_deref()).map(Arc::new),
                 },
                 event,
             })

@@ -69,6 +69,8 @@ pub struct NewDelivery {
     pub outcome: Option<String>,
     pub last_error: Option<String>,
     pub updated_at: i64,
+    /// Where it goes, as planned at intake (JSON; see `domain::plan`).
+    pub destinations: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -86,6 +88,7 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     pub updated_at: i64,
     pub deferred_since: Option<i64>,
+    pub destinations: Option<String>,
 }
 
 /// A delivery claimed by this process.
@@ -103,6 +106,8 @@ pub struct ClaimedRow {
     pub progress: String,
     #[diesel(sql_type = Nullable<BigInt>)]
     pub deferred_since: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub destinations: Option<String>,
 }
 
 /// Inserts and answers the new ids, in the order of `rows`.
@@ -160,7 +165,7 @@ pub fn claim_due(
              SET state = {in_flight}, lease_owner = $4, lease_epoch = d.lease_epoch + 1, \
                  due_at = $5, updated_at = $2 \
              FROM picked WHERE d.id = picked.id \
-             RETURNING d.id, d.event_id, d.lease_epoch, d.attempts, d.progress, d.deferred_since",
+             RETURNING d.id, d.event_id, d.lease_epoch, d.attempts, d.progress, d.deferred_since, d.destinations",
         ))
         .bind::<Text, _>(subscriber)
         .bind::<BigInt, _>(now)
@@ -178,7 +183,7 @@ pub fn claim_due(
                 SELECT id FROM deliveries \
                 WHERE subscriber = ?1 AND state IN ({unfinished}) AND due_at <= ?2 \
                 ORDER BY due_at, id LIMIT ?3) \
-             RETURNING id, event_id, lease_epoch, attempts, progress, deferred_since",
+             RETURNING id, event_id, lease_epoch, attempts, progress, deferred_since, destinations",
         ))
         .bind::<Text, _>(subscriber)
         .bind::<BigInt, _>(now)

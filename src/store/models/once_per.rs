@@ -12,7 +12,10 @@ use crate::with_connection;
 pub struct OnceClaim {
     pub key: String,
     pub window_ms: i64,
+    /// Whose whole delivery a duplicate skips.
     pub subscribers: Vec<&'static str>,
+    /// The route whose added destinations a duplicate takes out.
+    pub route: Option<String>,
 }
 
 /// Claims `key` for `event_id` until `expires_at` unless a live claim
@@ -56,18 +59,30 @@ pub fn forget_expired(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> 
     .execute(c))
 }
 
-/// Applies an event's `once_per` rules: answers the subscribers whose
-/// delivery is a duplicate, each with the event that came first.
+/// An event's duplicates under `once_per`: the subscribers whose whole
+/// delivery is one, and the routes whose added destinations are, each
+/// with the event that came first.
+#[derive(Debug, Default)]
+pub struct Duplicates {
+    pub subscribers: Vec<(&'static str, String)>,
+    pub routes: Vec<(String, String)>,
+}
+
+/// Applies an event's `once_per` rules: answers what is a duplicate.
 pub fn duplicates(
     conn: &mut AnyConnection,
     event_id: &str,
     claims: &[OnceClaim],
     now: i64,
-) -> QueryResult<Vec<(&'static str, String)>> {
+) -> QueryResult<Duplicates> {
     let mut duplicates = Vec::new();
+    let mut routes = Vec::new();
     for once in claims {
         let first = claim(conn, &once.key, event_id, now, now + once.window_ms)?;
         if first != event_id {
+            if let Some(route) = &once.route {
+                routes.push((route.clone(), first.clone()));
+            }
             for subscriber in &once.subscribers {
                 if !duplicates.iter().any(|(s, _)| s == subscriber) {
                     duplicates.push((*subscriber, first.clone()));
@@ -75,5 +90,8 @@ pub fn duplicates(
             }
         }
     }
-    Ok(duplicates)
+    Ok(Duplicates {
+        subscribers: duplicates,
+        routes,
+    })
 }

@@ -6,11 +6,12 @@ pub mod payload;
 use std::sync::Arc;
 
 use crate::config::{ConfigError, OperatorView, RateLimit};
-use crate::domain::{EnrichedDeployment, EnrichmentSettings};
-use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
-use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
+use crate::domain::{EnrichedDeployment, EnrichmentSettings, plan};
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
+use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage, Unrendered};
+use crate::subscribers::{
+    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+};
 
 pub struct ApplicationEndpoint {
     slack: Arc<SlackClient>,
@@ -32,11 +33,28 @@ impl Subscriber for ApplicationEndpoint {
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(setup.slack.map(|slack| ApplicationEndpoint {
-            slack: slack.clone(),
-            hosts: setup.settings.enrichment.clone(),
-            operator: setup.operator.clone(),
-        }))
+        Ok(setup
+            .services
+            .get::<SlackClient>()
+            .map(|slack| ApplicationEndpoint {
+                slack,
+                hosts: setup.settings.enrichment.clone(),
+                operator: setup.operator.clone(),
+            }))
+    }
+
+    /// The deployment's own channels (routes only take channels out).
+    fn destinations(
+        &self,
+        deployment: &EnrichedDeployment,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        let own: Vec<String> = deployment
+            .deployment_slack_channels()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        self.slack.plan_channels(planning, Self::ROUTED, own)
     }
 
     async fn deliver(
@@ -61,22 +79,13 @@ impl Subscriber for ApplicationEndpoint {
 }
 
 impl ApplicationEndpoint {
-    /// "About <app>" to the deployment's own channels.
+    /// "About <app>" to each planned channel.
     fn messages(&self, work: &Work<'_, EnrichedDeployment>) -> Unrendered {
-        let deployment = work.event;
-        let own: Vec<String> = deployment
-            .deployment_slack_channels()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
         let operator = self.operator.borrow().clone();
-        let event = deployment.to_json();
-        let channels = self
-            .slack
-            .channels(&operator, Self::ROUTED, deployment.kind(), &event, own);
-        let mut values = work.template_context(&event);
-        let link = payload::pipeline_link(deployment, &self.hosts);
-        values.insert("pipeline_url".into(), link.into());
-        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
+        let channels = plan::slack_channels(work.destinations);
+        let mut values = work.template_context();
+        let link = payload::pipeline_link(work.event, &self.hosts);
+        values.insert("pipeline_url", link);
+        SlackMessage::rendered(&operator.templates, Self::ID, values, &channels)
     }
 }

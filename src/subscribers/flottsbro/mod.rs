@@ -45,9 +45,12 @@ impl Subscriber for Flottsbro {
             .http
             .post(url)
             .insert_header(("api_key", self.api_key.expose().as_str()));
-        let body = deployment.to_json();
         context
-            .send(request, Body::json(&body), Duration::from_secs(1))
+            .send(
+                request,
+                Body::json(work.json.as_ref()),
+                Duration::from_secs(1),
+            )
             .await
             .map_err(|error| error.delivery_error("flottsbro"))?;
         Ok(DeliveryOutcome::Delivered(format!(

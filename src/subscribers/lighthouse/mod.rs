@@ -22,12 +22,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::config::{ConfigError, OperatorView};
-use crate::domain::EnrichedDeployment;
-use crate::engine::slack::FileUpload;
-use crate::engine::{Input, SlackClient};
+use crate::config::ConfigError;
+use crate::domain::{EnrichedDeployment, plan};
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
+use crate::slack::{FileUpload, SlackClient};
+use crate::subscribers::{
+    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+};
 use config::LighthouseConfig;
 use payload::Runner;
 
@@ -40,7 +41,6 @@ pub struct Lighthouse {
     /// One scan at a time: a scan is a whole headless browser.
     one_scan: Semaphore,
     slack: Arc<SlackClient>,
-    operator: OperatorView,
 }
 
 /// A finished scan.
@@ -70,7 +70,8 @@ impl Subscriber for Lighthouse {
                 "expected a positive number of seconds",
             ));
         }
-        let Some(slack) = setup.slack.filter(|slack| slack.has_web_api()) else {
+        let slack = setup.services.get::<SlackClient>();
+        let Some(slack) = slack.filter(|slack| slack.has_web_api()) else {
             return Ok(None);
         };
         // A runner that is not there would fail every deployment: say so
@@ -86,9 +87,19 @@ impl Subscriber for Lighthouse {
             runner,
             scan_limit: Duration::from_secs(config.timeout_seconds),
             one_scan: Semaphore::new(1),
-            slack: slack.clone(),
-            operator: setup.operator.clone(),
+            slack,
         }))
+    }
+
+    /// `SLACK_CHANNELS` and the deployment's channels (routes only take
+    /// channels out).
+    fn destinations(
+        &self,
+        deployment: &EnrichedDeployment,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        let built_in = self.slack.deployment_channels(deployment);
+        self.slack.plan_channels(planning, Self::ROUTED, built_in)
     }
 
     async fn deliver(
@@ -102,15 +113,7 @@ impl Subscriber for Lighthouse {
                 "testAccessibility is not true".into(),
             ));
         }
-        let operator = self.operator.borrow().clone();
-        let built_in = self.slack.deployment_channels(deployment);
-        let channels = self.slack.channels(
-            &operator,
-            Self::ROUTED,
-            deployment.kind(),
-            &deployment.to_json(),
-            built_in,
-        );
+        let channels = plan::slack_channels(work.destinations);
         if channels.is_empty() {
             return Ok(DeliveryOutcome::Skipped(
                 "no Slack channel to post the report to".into(),

@@ -10,12 +10,13 @@ pub mod payload;
 use std::sync::Arc;
 
 use crate::config::{ConfigError, OperatorView, RateLimit};
-use crate::domain::EnrichedDeployment;
 use crate::domain::history::{Change, DeploymentHistory};
-use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
-use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
+use crate::domain::{EnrichedDeployment, plan};
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
+use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage, Unrendered};
+use crate::subscribers::{
+    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+};
 use config::SlackDeploymentConfig;
 
 pub struct SlackDeployment {
@@ -44,12 +45,25 @@ impl Subscriber for SlackDeployment {
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         let config: SlackDeploymentConfig = setup.settings.env.load()?;
-        Ok(setup.slack.map(|slack| SlackDeployment {
-            slack: slack.clone(),
-            graylog_host: config.graylog_host.as_str().to_owned(),
-            operator: setup.operator.clone(),
-            history: setup.history.cloned(),
-        }))
+        Ok(setup
+            .services
+            .get::<SlackClient>()
+            .map(|slack| SlackDeployment {
+                slack,
+                graylog_host: config.graylog_host.as_str().to_owned(),
+                operator: setup.operator.clone(),
+                history: setup.history.cloned(),
+            }))
+    }
+
+    /// `SLACK_CHANNELS` and the deployment's channels, then the routes.
+    fn destinations(
+        &self,
+        deployment: &EnrichedDeployment,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        let built_in = self.slack.deployment_channels(deployment);
+        self.slack.plan_channels(planning, Self::ROUTED, built_in)
     }
 
     async fn deliver(
@@ -115,22 +129,14 @@ impl SlackDeployment {
         Ok(Some(change))
     }
 
-    /// The message to each of the deployment's channels.
+    /// The message to each planned channel.
     fn messages(&self, work: &Work<'_, EnrichedDeployment>, change: Option<&Change>) -> Unrendered {
-        let deployment = work.event;
         let operator = self.operator.borrow().clone();
-        let event = deployment.to_json();
-        let built_in = self.slack.deployment_channels(deployment);
-        let channels =
-            self.slack
-                .channels(&operator, Self::ROUTED, deployment.kind(), &event, built_in);
-        let mut values = work.template_context(&event);
-        let link = payload::log_search_link(&self.graylog_host, deployment);
-        values.insert("logs_url".into(), link.into());
-        values.insert(
-            "change".into(),
-            serde_json::to_value(change).unwrap_or_default(),
-        );
-        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
+        let channels = plan::slack_channels(work.destinations);
+        let mut values = work.template_context();
+        let link = payload::log_search_link(&self.graylog_host, work.event);
+        values.insert("logs_url", link);
+        values.insert("change", serde_json::to_value(change).unwrap_or_default());
+        SlackMessage::rendered(&operator.templates, Self::ID, values, &channels)
     }
 }

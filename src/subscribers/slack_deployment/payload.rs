@@ -53,7 +53,7 @@ mod tests {
         let fields = crate::templates::Templates::default()
             .render_json("slack-deployment", &values)
             .unwrap();
-        let message = &crate::engine::SlackMessage::addressed(&["#dev".into()], &fields)[0];
+        let message = &crate::slack::SlackMessage::addressed(&["#dev".into()], &fields)[0];
         assert_eq!(
             serde_json::to_value(message).unwrap(),
             serde_json::json!({

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use crate::config::{ConfigError, OperatorView, RateLimit};
-use crate::domain::PipelineError;
-use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
-use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
+use crate::domain::{PipelineError, plan};
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
+use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage, Unrendered};
+use crate::subscribers::{
+    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+};
 
 pub struct SlackError {
     slack: Arc<SlackClient>,
@@ -28,10 +29,24 @@ impl Subscriber for SlackError {
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(setup.slack.map(|slack| SlackError {
-            slack: slack.clone(),
+        Ok(setup.services.get::<SlackClient>().map(|slack| SlackError {
+            slack,
             operator: setup.operator.clone(),
         }))
+    }
+
+    /// The error's own channels, else `SLACK_CHANNELS`, then the routes.
+    fn destinations(
+        &self,
+        error: &PipelineError,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        let chosen = if error.slack_channels.is_empty() {
+            self.slack.configured_channels().to_vec()
+        } else {
+            error.slack_channels.clone()
+        };
+        self.slack.plan_channels(planning, Self::ROUTED, chosen)
     }
 
     async fn deliver(
@@ -56,20 +71,15 @@ impl Subscriber for SlackError {
 }
 
 impl SlackError {
-    /// The error's own channels, else `SLACK_CHANNELS`, then the routes.
+    /// The message to each planned channel.
     fn messages(&self, work: &Work<'_, PipelineError>) -> Unrendered {
-        let error = work.event;
-        let chosen = if error.slack_channels.is_empty() {
-            self.slack.configured_channels().to_vec()
-        } else {
-            error.slack_channels.clone()
-        };
         let operator = self.operator.borrow().clone();
-        let event = error.to_json();
-        let channels = self
-            .slack
-            .channels(&operator, Self::ROUTED, error.kind(), &event, chosen);
-        let values = work.template_context(&event);
-        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
+        let channels = plan::slack_channels(work.destinations);
+        SlackMessage::rendered(
+            &operator.templates,
+            Self::ID,
+            work.template_context(),
+            &channels,
+        )
     }
 }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use crate::config::{ConfigError, OperatorView, RateLimit};
-use crate::domain::Recommendation;
-use crate::engine::slack::{SLACK_GROUP, SLACK_RATE_LIMIT};
-use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
+use crate::domain::{Recommendation, plan};
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
+use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage, Unrendered};
+use crate::subscribers::{
+    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+};
 
 pub struct SlackRecommendation {
     slack: Arc<SlackClient>,
@@ -28,10 +29,23 @@ impl Subscriber for SlackRecommendation {
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(setup.slack.map(|slack| SlackRecommendation {
-            slack: slack.clone(),
-            operator: setup.operator.clone(),
-        }))
+        Ok(setup
+            .services
+            .get::<SlackClient>()
+            .map(|slack| SlackRecommendation {
+                slack,
+                operator: setup.operator.clone(),
+            }))
+    }
+
+    /// The recommendation's own channels, then the routes.
+    fn destinations(
+        &self,
+        recommendation: &Recommendation,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        let chosen = recommendation.slack_channels.clone();
+        self.slack.plan_channels(planning, Self::ROUTED, chosen)
     }
 
     async fn deliver(
@@ -56,20 +70,15 @@ impl Subscriber for SlackRecommendation {
 }
 
 impl SlackRecommendation {
-    /// The recommendation's own channels, then the routes.
+    /// The message to each planned channel.
     fn messages(&self, work: &Work<'_, Recommendation>) -> Unrendered {
-        let recommendation = work.event;
         let operator = self.operator.borrow().clone();
-        let event = recommendation.to_json();
-        let chosen = recommendation.slack_channels.clone();
-        let channels = self.slack.channels(
-            &operator,
-            Self::ROUTED,
-            recommendation.kind(),
-            &event,
-            chosen,
-        );
-        let values = work.template_context(&event);
-        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
+        let channels = plan::slack_channels(work.destinations);
+        SlackMessage::rendered(
+            &operator.templates,
+            Self::ID,
+            work.template_context(),
+            &channels,
+        )
     }
 }

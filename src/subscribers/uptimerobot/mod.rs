@@ -16,11 +16,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::{ConfigError, OperatorView, RateLimit, Secret};
-use crate::domain::{EnrichedDeployment, EnrichmentSettings};
+use crate::domain::{EnrichedDeployment, EnrichmentSettings, plan};
 use crate::engine::outbound::{Body, CallError};
-use crate::engine::{Input, SlackClient, SlackMessage, Unrendered};
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
+use crate::slack::{SlackClient, SlackMessage, Unrendered};
+use crate::subscribers::{
+    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+};
 use config::UptimeRobotConfig;
 use payload::{Form, MonitorRules, MonitorTarget, PublicHosts};
 
@@ -73,9 +75,27 @@ impl Subscriber for UptimeRobot {
                 api_stage: host(config.kth_api_host_stage),
             },
             hosts: setup.settings.enrichment.clone(),
-            slack: setup.slack.cloned(),
+            slack: setup.services.get::<SlackClient>(),
             operator: setup.operator.clone(),
         }))
+    }
+
+    /// The deployment's own channels (routes only take channels out), when
+    /// Slack is configured.
+    fn destinations(
+        &self,
+        deployment: &EnrichedDeployment,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        let Some(slack) = &self.slack else {
+            return Vec::new();
+        };
+        let own: Vec<String> = deployment
+            .deployment_slack_channels()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        slack.plan_channels(planning, Self::ROUTED, own)
     }
 
     async fn deliver(
@@ -102,7 +122,7 @@ impl Subscriber for UptimeRobot {
             )));
         };
         let messages = self
-            .messages(slack, &work, &target)
+            .messages(&work, &target)
             .render()
             .await
             .map_err(|error| error.prefixed(&format!("{monitored}, but ")))?;
@@ -128,11 +148,11 @@ impl Subscriber for UptimeRobot {
         &self,
         work: Work<'_, EnrichedDeployment>,
     ) -> Option<Result<Vec<Value>, DeliveryError>> {
-        let slack = self.slack.as_ref()?;
+        self.slack.as_ref()?;
         let target =
             payload::target(work.event, &self.rules, &self.hosts, &self.public_hosts).ok()?;
         Some(
-            self.messages(slack, &work, &target)
+            self.messages(&work, &target)
                 .render_waiting()
                 .map(|m| SlackMessage::as_json(&m)),
         )
@@ -140,28 +160,16 @@ impl Subscriber for UptimeRobot {
 }
 
 impl UptimeRobot {
-    /// The message to the deployment's own channels.
-    fn messages(
-        &self,
-        slack: &SlackClient,
-        work: &Work<'_, EnrichedDeployment>,
-        target: &MonitorTarget,
-    ) -> Unrendered {
-        let deployment = work.event;
-        let own: Vec<String> = deployment
-            .deployment_slack_channels()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+    /// The message to each planned channel.
+    fn messages(&self, work: &Work<'_, EnrichedDeployment>, target: &MonitorTarget) -> Unrendered {
         let operator = self.operator.borrow().clone();
-        let event = deployment.to_json();
-        let channels = slack.channels(&operator, Self::ROUTED, deployment.kind(), &event, own);
-        let mut values = work.template_context(&event);
+        let channels = plan::slack_channels(work.destinations);
+        let mut values = work.template_context();
         values.insert(
-            "monitor".into(),
+            "monitor",
             serde_json::json!({"url": target.url, "friendly_name": target.friendly_name}),
         );
-        SlackMessage::rendered(&operator.templates, Self::ID, &values, &channels)
+        SlackMessage::rendered(&operator.templates, Self::ID, values, &channels)
     }
 
     /// Finds the monitor by URL, else by name, and edits it; else creates

@@ -2,9 +2,9 @@
 //! file. The body is rendered from its template (default: the enriched
 //! event as JSON) and, when the webhook has a `secret_env`, signed per
 //! Standard Webhooks (`webhook-id` is the event id, the same on every
-//! retry, so a receiver can drop repeats). Its definition is read at each
-//! delivery: a reload that changes its URL, headers or body applies to the
-//! next one. 2xx is delivered, whatever its body (a long or slow one is
+//! retry, so a receiver can drop repeats). Its method and URL are planned
+//! with the event (a retry goes where the first attempt went); its
+//! headers, secret and body are read at each attempt. 2xx is delivered, whatever its body (a long or slow one is
 //! cut at 64 KiB or at the call timeout, and the outcome says so); 429,
 //! 5xx and network errors are retried (a 429's `Retry-After` is
 //! honoured); any other answer fails for good.
@@ -18,11 +18,14 @@ use actix_web::web::Bytes;
 use crate::config::file::Webhook;
 use serde_json::Value;
 
-use crate::config::{ConfigError, OperatorConfig, OperatorView};
-use crate::domain::EnrichedEvent;
+use crate::config::{ConfigError, Env, OperatorConfig, OperatorView};
+use crate::domain::{Destination, EnrichedEvent};
 use crate::engine::outbound::Body;
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Registration, Setup, Subscriber, Work};
+use crate::subscribers::{
+    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Registration, Setup,
+    Subscriber, Work,
+};
 
 /// Every webhook the operator file declares.
 pub fn registrations(operator: &OperatorConfig) -> Vec<Registration> {
@@ -43,6 +46,8 @@ pub struct WebhookDestination {
     id: &'static str,
     name: String,
     operator: OperatorView,
+    /// Where a `$VARIABLE` URL is read.
+    env: Env,
 }
 
 impl WebhookDestination {
@@ -52,6 +57,7 @@ impl WebhookDestination {
             id: crate::engine::registration::intern(&format!("webhook-{name}")),
             name: name.to_owned(),
             operator: setup.operator.clone(),
+            env: setup.settings.env.clone(),
         })
     }
 }
@@ -71,6 +77,20 @@ impl Subscriber for WebhookDestination {
         Ok(None)
     }
 
+    /// Its method and URL, when its own `when` or a route sends the event
+    /// here.
+    fn destinations(
+        &self,
+        _event: &EnrichedEvent,
+        planning: &Planning<'_>,
+    ) -> Vec<PlannedDestination> {
+        let operator = planning.operator;
+        operator
+            .webhook(&self.name)
+            .map(|webhook| operator.planned_webhook(webhook, planning.kind, planning.json))
+            .unwrap_or_default()
+    }
+
     async fn deliver(
         &self,
         context: &DeliveryContext,
@@ -81,6 +101,21 @@ impl Subscriber for WebhookDestination {
             return Ok(DeliveryOutcome::Skipped(
                 "the webhook is no longer in the configuration".into(),
             ));
+        };
+        let Some((method, url_source)) = work.destinations.iter().find_map(|d| match d {
+            Destination::Webhook { method, url, .. } => Some((method, url)),
+            _ => None,
+        }) else {
+            return Ok(DeliveryOutcome::Skipped(
+                "no route sends it here (as planned)".into(),
+            ));
+        };
+        let url = match url_source.strip_prefix('$') {
+            Some(variable) => self
+                .env
+                .get(variable)
+                .ok_or_else(|| DeliveryError::Permanent(format!("{url_source} is not set")))?,
+            None => url_source.as_str(),
         };
         // Off the actor's thread: the actor goes on meanwhile.
         let body = operator
@@ -93,9 +128,10 @@ impl Subscriber for WebhookDestination {
         } else {
             "text/plain; charset=utf-8"
         };
-        let method = actix_web::http::Method::from_bytes(webhook.method.as_bytes())
-            .map_err(|_| DeliveryError::Permanent(format!("method {}", webhook.method)))?;
-        let mut request = context.http.request(method, webhook.url.expose());
+        let method_name = method;
+        let method = actix_web::http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| DeliveryError::Permanent(format!("method {method_name}")))?;
+        let mut request = context.http.request(method, url);
         for (name, value) in &webhook.headers {
             request = request.insert_header((name.as_str(), value.as_str()));
         }
@@ -126,9 +162,7 @@ impl Subscriber for WebhookDestination {
             .map(|note| format!(" ({note})"))
             .unwrap_or_default();
         Ok(DeliveryOutcome::Delivered(format!(
-            "{} {} answered {}{note}",
-            webhook.method,
-            webhook.url_source,
+            "{method_name} {url_source} answered {}{note}",
             answer.status.as_u16()
         )))
     }
@@ -154,8 +188,8 @@ impl Subscriber for WebhookDestination {
 }
 
 /// What the webhook's template sees.
-fn template_context(work: &Work<'_, EnrichedEvent>) -> serde_json::Map<String, Value> {
-    work.template_context(&work.event.to_json())
+fn template_context(work: &Work<'_, EnrichedEvent>) -> crate::engine::TemplateContext {
+    work.template_context()
 }
 
 /// The body from the webhook's template, rendered while this thread waits

@@ -1,217 +1,41 @@
-//! The one Slack client every integration that posts to Slack uses:
-//! messages (an incoming webhook, or `chat.postMessage` on the Web API when
-//! `SLACK_TOKEN` is set), `conversations.list` (channel names to ids,
-//! cached) and the external file upload flow.
-//!
-//! Pace: each subscriber keeps its own rate limit, and in addition a
-//! channel's pace (Slack allows about one message a second per channel) is
-//! held across every subscriber that posts to it, in this process. A 429
-//! pauses the channel for all of them for `Retry-After` (capped by
-//! `MAX_RETRY_AFTER_SECONDS`), and the message is sent again after the
-//! pause, never dropped. `"ok": false` from the Web API is a failure even
-//! with HTTP 200; only a few of its errors are worth retrying.
-//!
-//! Every message sent is within Slack's documented limits (its text at
-//! 40,000 characters, Block Kit texts at their block's limit): a longer
-//! text is cut with `… (truncated)` (see `domain::slack_text`), never
-//! refused.
+//! The one Slack client: messages (an incoming webhook, or
+//! `chat.postMessage` on the Web API when `SLACK_TOKEN` is set) in each
+//! channel's pace, and Web API calls.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use envconfig::Envconfig;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::outbound::{self, Answer, Body, BodyEnd, CallError};
-use super::rate_limit::{LONGEST_INLINE_WAIT, Limiter, reserve_all, wait_in_place};
-use super::subscriber::{DeliveryContext, DeliveryOutcome, Progress};
+use super::message::SlackMessage;
+use super::{
+    CHANNEL_PACE, DEFAULT_PAUSE, MOST_RATE_LIMITED_TRIES, SLACK_GROUP, SLACK_RATE_LIMIT,
+    SlackConfig,
+};
 use crate::clock::SharedClock;
-use crate::config::{ConfigError, HttpUrl, List, OperatorConfig, RateLimit, Secret, Settings};
-use crate::domain::{Deployment, EventKind, slack_text};
+use crate::config::{ConfigError, HttpUrl, Secret, Settings};
+use crate::engine::outbound::{self, Answer, Body, BodyEnd, CallError};
+use crate::engine::rate_limit::{LONGEST_INLINE_WAIT, Limiter, reserve_all, wait_in_place};
+use crate::engine::{DeliveryContext, DeliveryOutcome, Progress};
 use crate::error::DeliveryError;
-use crate::templates::Templates;
-
-/// Slack's pace per channel: about one message a second, bursts of three.
-/// It is each Slack subscriber's own default (`RATE_LIMITS` group `slack`)
-/// and the pace of a channel across all of them (`slack-channel`, else
-/// the `slack` group's setting).
-pub const SLACK_RATE_LIMIT: RateLimit = RateLimit::new(1, 1, 3);
-/// The `RATE_LIMITS` group of every Slack subscriber.
-pub const SLACK_GROUP: &str = "slack";
-/// The `RATE_LIMITS` name of the pace a channel keeps across subscribers.
-pub const CHANNEL_PACE: &str = "slack-channel";
-/// 429s answered in a row for one message before the attempt gives up
-/// (and defers the delivery).
-const MOST_RATE_LIMITED_TRIES: usize = 5;
-/// Slack's answer when a 429 gives no `Retry-After`.
-const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
-/// How long a resolved channel list is trusted when a name is missing
-/// from it (a channel created since is found after this).
-const CHANNEL_LIST_MAX_AGE: Duration = Duration::from_secs(60);
-/// `conversations.list` pages read at most.
-const MOST_CHANNEL_PAGES: usize = 50;
-
-/// The Slack variables.
-#[derive(Envconfig, Debug)]
-pub struct SlackConfig {
-    /// Legacy or app incoming webhook; used when there is no `SLACK_TOKEN`.
-    #[envconfig(from = "SLACK_WEB_HOOK")]
-    pub web_hook: Option<Secret<HttpUrl>>,
-    /// Bot token: messages go through `chat.postMessage` when set.
-    #[envconfig(from = "SLACK_TOKEN")]
-    pub token: Option<Secret<String>>,
-    #[envconfig(from = "SLACK_API_BASE_URL", default = "https://slack.com/api")]
-    pub api_base_url: HttpUrl,
-    /// When set, the only channel of every Slack message.
-    #[envconfig(from = "SLACK_CHANNEL_OVERRIDE")]
-    pub channel_override: Option<String>,
-    /// Channels every deployment message goes to (and errors without their
-    /// own channels).
-    #[envconfig(from = "SLACK_CHANNELS", default = "")]
-    pub channels: List,
-}
-
-/// The JSON body of one Slack message: its channel and the fields a
-/// template rendered (`text`, `username`, `icon_emoji`, `attachments`,
-/// `blocks`…; `chat.postMessage` and webhooks take the same ones).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct SlackMessage {
-    pub channel: String,
-    #[serde(flatten)]
-    pub fields: Map<String, Value>,
-}
-
-impl SlackMessage {
-    /// The same text to each channel (the service's own messages).
-    pub fn to_each(
-        channels: &[String],
-        text: &str,
-        username: &str,
-        icon_emoji: &str,
-    ) -> Vec<SlackMessage> {
-        let mut fields = Map::new();
-        fields.insert("text".into(), text.into());
-        fields.insert("username".into(), username.into());
-        fields.insert("icon_emoji".into(), icon_emoji.into());
-        Self::addressed(channels, &fields)
-    }
-
-    /// The same fields to each channel, within Slack's limits (a text
-    /// too long is cut with a marker).
-    pub fn addressed(channels: &[String], fields: &Map<String, Value>) -> Vec<SlackMessage> {
-        let mut fields = fields.clone();
-        // The channel is the router's choice, never the template's.
-        fields.remove("channel");
-        slack_text::within_limits(&mut fields);
-        channels
-            .iter()
-            .map(|channel| SlackMessage {
-                channel: channel.clone(),
-                fields: fields.clone(),
-            })
-            .collect()
-    }
-
-    /// This message within Slack's limits, however it was made.
-    fn within_limits(&self) -> SlackMessage {
-        let mut message = self.clone();
-        slack_text::within_limits(&mut message.fields);
-        message
-    }
-
-    /// Template `name`, to be rendered once and addressed to each channel.
-    /// A template that fails (a missing field, a limit reached) fails the
-    /// delivery for good, naming its line: sending again would fail the
-    /// same way.
-    pub fn rendered(
-        templates: &Templates,
-        name: &str,
-        context: &Map<String, Value>,
-        channels: &[String],
-    ) -> Unrendered {
-        Unrendered {
-            templates: templates.clone(),
-            name: name.to_owned(),
-            context: context.clone(),
-            channels: channels.to_vec(),
-        }
-    }
-
-    /// Each message as the JSON body sent.
-    pub fn as_json(messages: &[SlackMessage]) -> Vec<Value> {
-        messages
-            .iter()
-            .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
-            .collect()
-    }
-
-    pub fn text(&self) -> Option<&str> {
-        self.fields.get("text").and_then(Value::as_str)
-    }
-}
-
-/// Messages a subscriber chose to send, before their template is rendered.
-pub struct Unrendered {
-    templates: Templates,
-    name: String,
-    context: Map<String, Value>,
-    channels: Vec<String>,
-}
-
-impl Unrendered {
-    /// For a delivery: the render runs off the actor's thread, which goes
-    /// on with its other work and timers meanwhile.
-    pub async fn render(self) -> Result<Vec<SlackMessage>, DeliveryError> {
-        if self.channels.is_empty() {
-            return Ok(Vec::new());
-        }
-        let fields = self
-            .templates
-            .render_json_async(&self.name, &self.context)
-            .await
-            .map_err(|error| DeliveryError::Permanent(error.to_string()))?;
-        Ok(SlackMessage::addressed(&self.channels, &fields))
-    }
-
-    /// For a preview: this thread waits for the render.
-    pub fn render_waiting(self) -> Result<Vec<SlackMessage>, DeliveryError> {
-        if self.channels.is_empty() {
-            return Ok(Vec::new());
-        }
-        let fields = self
-            .templates
-            .render_json(&self.name, &self.context)
-            .map_err(|error| DeliveryError::Permanent(error.to_string()))?;
-        Ok(SlackMessage::addressed(&self.channels, &fields))
-    }
-}
 
 enum Transport {
     Webhook(Secret<HttpUrl>),
     WebApi,
 }
 
-/// A file to upload to a channel.
-pub struct FileUpload<'a> {
-    pub file_name: &'a str,
-    pub title: &'a str,
-    pub bytes: &'a [u8],
-    pub comment: &'a str,
-}
-
 pub struct SlackClient {
     transport: Transport,
     api_base_url: String,
     token: Option<Secret<String>>,
-    channel_override: Option<String>,
-    configured_channels: Vec<String>,
+    pub(super) channel_override: Option<String>,
+    pub(super) configured_channels: Vec<String>,
     /// Each channel's pace, shared by every subscriber that posts to it.
-    pace: Arc<Limiter>,
+    pub(super) pace: Arc<Limiter>,
     /// Channel name (without `#`) to id, and when the list was read.
-    channel_ids: Mutex<Option<(Instant, HashMap<String, String>)>>,
-    clock: SharedClock,
+    pub(super) channel_ids: Mutex<Option<(Instant, HashMap<String, String>)>>,
+    pub(super) clock: SharedClock,
 }
 
 /// How one send of a message ended.
@@ -274,44 +98,6 @@ impl SlackClient {
         &self.configured_channels
     }
 
-    /// The channels a message really goes to. `built_in` is the
-    /// subscriber's own choice; the operator's routes add to it (or, with
-    /// `only`, replace it) when `routed` (the kind's main message), and
-    /// their `never_channels` take channels out of every message.
-    /// `SLACK_CHANNEL_OVERRIDE`, when set, still wins over all of it.
-    pub fn channels(
-        &self,
-        operator: &OperatorConfig,
-        routed: bool,
-        kind: EventKind,
-        event: &Value,
-        built_in: Vec<String>,
-    ) -> Vec<String> {
-        if self.channel_override.is_some() {
-            return self.overridden(built_in);
-        }
-        if routed {
-            operator.slack_channels(kind, event, built_in)
-        } else {
-            operator.without_never_channels(kind, event, built_in)
-        }
-    }
-
-    /// `SLACK_CHANNEL_OVERRIDE` instead of `chosen`, when it is set.
-    pub fn overridden(&self, chosen: Vec<String>) -> Vec<String> {
-        match &self.channel_override {
-            Some(channel) => vec![channel.clone()],
-            None => chosen,
-        }
-    }
-
-    /// The channels of a deployment's messages before routes:
-    /// `SLACK_CHANNELS` in order, then the deployment's own `#` channels
-    /// not already listed.
-    pub fn deployment_channels(&self, deployment: &Deployment) -> Vec<String> {
-        deployment_channels(&self.configured_channels, deployment)
-    }
-
     /// Sends every message not yet sent by an earlier attempt. A channel
     /// that fails does not stop the others; a transient failure anywhere
     /// makes the whole delivery retry (only the unsent messages).
@@ -363,7 +149,7 @@ impl SlackClient {
     /// Takes the channel's turn in the subscriber's pace and the shared
     /// channel pace, waiting in place for a short wait; a long one defers
     /// the delivery (`RateLimited`).
-    async fn take_turn(
+    pub(super) async fn take_turn(
         &self,
         context: &DeliveryContext,
         channel: &str,
@@ -506,161 +292,6 @@ impl SlackClient {
             Err(WebApiError::Failed(error)) => Err(error),
         }
     }
-
-    /// A channel's id: `#name` looked up in `conversations.list` (read
-    /// again when a name is missing and the list is over a minute old); a
-    /// value without `#` that names no channel is taken as an id.
-    pub async fn channel_id(
-        &self,
-        context: &DeliveryContext,
-        channel: &str,
-    ) -> Result<String, DeliveryError> {
-        let name = channel.trim_start_matches('#');
-        let cached = || -> (Option<String>, bool) {
-            match &*self
-                .channel_ids
-                .lock()
-                .expect("the channel cache is never poisoned")
-            {
-                Some((read_at, ids)) => (
-                    ids.get(name).cloned(),
-                    self.clock.instant().saturating_duration_since(*read_at) < CHANNEL_LIST_MAX_AGE,
-                ),
-                None => (None, false),
-            }
-        };
-        let (found, fresh) = cached();
-        if let Some(id) = found {
-            return Ok(id);
-        }
-        if !fresh {
-            let ids = self.read_channel_list(context).await?;
-            *self
-                .channel_ids
-                .lock()
-                .expect("the channel cache is never poisoned") = Some((self.clock.instant(), ids));
-            if let (Some(id), _) = cached() {
-                return Ok(id);
-            }
-        }
-        if !channel.starts_with('#') {
-            return Ok(channel.to_owned());
-        }
-        Err(DeliveryError::permanent(format!(
-            "channel {channel} not found by conversations.list (is the Slack app in it?)"
-        )))
-    }
-
-    async fn read_channel_list(
-        &self,
-        context: &DeliveryContext,
-    ) -> Result<HashMap<String, String>, DeliveryError> {
-        let mut ids = HashMap::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MOST_CHANNEL_PAGES {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query
-                .append_pair("limit", "1000")
-                .append_pair("exclude_archived", "true")
-                .append_pair("types", "public_channel,private_channel");
-            if let Some(cursor) = &cursor {
-                query.append_pair("cursor", cursor);
-            }
-            let answer = self
-                .web_api(
-                    context,
-                    "conversations.list",
-                    WebApiBody::Query(query.finish()),
-                )
-                .await?;
-            let (page, next) = channel_page(&answer);
-            ids.extend(page);
-            match next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        Ok(ids)
-    }
-
-    /// Uploads a file to one channel with the external upload flow
-    /// (`files.getUploadURLExternal`, the bytes, then
-    /// `files.completeUploadExternal`), in the channel's pace.
-    pub async fn upload(
-        &self,
-        context: &DeliveryContext,
-        channel: &str,
-        file: &FileUpload<'_>,
-    ) -> Result<(), DeliveryError> {
-        let channel_id = self.channel_id(context, channel).await?;
-        let form = [
-            ("filename", file.file_name.to_owned()),
-            ("length", file.bytes.len().to_string()),
-        ];
-        let answer = self
-            .web_api(
-                context,
-                "files.getUploadURLExternal",
-                WebApiBody::Form(&form),
-            )
-            .await?;
-        let (Some(upload_url), Some(file_id)) =
-            (answer["upload_url"].as_str(), answer["file_id"].as_str())
-        else {
-            return Err(DeliveryError::permanent(
-                "Slack files.getUploadURLExternal answered without upload_url or file_id",
-            ));
-        };
-        let request = context.http.post(upload_url);
-        let stored = context
-            .send(
-                request,
-                Body::Bytes(
-                    actix_web::web::Bytes::copy_from_slice(file.bytes),
-                    "application/octet-stream",
-                ),
-                DEFAULT_PAUSE,
-            )
-            .await
-            .map_err(|error| error.delivery_error("uploading the report"))?;
-        if stored.status.as_u16() != 200 {
-            return Err(DeliveryError::permanent(format!(
-                "uploading the report: HTTP {}",
-                stored.status.as_u16()
-            )));
-        }
-        // Completing the upload posts to the channel: it takes a turn.
-        self.take_turn(context, channel).await?;
-        let body = complete_upload_body(file_id, file.title, &channel_id, file.comment);
-        self.web_api(
-            context,
-            "files.completeUploadExternal",
-            WebApiBody::Json(&body),
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-/// `configured` in order, then the deployment's `#` channels not already
-/// listed.
-pub fn deployment_channels(configured: &[String], deployment: &Deployment) -> Vec<String> {
-    let mut channels: Vec<String> = configured.to_vec();
-    for channel in deployment.deployment_slack_channels() {
-        if !channels.iter().any(|c| c == channel) {
-            channels.push(channel.to_owned());
-        }
-    }
-    channels
-}
-
-/// The `files.completeUploadExternal` body.
-pub fn complete_upload_body(file_id: &str, title: &str, channel_id: &str, comment: &str) -> Value {
-    serde_json::json!({
-        "files": [{"id": file_id, "title": title}],
-        "channel_id": channel_id,
-        "initial_comment": slack_text::truncated(comment, slack_text::MESSAGE_TEXT_LIMIT),
-    })
 }
 
 /// What a Web API call sends.
@@ -766,50 +397,9 @@ fn leading_ok(body: &[u8]) -> Option<bool> {
     }
 }
 
-/// One page of `conversations.list`: `(name, id)` pairs and the cursor of
-/// the next page (`None` on the last).
-pub fn channel_page(answer: &Value) -> (Vec<(String, String)>, Option<String>) {
-    let channels = answer["channels"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| Some((c["name"].as_str()?.to_owned(), c["id"].as_str()?.to_owned())))
-        .collect();
-    let cursor = answer["response_metadata"]["next_cursor"]
-        .as_str()
-        .filter(|cursor| !cursor.is_empty())
-        .map(str::to_owned);
-    (channels, cursor)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample() -> Deployment {
-        let json = include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/deployment.json"
-        ));
-        Deployment::from_json(serde_json::from_str(json).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn configured_channels_come_first_without_repeats() {
-        let configured = vec!["#developers".to_owned(), "#ops".to_owned()];
-        assert_eq!(
-            deployment_channels(&configured, &sample()),
-            ["#developers", "#ops", "#team-studadm"]
-        );
-    }
-
-    #[test]
-    fn channels_without_hash_are_not_posted_to() {
-        let mut deployment = sample();
-        deployment.slack_channels = vec!["invalid".into(), "#ok".into()];
-        assert_eq!(deployment_channels(&[], &deployment), ["#ok"]);
-    }
 
     #[test]
     fn message_failures_keep_their_wording() {
@@ -881,21 +471,5 @@ mod tests {
             Err(WebApiError::Failed(DeliveryError::Transient { .. }))
         ));
         assert_eq!(leading_ok(b"{\"channel\":\"C1\",\"ok\":true"), None);
-    }
-
-    #[test]
-    fn channel_pages_and_the_completion_body() {
-        let page = serde_json::json!({"ok": true, "channels": [{"id": "C1", "name": "dev"}],
-            "response_metadata": {"next_cursor": "abc"}});
-        assert_eq!(
-            channel_page(&page),
-            (vec![("dev".into(), "C1".into())], Some("abc".into()))
-        );
-        let last = serde_json::json!({"ok": true, "channels": [], "response_metadata": {"next_cursor": ""}});
-        assert_eq!(channel_page(&last).1, None);
-        assert_eq!(
-            complete_upload_body("F1", "T", "C1", "c"),
-            serde_json::json!({"files": [{"id": "F1", "title": "T"}], "channel_id": "C1", "initial_comment": "c"})
-        );
     }
 }
