@@ -447,11 +447,6 @@ fn the_cycle_check_finds_a_cycle() {
 /// Non-blank lines a source file may hold before its test module.
 const MOST_LINES_PER_FILE: usize = 600;
 
-/// Files being split on other branches; remove each at its merge.
-const BEING_SPLIT: [&str; 1] = [
-    "engine/slack.rs", // being split in i19-plan
-];
-
 /// Non-blank lines before the first `#[cfg(test)]` module; a script
 /// (`whole`) counts every non-blank line.
 fn lines_before_tests(text: &str, whole: bool) -> usize {
@@ -503,7 +498,7 @@ fn no_source_file_holds_more_than_600_lines_before_its_tests() {
         checked += 1;
         let text = std::fs::read_to_string(&file).unwrap();
         let lines = lines_before_tests(&text, name.ends_with(".js"));
-        if lines > MOST_LINES_PER_FILE && !BEING_SPLIT.contains(&name.as_str()) {
+        if lines > MOST_LINES_PER_FILE {
             too_long.push(format!("src/{name}: {lines} lines"));
         }
     }
