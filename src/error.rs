@@ -50,6 +50,11 @@ pub enum ApiError {
     /// A heavy read past `READ_CONCURRENCY` (or the metrics' own limit).
     #[error("too many reads at once (at most {limit}); try again")]
     ReadsBusy { limit: usize },
+    /// More heavy reads this second than `HEAVY_READS_PER_SECOND`.
+    #[error(
+        "more than {per_second} reads a second (HEAVY_READS_PER_SECOND); try again in a second"
+    )]
+    ReadsOverBudget { per_second: usize },
     /// Heavy reads wait while the SQLite write-ahead log is truncated.
     #[error("reads are paused for a moment while the database's log is truncated; try again")]
     ReadsPaused,
@@ -195,6 +200,7 @@ impl ApiError {
             ApiError::Unavailable(_)
             | ApiError::StorageUnavailable(_)
             | ApiError::ReadsBusy { .. }
+            | ApiError::ReadsOverBudget { .. }
             | ApiError::ReadsPaused
             | ApiError::ReadTimedOut { .. } => ErrorKind::Unavailable,
             ApiError::Internal(_) => ErrorKind::Internal,

@@ -146,7 +146,8 @@ impl Application {
         if settings.intake.ingest_token.is_none() {
             log::warn!("INGEST_TOKEN is not set: intake accepts events without credentials");
         }
-        let store = Store::open(&settings.store)?;
+        let mut store = Store::open(&settings.store)?;
+        store.reads.clock = clock.clone();
         let journal_health = ActorHealth::new("journal-writer", Role::Journal, clock.clone());
         let wal = store
             .sqlite_file

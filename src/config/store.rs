@@ -31,6 +31,10 @@ pub struct StoreConfig {
     /// the limit), so no read holds a connection or the SQLite log.
     #[envconfig(from = "READ_TIMEOUT_MS", default = "5000")]
     pub read_timeout_ms: u64,
+    /// Heavy reads started per second at most; beyond, a 503 with
+    /// `Retry-After` (README, "Dashboards beside deliveries").
+    #[envconfig(from = "HEAVY_READS_PER_SECOND", default = "50")]
+    pub heavy_reads_per_second: usize,
     /// `full` fsyncs every SQLite commit (survives power loss); `normal`
     /// survives a killed process, which is what intake promises.
     #[envconfig(from = "SQLITE_SYNCHRONOUS", default = "normal")]
@@ -70,6 +74,10 @@ impl StoreConfig {
             ("DB_DELIVERY_POOL_SIZE", store.delivery_pool_size as u64),
             ("READ_CONCURRENCY", store.read_concurrency as u64),
             ("READ_TIMEOUT_MS", store.read_timeout_ms),
+            (
+                "HEAVY_READS_PER_SECOND",
+                store.heavy_reads_per_second as u64,
+            ),
         ] {
             ConfigError::unless_positive(name, value, "expected a positive number")?;
         }

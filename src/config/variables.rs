@@ -122,6 +122,7 @@ pub const VARIABLES: &[Variable] = &[
     secret("READ_TOKEN"),
     allowed("READ_CONCURRENCY"),
     allowed("READ_TIMEOUT_MS"),
+    allowed("HEAVY_READS_PER_SECOND"),
     allowed("FAILURE_WINDOW_HOURS"),
     allowed("INSIGHTS_CACHE_SECONDS"),
     allowed("DIGEST_CHANNELS"),

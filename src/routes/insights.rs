@@ -15,7 +15,7 @@ use super::docs::answers::{Internal, InvalidQuery, Unauthorized, Unavailable};
 pub use super::insights_cache::AnswerCache;
 use super::read_access::Reader;
 use super::state::AppState;
-use super::store::{enter, on_reads, rfc3339};
+use super::store::{enter, on_reads, rfc3339, within_budget};
 use crate::domain::event::FieldError;
 use crate::error::ApiError;
 use crate::store::insights::{self, Bucket, Outcome, Scope};
@@ -235,6 +235,7 @@ pub async fn insights(
     if let Some(body) = cache.get(&key, now) {
         return Ok(json_answer(body));
     }
+    within_budget(reads).await?;
     let deadline = Instant::now() + reads.timeout;
     // The three queries run at once, each on a connection of its own, when
     // the read gate has three to spare: the answer takes as long as the

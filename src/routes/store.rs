@@ -40,6 +40,7 @@ pub async fn heavy_query<T: Send + 'static>(
     reads: &ReadRoutes,
     work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
+    within_budget(reads).await?;
     let permit = enter(&reads.heavy, 1).await?;
     let deadline = Instant::now() + reads.timeout;
     on_reads(reads, Arc::new(permit), deadline, work).await
@@ -77,6 +78,18 @@ pub async fn on_reads<T: Send + 'static, P: Send + 'static>(
 /// costs a timer, not a thread).
 pub const REFUSAL_PAUSE: Duration = Duration::from_millis(250);
 
+/// Counts a heavy read against `HEAVY_READS_PER_SECOND`, or answers the
+/// refusal after [`REFUSAL_PAUSE`].
+pub async fn within_budget(reads: &ReadRoutes) -> Result<(), ApiError> {
+    match reads.budget.take(reads.clock.now_ms()) {
+        Ok(()) => Ok(()),
+        Err(refusal) => {
+            actix_web::rt::time::sleep(REFUSAL_PAUSE).await;
+            Err(refused(refusal))
+        }
+    }
+}
+
 /// Lets a read that uses `connections` connections through `gate`, or
 /// answers the refusal after [`REFUSAL_PAUSE`].
 pub async fn enter(gate: &Arc<ReadGate>, connections: usize) -> Result<ReadPermit, ApiError> {
@@ -94,6 +107,7 @@ pub fn refused(refused: Refused) -> ApiError {
     match refused {
         Refused::Busy { limit } => ApiError::ReadsBusy { limit },
         Refused::Closed => ApiError::ReadsPaused,
+        Refused::OverBudget { per_second } => ApiError::ReadsOverBudget { per_second },
     }
 }
 

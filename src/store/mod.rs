@@ -25,7 +25,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::StoreConfig;
-use reads::{ReadGate, ReadRoutes};
+use reads::{ReadBudget, ReadGate, ReadRoutes};
 
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -256,6 +256,9 @@ impl Store {
             heavy: ReadGate::new(config.read_concurrency),
             metrics: ReadGate::new(METRICS_READS),
             timeout: Duration::from_millis(config.read_timeout_ms),
+            budget: ReadBudget::new(config.heavy_reads_per_second),
+            // The application sets its own (tests move a manual one).
+            clock: crate::clock::SystemClock::shared(),
         };
         let store = Store {
             pool: general,

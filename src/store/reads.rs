@@ -25,6 +25,7 @@ use diesel::sql_types::{BigInt, Integer};
 use diesel::sqlite::Sqlite;
 
 use super::{AnyConnection, DbPool};
+use crate::clock::SharedClock;
 
 /// Counts reads running through one gate.
 #[derive(Debug)]
@@ -47,6 +48,8 @@ pub enum Refused {
     Busy { limit: usize },
     /// The WAL is being truncated.
     Closed,
+    /// `per_second` heavy reads started this second already.
+    OverBudget { per_second: usize },
 }
 
 impl ReadGate {
@@ -147,12 +150,63 @@ pub struct ReadRoutes {
     pub metrics: Arc<ReadGate>,
     /// How long one read may run (`READ_TIMEOUT_MS`).
     pub timeout: Duration,
+    /// Heavy reads let in per second (`HEAVY_READS_PER_SECOND`).
+    pub budget: Arc<ReadBudget>,
+    /// What the budget's seconds are counted on (the application's clock).
+    pub clock: SharedClock,
 }
 
 impl ReadRoutes {
     /// Both gates closed (for a WAL truncation).
     pub fn close(&self) -> [ClosedGate; 2] {
         [self.heavy.close(), self.metrics.close()]
+    }
+}
+
+/// How many heavy reads may start in one second (a window of the clock's
+/// whole seconds). The gate bounds reads at once, but short reads at once
+/// can still follow each other without pause: clients that never wait
+/// pulled 260 MB/s of answers through the cores the deliveries need
+/// (README, "Dashboards beside deliveries"). The budget bounds that volume
+/// whatever the clients do.
+#[derive(Debug)]
+pub struct ReadBudget {
+    per_second: usize,
+    /// The current second (Unix) and the reads it let in.
+    window: Mutex<(i64, usize)>,
+}
+
+impl ReadBudget {
+    pub fn new(per_second: usize) -> Arc<Self> {
+        Arc::new(ReadBudget {
+            per_second: per_second.max(1),
+            window: Mutex::new((i64::MIN, 0)),
+        })
+    }
+
+    pub fn per_second(&self) -> usize {
+        self.per_second
+    }
+
+    /// Counts one read starting at `now_ms`, or refuses it: the second's
+    /// budget is spent.
+    pub fn take(&self, now_ms: i64) -> Result<(), Refused> {
+        let second = now_ms.div_euclid(1000);
+        // Two numbers, consistent after any panic.
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if window.0 != second {
+            *window = (second, 0);
+        }
+        if window.1 >= self.per_second {
+            return Err(Refused::OverBudget {
+                per_second: self.per_second,
+            });
+        }
+        window.1 += 1;
+        Ok(())
     }
 }
 
@@ -370,5 +424,17 @@ mod tests {
         assert!(closed.drained());
         drop(closed);
         assert!(gate.try_enter(4).is_ok());
+    }
+
+    #[test]
+    fn the_budget_lets_in_so_many_reads_a_second_and_renews_each_second() {
+        let budget = ReadBudget::new(2);
+        assert_eq!(budget.take(10_000), Ok(()));
+        assert_eq!(budget.take(10_500), Ok(()));
+        let spent = Err(Refused::OverBudget { per_second: 2 });
+        assert_eq!(budget.take(10_999), spent);
+        assert_eq!(budget.take(11_000), Ok(()), "a new second");
+        assert_eq!(budget.take(11_001), Ok(()));
+        assert_eq!(budget.take(11_002), spent);
     }
 }

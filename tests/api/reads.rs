@@ -557,3 +557,38 @@ async fn insights_answers_are_kept_for_the_cache_period() {
     assert_ne!(fresh.body["until"], first.body["until"]);
     app.stop().await;
 }
+
+/// `HEAVY_READS_PER_SECOND` bounds the reads let in each second, whatever
+/// the gate has free: beyond it a 503 with `Retry-After`, and the next
+/// second lets reads in again (the insights count as one read).
+#[actix_web::test]
+async fn heavy_reads_beyond_the_budget_of_a_second_are_answered_503() {
+    let clock = alvares::clock::ManualClock::new();
+    let app = spawn_app_clocked(&[("HEAVY_READS_PER_SECOND", "2")], clock.clone()).await;
+    // Start at the beginning of a second: the budget counts whole seconds.
+    let into_second = alvares::clock::Clock::now_ms(&*clock).rem_euclid(1000);
+    clock.advance(Duration::from_millis((1000 - into_second) as u64));
+    let first = get(&app, "/api/v1/deployments", None).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    clock.advance(Duration::from_millis(999));
+    let second = get(&app, "/api/v1/insights", None).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    for path in ["/api/v1/deployments", "/api/v1/insights"] {
+        let refused = get(&app, path, None).await;
+        assert_eq!(refused.status, 503, "{path}: {}", refused.body);
+        assert_eq!(
+            refused.body,
+            json!({
+                "error": "unavailable",
+                "message": "more than 2 reads a second (HEAVY_READS_PER_SECOND); try again in a second"
+            }),
+            "{path}"
+        );
+        assert_eq!(refused.retry_after.as_deref(), Some("1"), "{path}");
+    }
+    assert_eq!(app.reads.heavy.running(), 0, "a refused read holds nothing");
+    clock.advance(Duration::from_millis(1));
+    let next_second = get(&app, "/api/v1/deployments", None).await;
+    assert_eq!(next_second.status, 200, "{}", next_second.body);
+    app.stop().await;
+}
