@@ -81,20 +81,20 @@ pub const REFUSAL_PAUSE: Duration = Duration::from_millis(250);
 /// Counts a heavy read against `HEAVY_READS_PER_SECOND`, or answers the
 /// refusal after [`REFUSAL_PAUSE`].
 pub async fn within_budget(reads: &ReadRoutes) -> Result<(), ApiError> {
-    match reads.budget.take(reads.clock.now_ms()) {
-        Ok(()) => Ok(()),
-        Err(refusal) => {
-            actix_web::rt::time::sleep(REFUSAL_PAUSE).await;
-            Err(refused(refusal))
-        }
-    }
+    let taken = reads.budget.take(reads.clock.now_ms());
+    admitted_or_paused(taken).await
 }
 
 /// Lets a read that uses `connections` connections through `gate`, or
 /// answers the refusal after [`REFUSAL_PAUSE`].
 pub async fn enter(gate: &Arc<ReadGate>, connections: usize) -> Result<ReadPermit, ApiError> {
-    match gate.try_enter(connections) {
-        Ok(permit) => Ok(permit),
+    admitted_or_paused(gate.try_enter(connections)).await
+}
+
+/// A refusal answered only after [`REFUSAL_PAUSE`].
+async fn admitted_or_paused<T>(admitted: Result<T, Refused>) -> Result<T, ApiError> {
+    match admitted {
+        Ok(admitted) => Ok(admitted),
         Err(refusal) => {
             actix_web::rt::time::sleep(REFUSAL_PAUSE).await;
             Err(refused(refusal))
