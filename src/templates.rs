@@ -46,7 +46,7 @@ use minijinja::{
 };
 use serde::Serialize;
 
-use crate::domain::slack_text;
+use crate::domain::{EventKind, slack_text};
 mod limits;
 mod samples;
 
@@ -55,14 +55,42 @@ pub use limits::{
 };
 pub use samples::TemplateUse;
 
-/// The templates an operator can replace, with their built-in sources.
-pub const BUILT_IN: [(&str, &str); 5] = [
-    ("application-endpoint", APPLICATION_ENDPOINT),
-    ("slack-deployment", SLACK_DEPLOYMENT),
-    ("slack-error", SLACK_ERROR),
-    ("slack-recommendation", SLACK_RECOMMENDATION),
-    ("uptimerobot", UPTIMEROBOT),
-];
+/// An integration's built-in template, which an operator can replace. It
+/// is submitted from the integration's own folder (its `payload.rs`, with
+/// `inventory::submit!`), so adding a templated integration touches no
+/// file here; its name is the subscriber's id.
+pub struct BuiltInTemplate {
+    pub name: &'static str,
+    /// The kind of events it renders.
+    pub kind: EventKind,
+    pub source: &'static str,
+    /// What its subscriber adds to the context of a sample `event` (see
+    /// the module `samples`), beside what every template sees.
+    pub sample_values:
+        fn(event: &serde_json::Value, context: &mut serde_json::Map<String, serde_json::Value>),
+}
+
+inventory::collect!(BuiltInTemplate);
+
+/// Every built-in template, alphabetised by name.
+pub fn built_in() -> Vec<&'static BuiltInTemplate> {
+    let mut all: Vec<&'static BuiltInTemplate> = inventory::iter::<BuiltInTemplate>().collect();
+    all.sort_by_key(|template| template.name);
+    all
+}
+
+/// The names of the built-in templates, alphabetised.
+pub fn built_in_names() -> Vec<&'static str> {
+    built_in().iter().map(|template| template.name).collect()
+}
+
+/// Adds nothing to a sample's context: for a template that sees only what
+/// every template sees.
+pub fn no_sample_values(
+    _event: &serde_json::Value,
+    _context: &mut serde_json::Map<String, serde_json::Value>,
+) {
+}
 
 /// A webhook's body unless its definition says otherwise.
 pub const DEFAULT_WEBHOOK_BODY: &str = "{{ event | tojson }}";
@@ -85,52 +113,6 @@ fn auto_escape(name: &str) -> AutoEscape {
         SLACK_MARKUP
     }
 }
-
-const SLACK_DEPLOYMENT: &str = r##"{
-  "text": {{ ("*" ~ event.applicationName ~ "* deployed in *" ~ event.cluster ~ "*") | tojson }},
-  "username": "Cluster Deployment",
-  "icon_emoji": ":azure:",
-  "attachments": [{
-    "fallback": "Your client does not support attachments :(",
-    "color": "#aec90c",
-    "author_name": ":mag: Search Logs",
-    "author_link": {{ logs_url | safe | tojson }},
-    "title": {{ ("se.kth.imageName: " ~ event.applicationName) | tojson }},
-    "text": {{ ("se.kth.imageVersion: " ~ (event.version | default(""))) | tojson }}
-    {%- if change is defined and change %},
-    "footer": {{ change.text | tojson }}
-    {%- endif %}
-  }]
-}"##;
-
-const APPLICATION_ENDPOINT: &str = r#"{
-  "text": {{ (":information_source: About *" ~ (event.friendlyName or event.applicationName) ~ "* " ~ pipeline_url ~ " in *" ~ event.cluster ~ "*") | tojson }},
-  "username": "Alvares",
-  "icon_emoji": ":azure:"
-}"#;
-
-const SLACK_ERROR: &str = r#"{%- if event.stackTrace is defined and event.stackTrace -%}
-{%- set text = "*" ~ event.message ~ "* ```\n" ~ event.stackTrace ~ "\n```" -%}
-{%- else -%}
-{%- set text = event.message -%}
-{%- endif -%}
-{
-  "text": {{ text | tojson }},
-  "username": "Alvares Error",
-  "icon_emoji": ":no_entry:"
-}"#;
-
-const SLACK_RECOMMENDATION: &str = r#"{
-  "text": {{ event.message | tojson }},
-  "username": "Alvares",
-  "icon_emoji": ":female_student:"
-}"#;
-
-const UPTIMEROBOT: &str = r#"{
-  "text": {{ (":uptime:  *" ~ monitor.friendly_name ~ "* in *" ~ event.cluster ~ "* is monitored using " ~ monitor.url) | tojson }},
-  "username": "Alvares",
-  "icon_emoji": ":azure:"
-}"#;
 
 /// `tojson` that refuses an undefined value (the built-in one writes
 /// `null`, which would send a message with a hole in it instead of failing
@@ -341,9 +323,9 @@ impl Templates {
         environment.add_filter("slack_escape", slack_escape);
         environment.add_function("slack_link", slack_link);
         limits::limit(&mut environment);
-        let mut sources: BTreeMap<String, String> = BUILT_IN
+        let mut sources: BTreeMap<String, String> = built_in()
             .iter()
-            .map(|(name, source)| ((*name).to_owned(), (*source).to_owned()))
+            .map(|template| (template.name.to_owned(), template.source.to_owned()))
             .collect();
         for (name, source) in replacements {
             sources.insert(name.clone(), source.clone());

@@ -69,6 +69,11 @@ fn parts(shape: SecretShape, value: &str) -> Vec<String> {
         SecretShape::List => split_list(value),
         SecretShape::Webhook => {
             let mut parts = vec![value.to_owned()];
+            // A header's value (`headers_env`) may be `<scheme> <credential>`
+            // (`Bearer …`): an answer may quote the credential alone.
+            if let Some((_, credential)) = value.trim().rsplit_once(' ') {
+                parts.push(credential.to_owned());
+            }
             // A webhook's secret is its path: an answer may quote it alone.
             if let Ok(url) = url::Url::parse(value)
                 && url.path().len() > 1
@@ -159,6 +164,22 @@ mod tests {
         assert_eq!(
             Redactor::from_env(&env).redact("ops-path-secret"),
             "ops-path-secret"
+        );
+    }
+
+    #[test]
+    fn a_header_credential_is_taken_out_without_its_scheme_too() {
+        let env = Env::from_map(
+            [(
+                "OPS_AUTH".to_owned(),
+                "Bearer ops-header-credential".to_owned(),
+            )]
+            .into(),
+        );
+        let redactor = Redactor::from_env_naming(&env, &["OPS_AUTH".to_owned()]);
+        assert_eq!(
+            redactor.redact("sent Bearer ops-header-credential; bad token ops-header-credential"),
+            "sent [redacted]; bad token [redacted]"
         );
     }
 }

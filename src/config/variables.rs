@@ -58,39 +58,56 @@ pub struct Variable {
     pub file: FileUse,
 }
 
-const fn allowed(name: &'static str) -> Variable {
+pub const fn allowed(name: &'static str) -> Variable {
     Variable {
         name,
         file: FileUse::Allowed,
     }
 }
 
-const fn secret(name: &'static str) -> Variable {
+pub const fn secret(name: &'static str) -> Variable {
     shaped(name, SecretShape::Whole)
 }
 
-const fn shaped(name: &'static str, shape: SecretShape) -> Variable {
+pub const fn shaped(name: &'static str, shape: SecretShape) -> Variable {
     Variable {
         name,
         file: FileUse::Secret(shape),
     }
 }
 
-const fn receives(name: &'static str, why: &'static str) -> Variable {
+pub const fn receives(name: &'static str, why: &'static str) -> Variable {
     Variable {
         name,
         file: FileUse::ReceivesSecret(why),
     }
 }
 
-const fn environment(name: &'static str, why: &'static str) -> Variable {
+pub const fn environment(name: &'static str, why: &'static str) -> Variable {
     Variable {
         name,
         file: FileUse::EnvironmentOnly(why),
     }
 }
 
-/// Every variable, grouped as the README's configuration table.
+/// The variables one integration reads, declared in its own `config.rs`
+/// (`inventory::submit!`), so that adding an integration touches no file
+/// here.
+pub struct VariablesOf(pub &'static [Variable]);
+
+inventory::collect!(VariablesOf);
+
+/// Every variable: the service's own and each integration's.
+pub fn all() -> impl Iterator<Item = &'static Variable> {
+    VARIABLES.iter().chain(
+        inventory::iter::<VariablesOf>
+            .into_iter()
+            .flat_map(|declared| declared.0.iter()),
+    )
+}
+
+/// The service's own variables (not an integration's), grouped as the
+/// README's configuration table.
 pub const VARIABLES: &[Variable] = &[
     environment("ALVARES_CONFIG", "it names the file itself"),
     environment(
@@ -142,36 +159,11 @@ pub const VARIABLES: &[Variable] = &[
     allowed("INTEGRAL_STAGE_API_HOST"),
     allowed("UTR_KEYWORD"),
     allowed("TEAM_MARKERS"),
-    allowed("GRAYLOG_HOST"),
     shaped("SLACK_WEB_HOOK", SecretShape::Webhook),
     secret("SLACK_TOKEN"),
     receives("SLACK_API_BASE_URL", "SLACK_TOKEN is sent there"),
     allowed("SLACK_CHANNEL_OVERRIDE"),
     allowed("SLACK_CHANNELS"),
-    secret("UTR_API_KEY"),
-    secret("UPTIMEROBOT_API_KEY"),
-    receives("UTR_API_BASE_URL", "UTR_API_KEY is sent there"),
-    allowed("UTR_CLUSTERS"),
-    allowed("UTR_EXCLUDED_APPS"),
-    allowed("UTR_KTH_APP_HOST"),
-    allowed("UTR_KTH_API_HOST"),
-    allowed("UTR_KTH_APP_HOST_STAGE"),
-    allowed("UTR_KTH_API_HOST_STAGE"),
-    shaped("DETECTIFY_API_KEYS", SecretShape::List),
-    allowed("DETECTIFY_CLUSTERS"),
-    receives(
-        "DETECTIFY_API_BASE_URL",
-        "DETECTIFY_API_KEYS are sent there",
-    ),
-    secret("DETECTIFY_API_SECRET"),
-    secret("FLOTTSBRO_API_KEY"),
-    receives("FLOTTSBRO_API_BASE_URL", "FLOTTSBRO_API_KEY is sent there"),
-    allowed("LIGHTHOUSE_IMAGE"),
-    receives(
-        "LIGHTHOUSE_COMMAND",
-        "the program runs with every secret of the environment",
-    ),
-    allowed("LIGHTHOUSE_TIMEOUT_SECONDS"),
     // The host of a postgres:// URL receives DB_PASSWORD, and the URL may
     // hold a password itself.
     shaped("DB_URL", SecretShape::Connection),
@@ -187,7 +179,7 @@ pub const VARIABLES: &[Variable] = &[
 
 /// The declaration of `name` (exact: names are case-sensitive).
 pub fn variable(name: &str) -> Option<&'static Variable> {
-    VARIABLES.iter().find(|v| v.name == name)
+    all().find(|v| v.name == name)
 }
 
 /// Whether a variable's value holds secrets, and how: as declared, or
@@ -215,8 +207,7 @@ fn secret_by_name(name: &str) -> Option<SecretShape> {
 pub fn nearest(name: &str) -> Option<&'static Variable> {
     let wanted = name.to_ascii_uppercase();
     let most = (wanted.chars().count() / 3).clamp(1, 3);
-    VARIABLES
-        .iter()
+    all()
         .map(|v| (edit_distance(&wanted, v.name), v))
         .filter(|(distance, _)| *distance <= most)
         .min_by_key(|(distance, _)| *distance)
@@ -287,13 +278,13 @@ mod tests {
         assert_eq!(
             undeclared,
             Vec::<String>::new(),
-            "declare them in VARIABLES"
+            "declare them in VARIABLES or the integration's config.rs"
         );
     }
 
     #[test]
     fn every_base_url_and_secret_is_kept_from_the_file() {
-        for v in VARIABLES {
+        for v in all() {
             if v.name.ends_with("_BASE_URL") {
                 assert!(
                     matches!(v.file, FileUse::ReceivesSecret(_)),

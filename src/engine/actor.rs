@@ -270,7 +270,14 @@ impl<S: Subscriber> SubscriberActor<S> {
             };
             // A panic inside one integration is caught here, at the actor
             // boundary, and becomes a restart instead of killing the thread.
-            let attempt = AssertUnwindSafe(subscriber.deliver(&context, work)).catch_unwind();
+            let panics = told_to_panic(id, &event.json);
+            let attempt = AssertUnwindSafe(async move {
+                if panics {
+                    panic!("told to panic by the delivery-panics fail point");
+                }
+                subscriber.deliver(&context, work).await
+            })
+            .catch_unwind();
             match actix_rt::time::timeout(deadline, attempt).await {
                 Ok(result) => result,
                 Err(_) => Ok(Err(DeliveryError::Transient {
@@ -529,4 +536,19 @@ impl<S: Subscriber> Handler<Drain> for SubscriberActor<S> {
         }
         Box::pin(async move { answer.await.unwrap_or(0) })
     }
+}
+
+/// Whether the `delivery-panics` fail point (compiled in for the tests
+/// only) makes this delivery panic inside the integration: its value is
+/// `<subscriber id>@<marker>`, and the event must hold the marker, so one
+/// test's panics hit its own events only.
+fn told_to_panic(id: &str, json: &serde_json::Value) -> bool {
+    let _ = (id, json);
+    fail::fail_point!("delivery-panics", |value: Option<String>| {
+        value
+            .as_deref()
+            .and_then(|value| value.split_once('@'))
+            .is_some_and(|(who, marker)| who == id && json.to_string().contains(marker))
+    });
+    false
 }

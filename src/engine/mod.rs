@@ -11,6 +11,7 @@
 pub mod actor;
 pub mod attempt;
 pub mod circuit;
+pub mod conformance;
 pub mod guard;
 pub mod health;
 pub mod outbound;
@@ -23,8 +24,9 @@ pub mod slots;
 pub mod subscriber;
 
 pub use actor::{ActorLimits, ActorParts, DeadLettered, Deliver, Drain};
+pub use conformance::{Conformance, ConformanceBench};
 pub use health::{ActorHealth, ActorReport, ActorState, Availability, Role};
-pub use registration::{Plans, Preview, Registration, StartedActor};
+pub use registration::{Integration, Plans, Preview, Registration, StartedActor};
 pub use retry::RetryPolicy;
 pub use subscriber::{
     DeliveryContext, DeliveryOutcome, Input, Planning, Progress, Services, Setup, Subscriber,

@@ -8,8 +8,9 @@ use actix::{Arbiter, Recipient, Supervisor};
 use actix_rt::ArbiterHandle;
 
 use super::actor::{ActorParts, Deliver, Drain, SubscriberActor};
+use super::conformance::{Conformance, ConformanceBench};
 use super::subscriber::{Input, Planning, Progress, Setup, Subscriber, Work};
-use crate::config::{ConfigError, RateLimit};
+use crate::config::{ConfigError, OperatorConfig, RateLimit};
 use crate::domain::{Destination, EnrichedEvent, EventKind, PlannedDestination, PublishedEvent};
 
 /// A subscriber's entry in the registration list.
@@ -29,6 +30,62 @@ pub struct Registration {
     pub declared: bool,
     start: StartFn,
     preview: PreviewFn,
+    conformance: fn(&ConformanceBench<'_>) -> Conformance,
+}
+
+/// One entry of the integration list (`subscribers::integrations`): a
+/// built-in subscriber, or a type the operator file declares subscribers
+/// of (a webhook each).
+#[derive(Clone)]
+pub enum Integration {
+    Builtin(Registration),
+    Declared {
+        /// The type's name (`webhook`).
+        kind: &'static str,
+        /// The subscribers an operator file declares of it.
+        declare: fn(&OperatorConfig) -> Vec<Registration>,
+        conformance: fn(&ConformanceBench<'_>) -> Conformance,
+    },
+}
+
+impl Integration {
+    pub fn builtin<S: Subscriber>() -> Self {
+        Integration::Builtin(Registration::of::<S>())
+    }
+
+    /// A declared type: `declare` makes its subscribers of an operator
+    /// file.
+    pub fn declared<S: Subscriber>(declare: fn(&OperatorConfig) -> Vec<Registration>) -> Self {
+        Integration::Declared {
+            kind: S::ID,
+            declare,
+            conformance: S::conformance,
+        }
+    }
+
+    /// Its id (a declared type's name).
+    pub fn id(&self) -> &'static str {
+        match self {
+            Integration::Builtin(registration) => registration.id,
+            Integration::Declared { kind, .. } => kind,
+        }
+    }
+
+    /// How the conformance test runs it.
+    pub fn conformance(&self, bench: &ConformanceBench<'_>) -> Conformance {
+        match self {
+            Integration::Builtin(registration) => registration.conformance(bench),
+            Integration::Declared { conformance, .. } => conformance(bench),
+        }
+    }
+
+    /// Its subscribers: the built-in one, or those `operator` declares.
+    pub fn registrations(&self, operator: &OperatorConfig) -> Vec<Registration> {
+        match self {
+            Integration::Builtin(registration) => vec![registration.clone()],
+            Integration::Declared { declare, .. } => declare(operator),
+        }
+    }
 }
 
 type StartFn =
@@ -104,6 +161,7 @@ impl Registration {
             declared: false,
             start: Arc::new(|setup, parts| start_actor(S::from_config(setup)?, parts)),
             preview: Arc::new(|setup, event| preview(S::from_config(setup), setup, event)),
+            conformance: S::conformance,
         }
     }
 
@@ -128,6 +186,7 @@ impl Registration {
             declared: true,
             start: Arc::new(move |setup, parts| start_actor(make(setup)?, parts)),
             preview: Arc::new(move |setup, event| preview(make_preview(setup), setup, event)),
+            conformance: S::conformance,
         }
     }
 
@@ -144,6 +203,11 @@ impl Registration {
 }
 
 impl Registration {
+    /// How the conformance test runs it.
+    pub fn conformance(&self, bench: &ConformanceBench<'_>) -> Conformance {
+        (self.conformance)(bench)
+    }
+
     /// What it would send for `event`, with the configuration in `setup`.
     pub fn preview(&self, setup: &Setup<'_>, event: &PublishedEvent) -> Preview {
         (self.preview)(setup, event)

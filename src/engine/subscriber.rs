@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::conformance::{Conformance, ConformanceBench};
 use super::health::ActorHealth;
 use super::outbound::{self, Answer, Body, CallError, CallRules, Reading};
 use super::rate_limit::Limiter;
@@ -96,6 +97,10 @@ pub trait Subscriber: Send + Sync + Sized + 'static {
         let _ = work;
         None
     }
+
+    /// How the shared conformance test configures it against a mock
+    /// destination (its folder's `conformance.rs`).
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance;
 
     /// How long one whole delivery may take (several calls, rate-limit
     /// pauses) before it is abandoned and retried. Each call, connect,

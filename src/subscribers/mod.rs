@@ -1,6 +1,11 @@
 //! Subscribers: one folder per integration, each a type implementing
 //! [`Subscriber`] (the engine's trait, re-exported here with what an
-//! integration uses), and [`registrations`], the one alphabetised list.
+//! integration uses), and [`integrations`], the one alphabetised list.
+//!
+//! Every folder holds the same files: `mod.rs` (the subscriber: where it
+//! sends and how it delivers), `config.rs` (what it reads to be
+//! configured), `payload.rs` (what it sends, built without I/O) and
+//! `conformance.rs` (how the shared conformance test configures it).
 //!
 //! An integration imports only the domain, the engine's API and the shared
 //! services (the Slack client, `crate::slack`); it never borrows from
@@ -20,26 +25,49 @@ pub mod webhook;
 
 pub use crate::domain::PlannedDestination;
 pub use crate::engine::{
-    DeliveryContext, DeliveryOutcome, Input, Planning, Progress, Registration, Setup, Subscriber,
-    Work,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, Input, Integration, Planning,
+    Progress, Registration, Setup, Subscriber, Work,
 };
+
+/// Every integration this build knows, alphabetised by id: the one list
+/// the registry, the admin routes, health, `render` and the tests derive
+/// theirs from. Adding an integration is its folder and one line here.
+pub fn integrations() -> Vec<Integration> {
+    vec![
+        Integration::builtin::<application_endpoint::ApplicationEndpoint>(),
+        Integration::builtin::<database::Database>(),
+        Integration::builtin::<detectify::Detectify>(),
+        Integration::builtin::<flottsbro::Flottsbro>(),
+        Integration::builtin::<lighthouse::Lighthouse>(),
+        Integration::builtin::<slack_deployment::SlackDeployment>(),
+        Integration::builtin::<slack_error::SlackError>(),
+        Integration::builtin::<slack_recommendation::SlackRecommendation>(),
+        Integration::builtin::<uptimerobot::UptimeRobot>(),
+        Integration::declared::<webhook::WebhookDestination>(webhook::registrations),
+    ]
+}
+
+/// The built-in subscribers, alphabetised by id.
+pub fn registrations() -> Vec<Registration> {
+    builtins(&integrations())
+}
 
 /// The subscribers the operator file declares (its webhooks).
 pub fn declared(operator: &crate::config::OperatorConfig) -> Vec<Registration> {
-    webhook::registrations(operator)
+    integrations()
+        .iter()
+        .filter(|integration| matches!(integration, Integration::Declared { .. }))
+        .flat_map(|integration| integration.registrations(operator))
+        .collect()
 }
 
-/// Every subscriber this build knows, alphabetised by id.
-pub fn registrations() -> Vec<Registration> {
-    vec![
-        Registration::of::<application_endpoint::ApplicationEndpoint>(),
-        Registration::of::<database::Database>(),
-        Registration::of::<detectify::Detectify>(),
-        Registration::of::<flottsbro::Flottsbro>(),
-        Registration::of::<lighthouse::Lighthouse>(),
-        Registration::of::<slack_deployment::SlackDeployment>(),
-        Registration::of::<slack_error::SlackError>(),
-        Registration::of::<slack_recommendation::SlackRecommendation>(),
-        Registration::of::<uptimerobot::UptimeRobot>(),
-    ]
+/// The built-in subscribers of `integrations`.
+pub fn builtins(integrations: &[Integration]) -> Vec<Registration> {
+    integrations
+        .iter()
+        .filter_map(|integration| match integration {
+            Integration::Builtin(registration) => Some(registration.clone()),
+            Integration::Declared { .. } => None,
+        })
+        .collect()
 }

@@ -7,9 +7,9 @@
 //! fields no sample can foresee (`event.applicationName` in an error, an
 //! `x-` label). Such a template is still bounded when it runs.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::{BUILT_IN, Failure, TemplateError, Templates};
+use super::{Failure, TemplateError, Templates, built_in};
 use crate::domain::{EnrichedEvent, Event, EventKind};
 
 const DEPLOYMENT: &str = include_str!("samples/deployment.json");
@@ -22,16 +22,6 @@ const RECOMMENDATION: &str = include_str!("samples/recommendation.json");
 pub struct TemplateUse {
     pub name: String,
     pub kinds: Vec<EventKind>,
-}
-
-/// The kind each built-in template renders.
-fn built_in_kind(name: &str) -> Option<EventKind> {
-    match name {
-        "slack-deployment" | "application-endpoint" | "uptimerobot" => Some(EventKind::Deployment),
-        "slack-error" => Some(EventKind::Error),
-        "slack-recommendation" => Some(EventKind::Recommendation),
-        _ => None,
-    }
 }
 
 /// The sample event of `kind`, enriched as intake enriches it.
@@ -55,36 +45,8 @@ fn sample_context(name: &str, kind: EventKind) -> Map<String, Value> {
     context.insert("id".into(), "0192f5c4-7d3a-7000-8000-000000000000".into());
     context.insert("kind".into(), kind.as_str().into());
     context.insert("received_at".into(), "2026-01-15T10:00:00.000Z".into());
-    let application = event["applicationName"].as_str().unwrap_or_default();
-    match name {
-        "slack-deployment" => {
-            context.insert(
-                "logs_url".into(),
-                "https://graylog.example/search?q=sample".into(),
-            );
-            context.insert(
-                "change".into(),
-                json!({
-                    "kind": "upgrade",
-                    "previous_version": "2.0.10_def456",
-                    "ran_for": "3 days",
-                    "text": "upgraded from 2.0.10_def456 after 3 days",
-                }),
-            );
-        }
-        "application-endpoint" => {
-            context.insert(
-                "pipeline_url".into(),
-                format!("https://app.kth.se/pipeline/#{application}").into(),
-            );
-        }
-        "uptimerobot" => {
-            context.insert(
-                "monitor".into(),
-                json!({"url": "https://app.kth.se/sample/_monitor", "friendly_name": application}),
-            );
-        }
-        _ => {}
+    if let Some(template) = built_in().into_iter().find(|t| t.name == name) {
+        (template.sample_values)(&event, &mut context);
     }
     context
 }
@@ -92,9 +54,10 @@ fn sample_context(name: &str, kind: EventKind) -> Map<String, Value> {
 /// Renders each built-in template, and each of `uses` for every kind it
 /// takes, against the sample; the first refusal is the error.
 pub(super) fn check(templates: &Templates, uses: &[TemplateUse]) -> Result<(), TemplateError> {
-    let built_in = BUILT_IN
+    let built_ins = built_in();
+    let built_in_uses = built_ins
         .iter()
-        .filter_map(|(name, _)| Some(((*name).to_owned(), built_in_kind(name)?)));
+        .map(|template| (template.name.to_owned(), template.kind));
     let declared = uses.iter().flat_map(|used| {
         let kinds = if used.kinds.is_empty() {
             EventKind::ALL.to_vec()
@@ -103,10 +66,10 @@ pub(super) fn check(templates: &Templates, uses: &[TemplateUse]) -> Result<(), T
         };
         kinds.into_iter().map(|kind| (used.name.clone(), kind))
     });
-    for (name, kind) in built_in.chain(declared) {
+    for (name, kind) in built_in_uses.chain(declared) {
         let context = sample_context(&name, kind);
         // The built-in ones are Slack messages: they must be JSON objects.
-        let rendered = if built_in_kind(&name).is_some() {
+        let rendered = if built_ins.iter().any(|t| t.name == name) {
             templates.render_json(&name, &context).map(drop)
         } else {
             templates.render(&name, &context).map(drop)

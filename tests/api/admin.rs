@@ -93,26 +93,12 @@ async fn actors_report_state_counters_rate_limits_and_unknown_ids_are_404() {
     assert!(body["replica"].as_str().is_some_and(|r| !r.is_empty()));
     let actors = body["actors"].as_array().unwrap();
     let ids: Vec<&str> = actors.iter().map(|a| a["id"].as_str().unwrap()).collect();
-    assert_eq!(
-        ids,
-        [
-            "intake",
-            "enricher",
-            "registry",
-            "sweeper",
-            "coordinator",
-            "journal-writer",
-            "application-endpoint",
-            "database",
-            "detectify",
-            "flottsbro",
-            "lighthouse",
-            "slack-deployment",
-            "slack-error",
-            "slack-recommendation",
-            "uptimerobot"
-        ]
-    );
+    // The core actors, then every registered subscriber.
+    let expected: Vec<&str> = crate::helpers::CORE_ACTORS
+        .into_iter()
+        .chain(alvares::subscribers::registrations().iter().map(|r| r.id))
+        .collect();
+    assert_eq!(ids, expected);
     let recommendation = eventually(
         "the delivery to be counted",
         Duration::from_secs(5),

@@ -518,3 +518,27 @@ fn the_line_count_stops_at_the_test_module_except_in_a_script() {
     assert_eq!(lines_before_tests(text, true), 6);
     assert_eq!(lines_before_tests("a\nb\n", false), 2);
 }
+
+/// The files every integration folder holds (see `src/subscribers/mod.rs`).
+const INTEGRATION_FILES: [&str; 4] = ["config.rs", "conformance.rs", "mod.rs", "payload.rs"];
+
+#[test]
+fn every_integration_folder_holds_the_same_files() {
+    let folder = Path::new(SOURCE).join("subscribers");
+    let mut folders = 0;
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        folders += 1;
+        let mut files: Vec<String> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, INTEGRATION_FILES, "{}", path.display());
+    }
+    // One folder per entry of the integration list.
+    assert_eq!(folders, alvares::subscribers::integrations().len());
+}

@@ -162,3 +162,31 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     assert_eq!(code, 1);
     assert!(stderr.starts_with("alvares check-config: "), "{stderr}");
 }
+
+/// The built-in templates come from the integrations' folders (each
+/// submits its own): the binary has every one of them.
+#[test]
+fn check_config_names_every_built_in_template_the_binary_carries() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("alvares.toml");
+    std::fs::write(&file, "[templates]\nslack-deploymnt = \"{}\"\n").unwrap();
+    let (code, stdout, stderr) = run(&["check-config", file.to_str().unwrap()], &[], "");
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "templates.slack-deploymnt: no such template (the built-in ones are \
+             application-endpoint, slack-deployment, slack-error, slack-recommendation, uptimerobot)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        alvares::templates::built_in_names(),
+        [
+            "application-endpoint",
+            "slack-deployment",
+            "slack-error",
+            "slack-recommendation",
+            "uptimerobot"
+        ]
+    );
+}

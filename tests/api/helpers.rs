@@ -14,7 +14,9 @@ use alvares::config::Settings;
 use alvares::engine::ActorReport;
 use alvares::pipeline::health::HealthBoard;
 use alvares::startup::Application;
-use alvares::subscribers::{Registration, registrations};
+use alvares::subscribers::{
+    Conformance, ConformanceBench, Integration, Registration, registrations,
+};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
@@ -382,15 +384,67 @@ pub async fn slack_bodies(server: &MockServer) -> Vec<Value> {
         .collect()
 }
 
-/// The subscribers that post to Slack.
-const POSTING_TO_SLACK: [&str; 6] = [
-    "application-endpoint",
-    "lighthouse",
-    "slack-deployment",
-    "slack-error",
-    "slack-recommendation",
-    "uptimerobot",
+/// Every integration the tests know: the service's list and one that
+/// lives in the tests only (`throwaway`). Registering it is this one line;
+/// the conformance test then covers it.
+pub fn integrations() -> Vec<Integration> {
+    let mut list = alvares::subscribers::integrations();
+    list.push(Integration::builtin::<crate::throwaway::Throwaway>());
+    list
+}
+
+/// How the conformance data configures `registration` (for what it tells
+/// of it: the files it names are not written).
+pub fn conformance_of(registration: &Registration) -> Conformance {
+    let nowhere = std::path::Path::new("/nonexistent");
+    registration.conformance(&ConformanceBench {
+        base: "http://127.0.0.1:9",
+        scratch: nowhere,
+        fixtures: nowhere,
+    })
+}
+
+/// The built-in subscribers that post to Slack: those a Slack variable
+/// configures.
+fn posting_to_slack() -> Vec<&'static str> {
+    registrations()
+        .into_iter()
+        .filter(|registration| {
+            conformance_of(registration)
+                .variables
+                .iter()
+                .any(|(name, _)| name.starts_with("SLACK_"))
+        })
+        .map(|registration| registration.id)
+        .collect()
+}
+
+/// The core actors, in the order health and `/admin/actors` list them
+/// (before the subscribers, alphabetised).
+pub const CORE_ACTORS: [&str; 6] = [
+    "intake",
+    "enricher",
+    "registry",
+    "sweeper",
+    "coordinator",
+    "journal-writer",
 ];
+
+/// The state health gives each built-in subscriber when nothing is
+/// configured.
+pub fn unconfigured_states() -> Vec<(&'static str, &'static str)> {
+    registrations()
+        .into_iter()
+        .map(|registration| {
+            let state = if conformance_of(&registration).runs_unconfigured {
+                "running"
+            } else {
+                "unconfigured"
+            };
+            (registration.id, state)
+        })
+        .collect()
+}
 
 /// Waits until Slack has received `count` messages and every subscriber
 /// that posts to Slack has finished all its work (nothing waiting in the
@@ -406,7 +460,7 @@ pub async fn wait_for_slack(app: &TestApp, server: &MockServer, count: usize) ->
     eventually(
         "the Slack subscribers to finish their work",
         Duration::from_secs(10),
-        || async { app.settled(&POSTING_TO_SLACK).await.then_some(()) },
+        || async { app.settled(&posting_to_slack()).await.then_some(()) },
     )
     .await;
     let settled = slack_bodies(server).await;

@@ -190,55 +190,34 @@ async fn the_event_route_tells_what_each_subscriber_did(database: Arc<TestDataba
             )
         })
         .collect();
-    assert_eq!(
-        outcomes,
-        [
-            (
-                "application-endpoint".into(),
-                "skipped".into(),
-                json!("disabled"),
-                Value::Null
-            ),
-            (
-                "database".into(),
-                "delivered".into(),
-                json!("stored in the deployment history"),
-                Value::Null
-            ),
-            (
-                "detectify".into(),
-                "skipped".into(),
-                json!("not configured"),
-                Value::Null
-            ),
-            (
-                "flottsbro".into(),
-                "skipped".into(),
-                json!("not configured"),
-                Value::Null
-            ),
-            (
-                "lighthouse".into(),
-                "skipped".into(),
-                json!("not configured"),
-                Value::Null
-            ),
-            (
-                "slack-deployment".into(),
-                "failed".into(),
-                Value::Null,
-                json!(
-                    "#team-studadm: Slack answered HTTP 404: channel_not_found; #developers: Slack answered HTTP 404: channel_not_found"
-                )
-            ),
-            (
-                "uptimerobot".into(),
-                "skipped".into(),
-                json!("not configured"),
-                Value::Null
-            ),
-        ]
-    );
+    // Every subscriber that takes deployments, alphabetised: the one
+    // switched off, the history, the failing Slack message, and every other
+    // one unconfigured.
+    let expected: Vec<(String, String, Value, Value)> = registrations()
+        .iter()
+        .filter(|r| r.kinds.iter().any(|k| k.as_str() == "deployment"))
+        .map(|r| {
+            let (state, outcome, error) = match r.id {
+                "application-endpoint" => ("skipped", json!("disabled"), Value::Null),
+                "database" => (
+                    "delivered",
+                    json!("stored in the deployment history"),
+                    Value::Null,
+                ),
+                "slack-deployment" => (
+                    "failed",
+                    Value::Null,
+                    json!(
+                        "#team-studadm: Slack answered HTTP 404: channel_not_found; #developers: Slack answered HTTP 404: channel_not_found"
+                    ),
+                ),
+                _ => ("skipped", json!("not configured"), Value::Null),
+            };
+            (r.id.to_owned(), state.to_owned(), outcome, error)
+        })
+        .collect();
+    assert_eq!(outcomes, expected);
+    assert!(expected.len() >= 7, "{expected:?}");
     let (status, _) = app
         .get("/api/v1/events/01890000-0000-7000-8000-000000000000")
         .await;

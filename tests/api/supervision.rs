@@ -8,7 +8,8 @@ use alvares::config::ConfigError;
 use alvares::domain::EnrichedDeployment;
 use alvares::error::DeliveryError;
 use alvares::subscribers::{
-    DeliveryContext, DeliveryOutcome, Registration, Setup, Subscriber, Work, registrations,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, Registration, Setup,
+    Subscriber, Work, registrations,
 };
 use serde_json::json;
 
@@ -24,6 +25,15 @@ impl Subscriber for Fragile {
     const ID: &'static str = "test-fragile";
     const LEGACY_NAME: &'static str = "tests.fragile";
     type Input = EnrichedDeployment;
+
+    /// Runs as it is: configured always, calling nobody (it is in no
+    /// integration list, so the conformance test never runs it).
+    fn conformance(_bench: &ConformanceBench<'_>) -> Conformance {
+        Conformance {
+            runs_unconfigured: true,
+            ..Conformance::default()
+        }
+    }
 
     fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         Ok(Some(Fragile {
@@ -61,6 +71,15 @@ impl Subscriber for Hanging {
     const ID: &'static str = "test-hanging";
     const LEGACY_NAME: &'static str = "tests.hanging";
     type Input = EnrichedDeployment;
+
+    /// Runs as it is: configured always, calling nobody (it is in no
+    /// integration list, so the conformance test never runs it).
+    fn conformance(_bench: &ConformanceBench<'_>) -> Conformance {
+        Conformance {
+            runs_unconfigured: true,
+            ..Conformance::default()
+        }
+    }
 
     fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         Ok(Some(Hanging))

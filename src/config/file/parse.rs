@@ -136,20 +136,13 @@ impl Parsing<'_> {
         templates: &mut TemplateSources,
     ) -> Result<(), FileError> {
         for (name, source) in spec {
-            if !crate::templates::BUILT_IN
-                .iter()
-                .any(|(n, _)| n == name.get_ref())
-            {
+            if !crate::templates::built_in_names().contains(&name.get_ref().as_str()) {
                 return Err(at(
                     self.lines.at(&name),
                     format!(
                         "templates.{}: no such template (the built-in ones are {})",
                         shown(name.get_ref()),
-                        crate::templates::BUILT_IN
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        crate::templates::built_in_names().join(", ")
                     ),
                 ));
             }

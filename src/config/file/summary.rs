@@ -23,9 +23,9 @@ impl OperatorConfig {
                     .filter(|n| !n.starts_with("webhook:"))
                     .cloned()
                     .collect(),
-                built_in: crate::templates::BUILT_IN
-                    .iter()
-                    .map(|(n, _)| (*n).to_owned())
+                built_in: crate::templates::built_in_names()
+                    .into_iter()
+                    .map(str::to_owned)
                     .collect(),
             },
             webhooks: self.webhooks.iter().map(WebhookSummary::of).collect(),

@@ -1,6 +1,8 @@
 //! `application-endpoint`: tells the deployment's own channels where the
 //! application's pipeline page is.
 
+pub mod config;
+pub mod conformance;
 pub mod payload;
 
 use std::sync::Arc;
@@ -10,7 +12,8 @@ use crate::domain::{EnrichedDeployment, EnrichmentSettings, plan};
 use crate::error::DeliveryError;
 use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage, Unrendered};
 use crate::subscribers::{
-    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
+    Setup, Subscriber, Work,
 };
 
 pub struct ApplicationEndpoint {
@@ -32,15 +35,12 @@ impl Subscriber for ApplicationEndpoint {
         Some(SLACK_RATE_LIMIT)
     }
 
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
+    }
+
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(setup
-            .services
-            .get::<SlackClient>()
-            .map(|slack| ApplicationEndpoint {
-                slack,
-                hosts: setup.settings.enrichment.clone(),
-                operator: setup.operator.clone(),
-            }))
+        Ok(Self::read(setup))
     }
 
     /// The deployment's own channels (routes only take channels out).

@@ -2,6 +2,7 @@
 
 use crate::domain::Deployment;
 use crate::domain::enrichment::{EnrichmentSettings, deployment_host, join};
+use serde_json::{Map, Value};
 
 /// `join(host, "/pipeline/#<applicationName>")`, the host being the
 /// deployment's own or, when it has none, its cluster's host for `/`.
@@ -10,6 +11,31 @@ pub fn pipeline_link(deployment: &Deployment, hosts: &EnrichmentSettings) -> Str
         .unwrap_or_else(|| hosts.host_for_path(&deployment.cluster, "/").to_owned());
     let anchor = format!("/pipeline/#{}", deployment.application_name);
     join(&host, &[anchor.as_str()])
+}
+
+/// The "About" message; it sees `pipeline_url` besides the event.
+pub const TEMPLATE: &str = r#"{
+  "text": {{ (":information_source: About *" ~ (event.friendlyName or event.applicationName) ~ "* " ~ pipeline_url ~ " in *" ~ event.cluster ~ "*") | tojson }},
+  "username": "Alvares",
+  "icon_emoji": ":azure:"
+}"#;
+
+inventory::submit! {
+    crate::templates::BuiltInTemplate {
+        name: "application-endpoint",
+        kind: crate::domain::EventKind::Deployment,
+        source: TEMPLATE,
+        sample_values: sample_values,
+    }
+}
+
+/// The pipeline link `application-endpoint` computes.
+fn sample_values(event: &Value, context: &mut Map<String, Value>) {
+    let application = event["applicationName"].as_str().unwrap_or_default();
+    context.insert(
+        "pipeline_url".into(),
+        format!("https://app.kth.se/pipeline/#{application}").into(),
+    );
 }
 
 #[cfg(test)]

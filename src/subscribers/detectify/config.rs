@@ -2,6 +2,7 @@
 
 use envconfig::Envconfig;
 
+use crate::config::variables::{SecretShape, VariablesOf, allowed, receives, secret, shaped};
 use crate::config::{HttpUrl, List, Secret};
 
 #[derive(Envconfig, Debug)]
@@ -20,4 +21,18 @@ pub struct DetectifyConfig {
     /// Base64 signing secret; when set, every request is signed.
     #[envconfig(from = "DETECTIFY_API_SECRET")]
     pub api_secret: Option<Secret<String>>,
+}
+
+// The variables it reads, declared for the operator file's `[settings]`
+// and the redactor (see `crate::config::variables`).
+inventory::submit! {
+    VariablesOf(&[
+        shaped("DETECTIFY_API_KEYS", SecretShape::List),
+        allowed("DETECTIFY_CLUSTERS"),
+        receives(
+            "DETECTIFY_API_BASE_URL",
+            "DETECTIFY_API_KEYS are sent there",
+        ),
+        secret("DETECTIFY_API_SECRET"),
+    ])
 }

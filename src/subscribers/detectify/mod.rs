@@ -9,6 +9,7 @@
 //! position ("key 2"), never by value.
 
 pub mod config;
+pub mod conformance;
 pub mod payload;
 
 use std::time::Duration;
@@ -20,7 +21,9 @@ use crate::config::{ConfigError, RateLimit, Secret};
 use crate::domain::EnrichedDeployment;
 use crate::engine::outbound::{Body, CallError};
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
+use crate::subscribers::{
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work,
+};
 use config::DetectifyConfig;
 use payload::{Failure, Summary};
 
@@ -44,6 +47,10 @@ impl Subscriber for Detectify {
     /// Detectify's API: about one request a second.
     fn default_rate_limit() -> Option<RateLimit> {
         Some(RateLimit::new(1, 1, 1))
+    }
+
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {

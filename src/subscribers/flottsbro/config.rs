@@ -2,6 +2,7 @@
 
 use envconfig::Envconfig;
 
+use crate::config::variables::{VariablesOf, receives, secret};
 use crate::config::{HttpUrl, Secret};
 
 #[derive(Envconfig, Debug)]
@@ -14,4 +15,13 @@ pub struct FlottsbroConfig {
         default = "https://api-r.referens.sys.kth.se/api/pipeline"
     )]
     pub api_base_url: HttpUrl,
+}
+
+// The variables it reads, declared for the operator file's `[settings]`
+// and the redactor (see `crate::config::variables`).
+inventory::submit! {
+    VariablesOf(&[
+        secret("FLOTTSBRO_API_KEY"),
+        receives("FLOTTSBRO_API_BASE_URL", "FLOTTSBRO_API_KEY is sent there"),
+    ])
 }

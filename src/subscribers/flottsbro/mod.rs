@@ -5,6 +5,7 @@
 //! form-encoded and ignored every error.)
 
 pub mod config;
+pub mod conformance;
 pub mod payload;
 
 use std::time::Duration;
@@ -13,7 +14,9 @@ use crate::config::{ConfigError, Secret};
 use crate::domain::EnrichedDeployment;
 use crate::engine::outbound::Body;
 use crate::error::DeliveryError;
-use crate::subscribers::{DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work};
+use crate::subscribers::{
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, Setup, Subscriber, Work,
+};
 use config::FlottsbroConfig;
 
 pub struct Flottsbro {
@@ -25,6 +28,10 @@ impl Subscriber for Flottsbro {
     const ID: &'static str = "flottsbro";
     const LEGACY_NAME: &'static str = "modules.subscribers.flottsbro.flottsbro";
     type Input = EnrichedDeployment;
+
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
+    }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         let config: FlottsbroConfig = setup.settings.env.load()?;

@@ -1,5 +1,6 @@
 //! The Lighthouse variables (Slack's are read from the shared Slack config).
 
+use crate::config::variables::{VariablesOf, allowed, receives};
 use envconfig::Envconfig;
 
 #[derive(Envconfig, Debug)]
@@ -14,4 +15,17 @@ pub struct LighthouseConfig {
     /// A scan running longer than this is stopped and counts as failed.
     #[envconfig(from = "LIGHTHOUSE_TIMEOUT_SECONDS", default = "300")]
     pub timeout_seconds: u64,
+}
+
+// The variables it reads, declared for the operator file's `[settings]`
+// and the redactor (see `crate::config::variables`).
+inventory::submit! {
+    VariablesOf(&[
+        allowed("LIGHTHOUSE_IMAGE"),
+        receives(
+            "LIGHTHOUSE_COMMAND",
+            "the program runs with every secret of the environment",
+        ),
+        allowed("LIGHTHOUSE_TIMEOUT_SECONDS"),
+    ])
 }

@@ -12,6 +12,7 @@
 //! ids through `conversations.list`, cached.
 
 pub mod config;
+pub mod conformance;
 pub mod payload;
 
 use std::path::Path;
@@ -27,7 +28,8 @@ use crate::domain::{EnrichedDeployment, plan};
 use crate::error::DeliveryError;
 use crate::slack::{FileUpload, SlackClient};
 use crate::subscribers::{
-    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
+    Setup, Subscriber, Work,
 };
 use config::LighthouseConfig;
 use payload::Runner;
@@ -53,6 +55,10 @@ impl Subscriber for Lighthouse {
     const ID: &'static str = "lighthouse";
     const LEGACY_NAME: &'static str = "modules.subscribers.lighthouse.lighthouse";
     type Input = EnrichedDeployment;
+
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
+    }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
         let config: LighthouseConfig = setup.settings.env.load()?;

@@ -5,6 +5,7 @@
 //! kept with the delivery, so a retry says the same).
 
 pub mod config;
+pub mod conformance;
 pub mod payload;
 
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use crate::domain::{EnrichedDeployment, plan};
 use crate::error::DeliveryError;
 use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage, Unrendered};
 use crate::subscribers::{
-    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
+    Setup, Subscriber, Work,
 };
 use config::SlackDeploymentConfig;
 
@@ -41,6 +43,10 @@ impl Subscriber for SlackDeployment {
     /// tolerated.
     fn default_rate_limit() -> Option<RateLimit> {
         Some(SLACK_RATE_LIMIT)
+    }
+
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {

@@ -2,6 +2,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use serde_json::{Map, Value};
+
 use crate::domain::Deployment;
 
 /// Everything but letters, digits and `-._~/` is encoded in the log query
@@ -24,6 +26,51 @@ pub fn log_search_link(graylog_host: &str, deployment: &Deployment) -> String {
         utf8_percent_encode(&deployment.cluster, QUERY_VALUE),
         utf8_percent_encode(&pattern, QUERY_VALUE),
     )
+}
+
+/// The deployment message; it sees `logs_url` and `change` besides the event.
+pub const TEMPLATE: &str = r##"{
+  "text": {{ ("*" ~ event.applicationName ~ "* deployed in *" ~ event.cluster ~ "*") | tojson }},
+  "username": "Cluster Deployment",
+  "icon_emoji": ":azure:",
+  "attachments": [{
+    "fallback": "Your client does not support attachments :(",
+    "color": "#aec90c",
+    "author_name": ":mag: Search Logs",
+    "author_link": {{ logs_url | safe | tojson }},
+    "title": {{ ("se.kth.imageName: " ~ event.applicationName) | tojson }},
+    "text": {{ ("se.kth.imageVersion: " ~ (event.version | default(""))) | tojson }}
+    {%- if change is defined and change %},
+    "footer": {{ change.text | tojson }}
+    {%- endif %}
+  }]
+}"##;
+
+inventory::submit! {
+    crate::templates::BuiltInTemplate {
+        name: "slack-deployment",
+        kind: crate::domain::EventKind::Deployment,
+        source: TEMPLATE,
+        sample_values: sample_values,
+    }
+}
+
+/// A deployment's log link and change context, as `slack-deployment`
+/// computes them.
+fn sample_values(_event: &Value, context: &mut Map<String, Value>) {
+    context.insert(
+        "logs_url".into(),
+        "https://graylog.example/search?q=sample".into(),
+    );
+    context.insert(
+        "change".into(),
+        serde_json::json!({
+            "kind": "upgrade",
+            "previous_version": "2.0.10_def456",
+            "ran_for": "3 days",
+            "text": "upgraded from 2.0.10_def456 after 3 days",
+        }),
+    );
 }
 
 #[cfg(test)]

@@ -1,13 +1,18 @@
 //! `slack-error`: posts a failed pipeline step, with its stack trace.
 
+pub mod config;
+pub mod conformance;
+pub mod payload;
+
 use std::sync::Arc;
 
 use crate::config::{ConfigError, OperatorView, RateLimit};
-use crate::domain::{PipelineError, plan};
+use crate::domain::PipelineError;
 use crate::error::DeliveryError;
-use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage, Unrendered};
+use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage};
 use crate::subscribers::{
-    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
+    Setup, Subscriber, Work,
 };
 
 pub struct SlackError {
@@ -28,11 +33,12 @@ impl Subscriber for SlackError {
         Some(SLACK_RATE_LIMIT)
     }
 
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
+    }
+
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(setup.services.get::<SlackClient>().map(|slack| SlackError {
-            slack,
-            operator: setup.operator.clone(),
-        }))
+        Ok(Self::read(setup))
     }
 
     /// The error's own channels, else `SLACK_CHANNELS`, then the routes.
@@ -66,20 +72,6 @@ impl Subscriber for SlackError {
             self.messages(&work)
                 .render_waiting()
                 .map(|m| SlackMessage::as_json(&m)),
-        )
-    }
-}
-
-impl SlackError {
-    /// The message to each planned channel.
-    fn messages(&self, work: &Work<'_, PipelineError>) -> Unrendered {
-        let operator = self.operator.borrow().clone();
-        let channels = plan::slack_channels(work.destinations);
-        SlackMessage::rendered(
-            &operator.templates,
-            Self::ID,
-            work.template_context(),
-            &channels,
         )
     }
 }

@@ -1,13 +1,18 @@
 //! `slack-recommendation`: passes advice on to the application's team.
 
+pub mod config;
+pub mod conformance;
+pub mod payload;
+
 use std::sync::Arc;
 
 use crate::config::{ConfigError, OperatorView, RateLimit};
-use crate::domain::{Recommendation, plan};
+use crate::domain::Recommendation;
 use crate::error::DeliveryError;
-use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage, Unrendered};
+use crate::slack::{SLACK_GROUP, SLACK_RATE_LIMIT, SlackClient, SlackMessage};
 use crate::subscribers::{
-    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
+    Setup, Subscriber, Work,
 };
 
 pub struct SlackRecommendation {
@@ -28,14 +33,12 @@ impl Subscriber for SlackRecommendation {
         Some(SLACK_RATE_LIMIT)
     }
 
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
+    }
+
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(setup
-            .services
-            .get::<SlackClient>()
-            .map(|slack| SlackRecommendation {
-                slack,
-                operator: setup.operator.clone(),
-            }))
+        Ok(Self::read(setup))
     }
 
     /// The recommendation's own channels, then the routes.
@@ -65,20 +68,6 @@ impl Subscriber for SlackRecommendation {
             self.messages(&work)
                 .render_waiting()
                 .map(|m| SlackMessage::as_json(&m)),
-        )
-    }
-}
-
-impl SlackRecommendation {
-    /// The message to each planned channel.
-    fn messages(&self, work: &Work<'_, Recommendation>) -> Unrendered {
-        let operator = self.operator.borrow().clone();
-        let channels = plan::slack_channels(work.destinations);
-        SlackMessage::rendered(
-            &operator.templates,
-            Self::ID,
-            work.template_context(),
-            &channels,
         )
     }
 }

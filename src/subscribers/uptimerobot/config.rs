@@ -2,6 +2,7 @@
 
 use envconfig::Envconfig;
 
+use crate::config::variables::{VariablesOf, allowed, receives, secret};
 use crate::config::{HttpUrl, List, Secret};
 
 #[derive(Envconfig, Debug)]
@@ -30,4 +31,20 @@ pub struct UptimeRobotConfig {
     pub kth_app_host_stage: Option<HttpUrl>,
     #[envconfig(from = "UTR_KTH_API_HOST_STAGE")]
     pub kth_api_host_stage: Option<HttpUrl>,
+}
+
+// The variables it reads, declared for the operator file's `[settings]`
+// and the redactor (see `crate::config::variables`).
+inventory::submit! {
+    VariablesOf(&[
+        secret("UTR_API_KEY"),
+        secret("UPTIMEROBOT_API_KEY"),
+        receives("UTR_API_BASE_URL", "UTR_API_KEY is sent there"),
+        allowed("UTR_CLUSTERS"),
+        allowed("UTR_EXCLUDED_APPS"),
+        allowed("UTR_KTH_APP_HOST"),
+        allowed("UTR_KTH_API_HOST"),
+        allowed("UTR_KTH_APP_HOST_STAGE"),
+        allowed("UTR_KTH_API_HOST_STAGE"),
+    ])
 }

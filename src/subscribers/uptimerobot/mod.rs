@@ -8,6 +8,7 @@
 //! `X-RateLimit-Reset`). The API key is never part of an error text.
 
 pub mod config;
+pub mod conformance;
 pub mod payload;
 
 use std::sync::Arc;
@@ -21,7 +22,8 @@ use crate::engine::outbound::{Body, CallError};
 use crate::error::DeliveryError;
 use crate::slack::{SlackClient, SlackMessage, Unrendered};
 use crate::subscribers::{
-    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
+    Setup, Subscriber, Work,
 };
 use config::UptimeRobotConfig;
 use payload::{Form, MonitorRules, MonitorTarget, PublicHosts};
@@ -49,6 +51,10 @@ impl Subscriber for UptimeRobot {
     /// UptimeRobot's free plan: 10 requests a minute.
     fn default_rate_limit() -> Option<RateLimit> {
         Some(RateLimit::new(10, 60, 10))
+    }
+
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
     }
 
     fn from_config(setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {

@@ -1,6 +1,6 @@
 //! UptimeRobot's requests and answers, built and read without I/O.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::domain::enrichment::{EnrichmentSettings, deployment_host, is_counting_monitor_url};
 use crate::domain::{Deployment, EnrichedDeployment};
@@ -236,6 +236,31 @@ fn text_of(value: &Value) -> Option<String> {
 
 fn present(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The Slack notice of a new monitor; it sees `monitor` (`url`, `friendly_name`) besides the event.
+pub const TEMPLATE: &str = r#"{
+  "text": {{ (":uptime:  *" ~ monitor.friendly_name ~ "* in *" ~ event.cluster ~ "* is monitored using " ~ monitor.url) | tojson }},
+  "username": "Alvares",
+  "icon_emoji": ":azure:"
+}"#;
+
+inventory::submit! {
+    crate::templates::BuiltInTemplate {
+        name: "uptimerobot",
+        kind: crate::domain::EventKind::Deployment,
+        source: TEMPLATE,
+        sample_values: sample_values,
+    }
+}
+
+/// The monitor `uptimerobot` made.
+fn sample_values(event: &Value, context: &mut Map<String, Value>) {
+    let application = event["applicationName"].as_str().unwrap_or_default();
+    context.insert(
+        "monitor".into(),
+        serde_json::json!({"url": "https://app.kth.se/sample/_monitor", "friendly_name": application}),
+    );
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //! 5xx and network errors are retried (a 429's `Retry-After` is
 //! honoured); any other answer fails for good.
 
-pub mod signature;
+pub mod config;
+pub mod conformance;
+pub mod payload;
 
 use std::time::Duration;
 
@@ -23,8 +25,8 @@ use crate::domain::{Destination, EnrichedEvent};
 use crate::engine::outbound::Body;
 use crate::error::DeliveryError;
 use crate::subscribers::{
-    DeliveryContext, DeliveryOutcome, PlannedDestination, Planning, Registration, Setup,
-    Subscriber, Work,
+    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
+    Registration, Setup, Subscriber, Work,
 };
 
 /// Every webhook the operator file declares.
@@ -50,18 +52,6 @@ pub struct WebhookDestination {
     env: Env,
 }
 
-impl WebhookDestination {
-    fn new(name: &str, setup: &Setup<'_>) -> Option<Self> {
-        setup.operator.borrow().webhook(name)?;
-        Some(WebhookDestination {
-            id: crate::engine::registration::intern(&format!("webhook-{name}")),
-            name: name.to_owned(),
-            operator: setup.operator.clone(),
-            env: setup.settings.env.clone(),
-        })
-    }
-}
-
 impl Subscriber for WebhookDestination {
     /// Each webhook's id is `webhook-<name>` (see [`Subscriber::id`]).
     const ID: &'static str = "webhook";
@@ -70,6 +60,10 @@ impl Subscriber for WebhookDestination {
 
     fn id(&self) -> &'static str {
         self.id
+    }
+
+    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
+        conformance::conformance(bench)
     }
 
     fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
@@ -120,7 +114,7 @@ impl Subscriber for WebhookDestination {
         // Off the actor's thread: the actor goes on meanwhile.
         let body = operator
             .templates
-            .render_async(&webhook.template, &template_context(&work))
+            .render_async(&webhook.template, &payload::template_context(&work))
             .await
             .map_err(|error| DeliveryError::Permanent(error.to_string()))?;
         let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
@@ -137,7 +131,7 @@ impl Subscriber for WebhookDestination {
         }
         if let Some(key) = &webhook.signing_key {
             let timestamp = context.clock.now_ms() / 1000;
-            let signed = signature::sign(
+            let signed = payload::sign(
                 key.expose(),
                 &work.id.to_string(),
                 timestamp,
@@ -172,7 +166,7 @@ impl Subscriber for WebhookDestination {
     fn preview(&self, work: Work<'_, EnrichedEvent>) -> Option<Result<Vec<Value>, DeliveryError>> {
         let operator = self.operator.borrow().clone();
         let webhook = operator.webhook(&self.name)?;
-        Some(render(&operator, webhook, &work).map(|body| {
+        Some(payload::render(&operator, webhook, &work).map(|body| {
             let mut headers: Vec<&str> = webhook.headers.keys().map(String::as_str).collect();
             if webhook.signing_key.is_some() {
                 headers.extend(["webhook-id", "webhook-timestamp", "webhook-signature"]);
@@ -185,23 +179,4 @@ impl Subscriber for WebhookDestination {
             })]
         }))
     }
-}
-
-/// What the webhook's template sees.
-fn template_context(work: &Work<'_, EnrichedEvent>) -> crate::engine::TemplateContext {
-    work.template_context()
-}
-
-/// The body from the webhook's template, rendered while this thread waits
-/// (a preview); a template that fails fails the delivery for good, naming
-/// its line.
-fn render(
-    operator: &OperatorConfig,
-    webhook: &Webhook,
-    work: &Work<'_, EnrichedEvent>,
-) -> Result<String, DeliveryError> {
-    operator
-        .templates
-        .render(&webhook.template, &template_context(work))
-        .map_err(|error| DeliveryError::Permanent(error.to_string()))
 }

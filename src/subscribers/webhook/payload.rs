@@ -1,3 +1,6 @@
+//! What a webhook sends: the body from its template, signed per Standard
+//! Webhooks.
+//!
 //! Standard Webhooks signing (<https://www.standardwebhooks.com>): the
 //! receiver checks `webhook-signature` against its copy of the `whsec_`
 //! secret with any of the specification's libraries.
@@ -5,6 +8,12 @@
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::config::OperatorConfig;
+use crate::config::file::Webhook;
+use crate::domain::EnrichedEvent;
+use crate::error::DeliveryError;
+use crate::subscribers::Work;
 
 /// The three headers of a signed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +42,25 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> SignedHeaders 
             base64::engine::general_purpose::STANDARD.encode(digest)
         ),
     }
+}
+
+/// What the webhook's template sees.
+pub fn template_context(work: &Work<'_, EnrichedEvent>) -> crate::engine::TemplateContext {
+    work.template_context()
+}
+
+/// The body from the webhook's template, rendered while this thread waits
+/// (a preview); a template that fails fails the delivery for good, naming
+/// its line.
+pub fn render(
+    operator: &OperatorConfig,
+    webhook: &Webhook,
+    work: &Work<'_, EnrichedEvent>,
+) -> Result<String, DeliveryError> {
+    operator
+        .templates
+        .render(&webhook.template, &template_context(work))
+        .map_err(|error| DeliveryError::Permanent(error.to_string()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,42 @@
+//! The message `slack-error` posts for a failed pipeline step: the
+//! operator's template (or the built-in one) to each planned channel.
+
+use super::SlackError;
+use crate::domain::{PipelineError, plan};
+use crate::slack::{SlackMessage, Unrendered};
+use crate::subscribers::{Subscriber, Work};
+
+impl SlackError {
+    /// The message to each planned channel.
+    pub(super) fn messages(&self, work: &Work<'_, PipelineError>) -> Unrendered {
+        let operator = self.operator.borrow().clone();
+        let channels = plan::slack_channels(work.destinations);
+        SlackMessage::rendered(
+            &operator.templates,
+            Self::ID,
+            work.template_context(),
+            &channels,
+        )
+    }
+}
+
+/// The error message, with its stack trace when it has one.
+pub const TEMPLATE: &str = r#"{%- if event.stackTrace is defined and event.stackTrace -%}
+{%- set text = "*" ~ event.message ~ "* ```\n" ~ event.stackTrace ~ "\n```" -%}
+{%- else -%}
+{%- set text = event.message -%}
+{%- endif -%}
+{
+  "text": {{ text | tojson }},
+  "username": "Alvares Error",
+  "icon_emoji": ":no_entry:"
+}"#;
+
+inventory::submit! {
+    crate::templates::BuiltInTemplate {
+        name: "slack-error",
+        kind: crate::domain::EventKind::Error,
+        source: TEMPLATE,
+        sample_values: crate::templates::no_sample_values,
+    }
+}
