@@ -4,8 +4,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::config::OperatorView;
+use crate::domain::plan;
 use crate::domain::slack_text;
-use crate::engine::TemplateContext;
+use crate::engine::{Input, TemplateContext, Work};
 use crate::error::DeliveryError;
 use crate::templates::Templates;
 
@@ -73,6 +75,23 @@ impl SlackMessage {
             context,
             channels: channels.to_vec(),
         }
+    }
+
+    /// A subscriber's message from its template (`name`, its id) to each
+    /// channel planned for `work`, with what every template sees.
+    pub fn planned<I: Input>(
+        operator: &OperatorView,
+        name: &str,
+        work: &Work<'_, I>,
+    ) -> Unrendered {
+        let operator = operator.borrow().clone();
+        let channels = plan::slack_channels(work.destinations);
+        Self::rendered(
+            &operator.templates,
+            name,
+            work.template_context(),
+            &channels,
+        )
     }
 
     /// Each message as the JSON body sent.

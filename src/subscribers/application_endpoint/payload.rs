@@ -25,7 +25,7 @@ inventory::submit! {
         name: "application-endpoint",
         kind: crate::domain::EventKind::Deployment,
         source: TEMPLATE,
-        sample_values: sample_values,
+        sample_values,
     }
 }
 

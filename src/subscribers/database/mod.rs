@@ -41,7 +41,7 @@ impl Subscriber for Database {
         work: Work<'_, EnrichedEvent>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
         let stored = match payload::record(&work) {
-            Record::Deployment(row) => self.journal.store_deployment(row).await,
+            Record::Deployment(row) => self.journal.store_deployment(*row).await,
             Record::Failure(row) => self.journal.store_failure(row).await,
             Record::Nothing(why) => return Ok(DeliveryOutcome::Skipped(why.into())),
         };

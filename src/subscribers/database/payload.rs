@@ -7,7 +7,8 @@ use crate::subscribers::Work;
 
 /// What an event becomes in the history.
 pub enum Record {
-    Deployment(DeploymentRow),
+    // Boxed: a deployment row is several times the others.
+    Deployment(Box<DeploymentRow>),
     Failure(FailureRow),
     /// Nothing is stored, and why.
     Nothing(&'static str),
@@ -18,10 +19,8 @@ pub enum Record {
 pub fn record(work: &Work<'_, EnrichedEvent>) -> Record {
     let id = work.id.to_string();
     match work.event {
-        EnrichedEvent::Deployment(deployment) => Record::Deployment(DeploymentRow::from_enriched(
-            &id,
-            work.received_at,
-            deployment,
+        EnrichedEvent::Deployment(deployment) => Record::Deployment(Box::new(
+            DeploymentRow::from_enriched(&id, work.received_at, deployment),
         )),
         EnrichedEvent::Error(_) => match work.event.attribution() {
             (Some(application), Some(cluster)) => Record::Failure(FailureRow {

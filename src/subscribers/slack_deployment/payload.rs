@@ -51,7 +51,7 @@ inventory::submit! {
         name: "slack-deployment",
         kind: crate::domain::EventKind::Deployment,
         source: TEMPLATE,
-        sample_values: sample_values,
+        sample_values,
     }
 }
 

@@ -2,21 +2,14 @@
 //! operator's template (or the built-in one) to each planned channel.
 
 use super::SlackError;
-use crate::domain::{PipelineError, plan};
+use crate::domain::PipelineError;
 use crate::slack::{SlackMessage, Unrendered};
 use crate::subscribers::{Subscriber, Work};
 
 impl SlackError {
     /// The message to each planned channel.
     pub(super) fn messages(&self, work: &Work<'_, PipelineError>) -> Unrendered {
-        let operator = self.operator.borrow().clone();
-        let channels = plan::slack_channels(work.destinations);
-        SlackMessage::rendered(
-            &operator.templates,
-            Self::ID,
-            work.template_context(),
-            &channels,
-        )
+        SlackMessage::planned(&self.operator, Self::ID, work)
     }
 }
 

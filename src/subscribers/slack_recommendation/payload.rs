@@ -2,21 +2,14 @@
 //! operator's template (or the built-in one) to each planned channel.
 
 use super::SlackRecommendation;
-use crate::domain::{Recommendation, plan};
+use crate::domain::Recommendation;
 use crate::slack::{SlackMessage, Unrendered};
 use crate::subscribers::{Subscriber, Work};
 
 impl SlackRecommendation {
     /// The message to each planned channel.
     pub(super) fn messages(&self, work: &Work<'_, Recommendation>) -> Unrendered {
-        let operator = self.operator.borrow().clone();
-        let channels = plan::slack_channels(work.destinations);
-        SlackMessage::rendered(
-            &operator.templates,
-            Self::ID,
-            work.template_context(),
-            &channels,
-        )
+        SlackMessage::planned(&self.operator, Self::ID, work)
     }
 }
 

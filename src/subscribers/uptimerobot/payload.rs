@@ -250,7 +250,7 @@ inventory::submit! {
         name: "uptimerobot",
         kind: crate::domain::EventKind::Deployment,
         source: TEMPLATE,
-        sample_values: sample_values,
+        sample_values,
     }
 }
 
