@@ -229,17 +229,12 @@ impl Event {
 }
 
 const APPLICATION_NAME: &str = "applicationName";
-/// Free text keeps its quotes (only surrounding whitespace goes); every
-/// other known field is identifier-like and also loses quotes at its ends.
-const FREE_TEXT: [&str; 7] = [
-    "message",
-    "stackTrace",
-    "descriptionSwedish",
-    "descriptionEnglish",
-    "publicNameSwedish",
-    "publicNameEnglish",
-    "friendlyName",
-];
+/// The free text of errors and recommendations keeps its quotes (only
+/// surrounding whitespace goes). Every other known field — every field of a
+/// deployment, public names and descriptions included — is a label value
+/// from an image, where quoting artefacts are common, and also loses double
+/// quotes at its ends (BEHAVIOUR.md, "Event shapes").
+const FREE_TEXT: [&str; 2] = ["message", "stackTrace"];
 const CLUSTER: &str = "cluster";
 const MESSAGE: &str = "message";
 const STACK_TRACE: &str = "stackTrace";
@@ -718,14 +713,28 @@ mod tests {
         .expect("valid");
         assert_eq!(error.message, "Please set \"PORT\"");
         assert_eq!(error.stack_trace, some("\"quoted\""));
+    }
+
+    /// Every known deployment field is a label value: public names,
+    /// descriptions and a sender's friendly name lose the quotes at their
+    /// ends too, and keep the ones inside.
+    #[test]
+    fn every_deployment_field_loses_the_quotes_at_its_ends() {
         let d = Deployment::from_json(json!({
             "applicationName": "\"app\"", "cluster": "active",
-            "publicNameEnglish": "\"Quoted\" name", "descriptionSwedish": "\"a\" och \"b\""
+            "publicNameSwedish": "\"Kurswebb\"",
+            "publicNameEnglish": " \"Course \"web\"\" ",
+            "descriptionSwedish": "\"a\" och \"b\"",
+            "descriptionEnglish": "\"\"",
+            "friendlyName": "\"Kurswebben\""
         }))
         .expect("valid");
         assert_eq!(d.application_name, "app");
-        assert_eq!(d.public_name_english, some("\"Quoted\" name"));
-        assert_eq!(d.description_swedish, some("\"a\" och \"b\""));
+        assert_eq!(d.public_name_swedish, some("Kurswebb"));
+        assert_eq!(d.public_name_english, some("Course \"web"));
+        assert_eq!(d.description_swedish, some("a\" och \"b"));
+        assert_eq!(d.description_english, some(""));
+        assert_eq!(d.friendly_name, some("Kurswebben"));
     }
 
     #[test]

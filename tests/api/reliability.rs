@@ -699,3 +699,30 @@ async fn free_text_keeps_its_quotes() {
     let view = app.finished_event(answer["id"].as_str().unwrap()).await;
     assert_eq!(view["event"]["message"], "Please set \"PORT\"");
 }
+
+/// Every field of a deployment is a label value: public names and
+/// descriptions lose the quotes at their ends, as stored and as enriched.
+#[actix_web::test]
+async fn a_deployments_public_names_lose_the_quotes_at_their_ends() {
+    let app = spawn_app(&[]).await;
+    let (status, answer) = app
+        .put_event(
+            "deployment",
+            &json!({
+                "applicationName": "kurswebb", "cluster": "active",
+                "publicNameSwedish": "\"Kurswebb\"",
+                "publicNameEnglish": " \"Course web\" ",
+                "descriptionEnglish": "\"Courses, \"all\" of them\""
+            }),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let view = app.finished_event(answer["id"].as_str().unwrap()).await;
+    assert_eq!(view["event"]["publicNameSwedish"], "Kurswebb");
+    assert_eq!(view["event"]["publicNameEnglish"], "Course web");
+    assert_eq!(
+        view["event"]["descriptionEnglish"],
+        "Courses, \"all\" of them"
+    );
+    assert_eq!(view["event"]["friendlyName"], "Course web");
+}
