@@ -1,7 +1,9 @@
 //! Logging through `log` + env_logger, in text (the default) or, with
 //! `LOG_FORMAT=json`, one JSON object per line for log shippers:
 //! `{"timestamp", "level", "target", "message", "request_id", "event_id",
-//! "subscriber"}`.
+//! "subscriber"}`, plus the line's own fields (`log`'s key-values: the
+//! access line's `method`, `path`, `status` and `duration_ms`), which a
+//! shipper can index without parsing the message.
 //!
 //! INFO by default; `DEBUG=true|yes|debug` turns on DEBUG for Alvares's own
 //! lines only (the HTTP libraries' debug lines can carry request URLs and
@@ -19,7 +21,7 @@ use std::future::Future;
 use std::io::Write;
 use std::str::FromStr;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// `LOG_FORMAT`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,7 +80,7 @@ pub fn init(debug: bool, format: LogFormat) {
         let timestamp = humantime::format_rfc3339_millis(std::time::SystemTime::now());
         match format {
             LogFormat::Json => {
-                let line = json!({
+                let mut line = json!({
                     "timestamp": timestamp.to_string(),
                     "level": record.level().as_str(),
                     "target": record.target(),
@@ -87,6 +89,9 @@ pub fn init(debug: bool, format: LogFormat) {
                     "event_id": context.event_id,
                     "subscriber": context.subscriber,
                 });
+                if let Some(line) = line.as_object_mut() {
+                    add_fields(line, record.key_values());
+                }
                 writeln!(buf, "{line}")
             }
             LogFormat::Text => write_text_line(
@@ -101,6 +106,54 @@ pub fn init(debug: bool, format: LogFormat) {
     });
     // A second init (tests) is harmless.
     let _ = builder.try_init();
+}
+
+/// Adds a line's key-values to its JSON object, numbers and booleans as
+/// themselves. A field never replaces one of the line's own (`message`,
+/// `level`, …).
+fn add_fields(line: &mut serde_json::Map<String, Value>, fields: &dyn log::kv::Source) {
+    struct Fields<'a>(&'a mut serde_json::Map<String, Value>);
+    impl<'kvs> log::kv::VisitSource<'kvs> for Fields<'_> {
+        fn visit_pair(
+            &mut self,
+            key: log::kv::Key<'kvs>,
+            value: log::kv::Value<'kvs>,
+        ) -> Result<(), log::kv::Error> {
+            let mut json = JsonValue(Value::Null);
+            value.visit(&mut json)?;
+            self.0.entry(key.as_str()).or_insert(json.0);
+            Ok(())
+        }
+    }
+    struct JsonValue(Value);
+    impl<'v> log::kv::VisitValue<'v> for &mut JsonValue {
+        fn visit_any(&mut self, value: log::kv::Value) -> Result<(), log::kv::Error> {
+            self.0 = Value::String(value.to_string());
+            Ok(())
+        }
+        fn visit_u64(&mut self, value: u64) -> Result<(), log::kv::Error> {
+            self.0 = value.into();
+            Ok(())
+        }
+        fn visit_i64(&mut self, value: i64) -> Result<(), log::kv::Error> {
+            self.0 = value.into();
+            Ok(())
+        }
+        fn visit_f64(&mut self, value: f64) -> Result<(), log::kv::Error> {
+            self.0 = serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number);
+            Ok(())
+        }
+        fn visit_bool(&mut self, value: bool) -> Result<(), log::kv::Error> {
+            self.0 = value.into();
+            Ok(())
+        }
+        fn visit_str(&mut self, value: &str) -> Result<(), log::kv::Error> {
+            self.0 = value.into();
+            Ok(())
+        }
+    }
+    // A visitor that fails leaves the fields it had already added.
+    let _ = fields.visit(&mut Fields(line));
 }
 
 /// One line of the text log. Whatever it quotes came from outside (a

@@ -2,7 +2,7 @@
 //! usable one, a new UUID v7 otherwise — that comes back in the answer's
 //! `X-Request-Id` and is on every log line logged while the request is
 //! handled, and one access-log line (method, path without its query,
-//! status, duration). Bodies, queries and headers are never logged.
+//! status, duration), whose parts are also the line's fields in JSON logs. Bodies, queries and headers are never logged.
 
 use std::time::Instant;
 
@@ -45,10 +45,12 @@ pub async fn request_log(
                     .headers_mut()
                     .insert(HeaderName::from_static(REQUEST_ID), value);
             }
+            // Rounded to a tenth of a millisecond, as in the message.
+            let duration_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
             log::info!(
                 target: "alvares::access",
-                "{method} {path} {status} {:.1}ms",
-                started.elapsed().as_secs_f64() * 1000.0
+                method = method.as_str(), path = path.as_str(), status, duration_ms;
+                "{method} {path} {status} {duration_ms:.1}ms"
             );
             Ok(response)
         })

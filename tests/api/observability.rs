@@ -126,6 +126,19 @@ async fn requests_carry_ids_into_json_logs_without_secrets() {
             .starts_with("PUT /api/v1/deployment 202 "),
         "{intake}"
     );
+    // Its parts are fields too, typed, for a shipper to index.
+    assert_eq!(intake["method"], "PUT");
+    assert_eq!(intake["path"], "/api/v1/deployment");
+    assert_eq!(intake["status"], 202);
+    let duration = intake["duration_ms"].as_f64().expect("a number");
+    assert!(duration >= 0.0, "{intake}");
+    assert!(
+        intake["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(" {duration:.1}ms")),
+        "the field is the message's figure: {intake}"
+    );
     let query = access
         .iter()
         .find(|l| l["request_id"] == made.as_str())
@@ -137,6 +150,8 @@ async fn requests_carry_ids_into_json_logs_without_secrets() {
             .starts_with("GET /api/v1/deployments 200 "),
         "no query string in the access line: {query}"
     );
+    assert_eq!(query["path"], "/api/v1/deployments");
+    assert_eq!(query["status"], 200);
     // The delivery's lines name the event and the subscriber.
     assert!(lines.iter().any(|l| l["event_id"] == event_id.as_str()
         && l["subscriber"] == "slack-deployment"
