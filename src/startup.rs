@@ -175,6 +175,7 @@ impl Application {
                 settings.server.hostname.as_deref().unwrap_or("localhost")
             ),
             single_node: store.backend == Backend::Sqlite,
+            presence_url: store.postgres_url.clone(),
         };
         let settings = std::sync::Arc::new(settings);
         let pipeline = Pipeline::start(PipelineParts {

@@ -48,6 +48,15 @@ impl Slots {
         self.backlog.store(true, Ordering::Release);
     }
 
+    /// Work for this subscriber waits in the journal now (another replica
+    /// accepted it, or this one has just taken the subscriber over): marks
+    /// the backlog and wakes the drainer at once rather than at its next
+    /// tick.
+    pub fn work_waits(&self) {
+        self.mark_backlog();
+        self.wake.notify_one();
+    }
+
     /// Whether a backlog was marked, clearing the mark: the caller drains it
     /// (and marks it again if its claim shows more may wait).
     pub fn take_backlog(&self) -> bool {
@@ -99,6 +108,19 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn work_waiting_wakes_the_drainer_with_the_backlog_marked() {
+        let wake = Arc::new(Notify::new());
+        let slots = Slots::new(3, wake.clone());
+        slots.work_waits();
+        // The permit is stored: a drainer that starts waiting later wakes.
+        tokio::time::timeout(std::time::Duration::from_secs(5), wake.notified())
+            .await
+            .expect("woken");
+        assert!(slots.take_backlog());
+        assert!(!slots.take_backlog());
+    }
 
     #[test]
     fn slots_are_taken_and_given_back() {

@@ -15,6 +15,7 @@ use actix::{
 };
 
 use super::messages::{ApplySilences, ApplyStoredSwitches, Quiesce, SetOwnership};
+use super::presence::Presence;
 use super::registry::RegistryActor;
 use super::routing::{Routing, current};
 use crate::clock::SharedClock;
@@ -34,21 +35,38 @@ pub struct CoordinatorActor {
     registry: Addr<RegistryActor>,
     busy: bool,
     single_node: bool,
+    /// PostgreSQL: whether this replica's presence lock is held, written
+    /// into its row each round.
+    presence: Option<Presence>,
     health: Arc<ActorHealth>,
     ticking: Option<SpawnHandle>,
     quiet: bool,
 }
 
+/// This replica, as the coordinator writes it into the database.
+pub struct ThisReplica {
+    /// Shown in the admin API's replica list.
+    pub host: String,
+    /// SQLite: the only node.
+    pub single_node: bool,
+    /// PostgreSQL: its presence session.
+    pub presence: Option<Presence>,
+}
+
 impl CoordinatorActor {
     pub fn new(
         journal: Journal,
-        host: String,
+        replica: ThisReplica,
         routing: Routing,
         registry: Addr<RegistryActor>,
-        single_node: bool,
         clock: &SharedClock,
         health: Arc<ActorHealth>,
     ) -> Self {
+        let ThisReplica {
+            host,
+            single_node,
+            presence,
+        } = replica;
         let now = clock.now_ms();
         CoordinatorActor {
             me: ReplicaRow {
@@ -56,12 +74,14 @@ impl CoordinatorActor {
                 host,
                 started_at: now,
                 heartbeat_at: now,
+                presence: None,
             },
             journal,
             routing,
             registry,
             busy: false,
             single_node,
+            presence,
             health,
             ticking: None,
             quiet: false,
@@ -75,6 +95,7 @@ impl CoordinatorActor {
         }
         self.busy = true;
         let journal = self.journal.clone();
+        self.me.presence = self.presence.as_ref().and_then(Presence::held_key);
         let round = CoordinationRound {
             me: self.me.clone(),
             subscribers: current(&self.routing).routes.iter().map(|r| r.id).collect(),

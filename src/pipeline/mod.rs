@@ -19,6 +19,7 @@ pub mod health;
 pub mod intake;
 pub mod messages;
 pub mod metrics;
+pub mod presence;
 pub mod registry;
 pub mod routing;
 pub mod sweeper;
@@ -41,6 +42,7 @@ use crate::engine::{
 };
 use crate::slack::SlackClient;
 use crate::store::journal::{Journal, Ticket};
+use crate::store::models::replicas::presence_key;
 use coordinator::CoordinatorActor;
 use enricher::EnricherActor;
 use health::HealthBoard;
@@ -80,6 +82,8 @@ pub struct ReplicaSetup {
     pub host: String,
     /// SQLite: the only node, owning every subscriber from the start.
     pub single_node: bool,
+    /// PostgreSQL: where the replica's presence and wake-up session connects.
+    pub presence_url: Option<crate::config::Secret<String>>,
 }
 
 /// What the pipeline is built from.
@@ -234,16 +238,27 @@ impl Pipeline {
                 )
             })
         };
+        let presence = replica.presence_url.map(|url| {
+            presence::Presence::start(
+                url.expose().clone(),
+                presence_key(journal.owner()),
+                routing.clone(),
+                coordinator_health.clone(),
+            )
+        });
         let coordinator = {
             let (journal, registry, clock) = (journal.clone(), registry.clone(), clock.clone());
             let routing = routing.clone();
             Supervisor::start(move |_| {
                 CoordinatorActor::new(
                     journal,
-                    replica.host,
+                    coordinator::ThisReplica {
+                        host: replica.host.clone(),
+                        single_node: replica.single_node,
+                        presence: presence.clone(),
+                    },
                     routing,
                     registry,
-                    replica.single_node,
                     &clock,
                     coordinator_health,
                 )

@@ -341,6 +341,14 @@ impl Handler<SetOwnership> for RegistryActor {
             );
             self.publish_table();
         }
+        // A subscriber just taken over may have work waiting (a departed
+        // owner's, or accepted elsewhere): claimed now, not at a tick. After
+        // the table is out, so the sweeper sees it owned.
+        for route in self.table.routes.iter().filter(|r| gained.contains(&r.id)) {
+            if route.is_active_here() {
+                route.slots.work_waits();
+            }
+        }
     }
 }
 

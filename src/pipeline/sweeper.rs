@@ -74,6 +74,8 @@ impl SweeperActor {
 
     fn sweep(&mut self, ctx: &mut Context<Self>) {
         fail::fail_point!("sweeper-sweep");
+        // Tests turn the ticks off to show that wake-ups alone deliver.
+        fail::fail_point!("sweeper-ticks-off", |_| {});
         ActorHealth::count(&self.health.rounds);
         let table = current(&self.routing);
         for route in table.routes.iter().filter(|route| route.is_active_here()) {
@@ -116,6 +118,9 @@ impl SweeperActor {
         }
         let taken = route.slots.take_up_to(admits);
         if taken == 0 {
+            // Work may wait (a wake-up took the mark): the next slot back
+            // claims it.
+            route.slots.mark_backlog();
             return;
         }
         self.claiming.insert(subscriber);

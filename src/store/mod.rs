@@ -166,6 +166,9 @@ pub struct Store {
     /// The SQLite database file (none on PostgreSQL), watched by the
     /// journal writer.
     pub sqlite_file: Option<PathBuf>,
+    /// PostgreSQL: where the replica's own session (presence and wake-ups,
+    /// `pipeline::presence`) connects, password included.
+    pub postgres_url: Option<crate::config::Secret<String>>,
     // Held for the life of the process: a second Alvares on the same SQLite
     // file is refused.
     _sqlite_lock: Option<File>,
@@ -267,6 +270,8 @@ impl Store {
             reads,
             backend: url.backend,
             sqlite_file: url.sqlite_path(),
+            postgres_url: (url.backend == Backend::Postgres)
+                .then(|| crate::config::Secret::new(url.url.clone())),
             _sqlite_lock: lock,
         };
         store.migrate()?;

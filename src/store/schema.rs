@@ -74,6 +74,7 @@ diesel::table! {
         host -> Text,
         started_at -> Int8,
         heartbeat_at -> Int8,
+        presence -> Nullable<Int8>,
     }
 }
 

@@ -329,3 +329,174 @@ async fn three_replicas_share_the_work_survive_a_kill_and_hold_the_pace() {
         }
     }
 }
+
+/// The percentile `p` (0–100) of some durations.
+fn percentile(mut values: Vec<Duration>, p: usize) -> Duration {
+    values.sort();
+    values[(values.len() * p / 100).min(values.len() - 1)]
+}
+
+/// Each deployment's delay from its request to its Slack message, by name.
+fn delays(arrivals: &Arrivals, sent: &BTreeMap<String, Instant>) -> Option<Vec<Duration>> {
+    let arrived: BTreeMap<String, Instant> = arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(at, _, text)| Some((text.split('*').nth(1)?.to_owned(), *at)))
+        .collect();
+    sent.iter()
+        .map(|(name, at)| Some(arrived.get(name)?.saturating_duration_since(*at)))
+        .collect()
+}
+
+/// Two replicas with the sweeper's ticks turned off, so that only wake-ups
+/// move work: a deployment accepted by the replica that does not deliver
+/// Slack reaches Slack because PostgreSQL wakes the owner (`NOTIFY`), and
+/// after the owner is killed with SIGKILL — its lease has 30 s to run —
+/// the survivor owns Slack within 2 s (its presence lock went with its
+/// session) and delivers what was accepted meanwhile.
+#[actix_web::test]
+async fn the_owner_is_woken_at_once_and_a_killed_one_is_replaced_within_two_seconds() {
+    let Some(database) = TestDatabase::postgres() else {
+        return;
+    };
+    let slack = MockServer::start().await;
+    let arrivals: Arrivals = Arc::default();
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(RecordingSlack(arrivals.clone()))
+        .mount(&slack)
+        .await;
+    let env = [
+        ("DB_URL", database.url()),
+        ("DB_POOL_SIZE", "3".to_owned()),
+        ("SLACK_WEB_HOOK", format!("{}/hook", slack.uri())),
+        ("DISABLED_SUBSCRIBERS", "application-endpoint".to_owned()),
+        ("RATE_LIMITS", "slack=1000/s:burst=1000".to_owned()),
+        ("ADMIN_TOKEN", TOKEN.to_owned()),
+        ("FAILPOINTS", "sweeper-ticks-off=return".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let mut replicas: Vec<Replica> = ports
+        .iter()
+        .enumerate()
+        .map(|(index, port)| start(index + 1, *port, &env))
+        .collect();
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .finish();
+    let live = eventually(
+        "two live replicas sharing the subscribers",
+        Duration::from_secs(30),
+        || async {
+            let (live, _) = cluster(&client, &replicas[0].base).await?;
+            let owned: usize = live.values().map(Vec::len).sum();
+            (live.len() == 2 && owned == 9).then_some(live)
+        },
+    )
+    .await;
+    let owner = ports
+        .iter()
+        .position(|port| {
+            live.iter().any(|(host, owns)| {
+                host.ends_with(&format!(":{port}")) && owns.iter().any(|s| s == "slack-deployment")
+            })
+        })
+        .unwrap();
+    let other = 1 - owner;
+    // Both rows name a presence lock before anything is measured.
+    eventually("both presences held", Duration::from_secs(10), || async {
+        let body = admin(&client, &replicas[other].base, "GET", "/admin/actors", None).await?;
+        let rows = body["replicas"].as_array()?;
+        (rows.len() == 2 && rows.iter().all(|r| r["presence"] == true)).then_some(())
+    })
+    .await;
+
+    // 40 deployments at the owner, then 40 at the other one, 25 ms apart.
+    let mut sent: [BTreeMap<String, Instant>; 2] = Default::default();
+    let mut pace = actix_web::rt::time::interval(Duration::from_millis(25));
+    for (round, target) in [owner, other].into_iter().enumerate() {
+        for n in 0..40 {
+            pace.tick().await;
+            let name = format!("wake-{round}-{n}");
+            let at = Instant::now();
+            let response = client
+                .put(format!("{}/api/v1/deployment", replicas[target].base))
+                .send_json(
+                    &json!({"applicationName": name, "cluster": "active", "slackChannels": "#c0"}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 202);
+            sent[round].insert(name, at);
+        }
+    }
+    let [direct, woken] = eventually(
+        "every deployment in Slack, with no sweeper ticks",
+        Duration::from_secs(20),
+        || async { Some([delays(&arrivals, &sent[0])?, delays(&arrivals, &sent[1])?]) },
+    )
+    .await;
+    let (direct_p99, woken_p99) = (percentile(direct, 99), percentile(woken, 99));
+    eprintln!(
+        "replicas: end-to-end p99 {:.1} ms through the owner, {:.1} ms through the other \
+         replica (woken by NOTIFY)",
+        direct_p99.as_secs_f64() * 1000.0,
+        woken_p99.as_secs_f64() * 1000.0
+    );
+    // The sweeper's tick was 200 ms; with ticks off, only a wake-up could
+    // deliver these at all.
+    assert!(woken_p99 < Duration::from_millis(200), "{woken_p99:?}");
+
+    // The owner dies; what the other accepts waits for it no longer than 2 s.
+    replicas[owner].child.kill().unwrap();
+    replicas[owner].child.wait().unwrap();
+    let killed_at = Instant::now();
+    let mut after: BTreeMap<String, Instant> = BTreeMap::new();
+    for n in 0..10 {
+        let name = format!("after-kill-{n}");
+        let response = client
+            .put(format!("{}/api/v1/deployment", replicas[other].base))
+            .send_json(
+                &json!({"applicationName": name, "cluster": "active", "slackChannels": "#c1"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+        after.insert(name, Instant::now());
+    }
+    let survivor = replicas[other].base.clone();
+    let takeover = eventually(
+        "slack-deployment to be taken over",
+        Duration::from_secs(10),
+        || async {
+            let (live, _) = cluster(&client, &survivor).await?;
+            let taken = live.len() == 1 && live.values().next().is_some_and(|owns| owns.len() == 9);
+            taken.then(|| killed_at.elapsed())
+        },
+    )
+    .await;
+    let delivered = eventually(
+        "what was accepted after the kill in Slack",
+        Duration::from_secs(10),
+        || async { delays(&arrivals, &after).map(|_| killed_at.elapsed()) },
+    )
+    .await;
+    eprintln!(
+        "replicas: after SIGKILL, every subscriber owned again in {:.2} s and the waiting \
+         deployments delivered {:.2} s after the kill (LEASE_SECONDS 30)",
+        takeover.as_secs_f64(),
+        delivered.as_secs_f64()
+    );
+    assert!(
+        takeover <= Duration::from_secs(2),
+        "takeover took {takeover:?}"
+    );
+    assert!(
+        delivered <= Duration::from_secs(3),
+        "delivered after {delivered:?}"
+    );
+    let _ = replicas[other].child.kill();
+    let _ = replicas[other].child.wait();
+}

@@ -69,6 +69,10 @@ pub struct ReplicaEntry {
     pub heartbeat_at: String,
     /// Whether its heartbeat is within the lease.
     pub live: bool,
+    /// Whether its PostgreSQL session holds its presence lock (when the
+    /// session ends, the others take its subscribers at once); always
+    /// false on SQLite.
+    pub presence: bool,
     /// Subscribers it delivers for.
     pub owns: Vec<String>,
     /// Deliveries it holds leased right now.
@@ -111,6 +115,7 @@ pub async fn actors(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse
             started_at: rfc3339(replica.started_at),
             heartbeat_at: rfc3339(replica.heartbeat_at),
             live: replica.live,
+            presence: replica.presence,
             owns: replica.owns,
             leased: replica.leased,
         })

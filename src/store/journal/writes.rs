@@ -44,7 +44,15 @@ pub(super) fn run_other(
             subscriber_settings::save(c, setting)?;
             Written::Done
         }
-        Command::Replay(target, _) => Written::Count(deliveries::replay(c, target, now)?),
+        Command::Replay(target, _) => {
+            let replayed = deliveries::replay(c, target, now)?;
+            if let deliveries::ReplayTarget::Subscriber(subscriber) = target
+                && replayed > 0
+            {
+                replicas::announce_work(c, &[subscriber.as_str()])?;
+            }
+            Written::Count(replayed)
+        }
         Command::Coordinate(round, _) => {
             let coordination = replicas::coordinate(
                 c,
@@ -221,6 +229,16 @@ pub(super) fn append_events(
     let new_events: Vec<&NewEvent> = new_events.iter().map(|event| event.as_ref()).collect();
     events::insert_all(connection, &new_events)?;
     let ids = deliveries::insert_all_returning_ids(connection, &new_deliveries)?;
+    // Pending work (another replica's subscriber, or a full one's) wakes
+    // its owner as soon as it is committed.
+    let mut waiting: Vec<&str> = planned
+        .iter()
+        .filter(|(_, plan, _)| !plan.push)
+        .map(|(_, plan, _)| plan.subscriber)
+        .collect();
+    waiting.sort_unstable();
+    waiting.dedup();
+    replicas::announce_work(connection, &waiting)?;
     // Tickets for the pushed deliveries, by append.
     let mut pushed: Vec<Vec<Ticket>> = vec![Vec::new(); appends.len()];
     for ((index, plan, destinations), id) in planned.into_iter().zip(ids) {

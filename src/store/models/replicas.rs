@@ -3,6 +3,15 @@
 //! owner per subscriber at a time keeps a destination's pace across
 //! replicas; an owner that stops renewing loses its subscribers when the
 //! lease runs out, and a live replica takes them.
+//!
+//! On PostgreSQL each replica also holds a session-level advisory lock (its
+//! *presence*, see `pipeline::presence`) and says which in its row. A
+//! replica whose lock is gone while its row still names one has lost its
+//! database session — its process died — and the others take its
+//! subscribers, and its in-flight deliveries, at the next round instead of
+//! when its lease runs out. The lease stays for the replica that is alive
+//! but cannot reach the database: its session may outlive the partition,
+//! and it stops delivering when its lease is over.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +19,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::store::AnyConnection;
+use crate::store::models::deliveries::DeliveryState;
 use crate::store::schema::{deliveries, replicas, subscriber_owners};
 use crate::with_connection;
 
@@ -20,6 +30,25 @@ pub struct ReplicaRow {
     pub host: String,
     pub started_at: i64,
     pub heartbeat_at: i64,
+    /// The second key of the presence lock this replica's session holds
+    /// now ([`PRESENCE_LOCKS`] is the first); none while it holds none.
+    pub presence: Option<i64>,
+}
+
+/// The first key of every replica's presence lock (`pg_advisory_lock(int,
+/// int)`), so that Alvares's locks cannot be mistaken for another
+/// program's.
+pub const PRESENCE_LOCKS: i32 = 0x416c_7672;
+
+/// The second key of a replica's presence lock: from its id (FNV-1a),
+/// positive, so that `pg_locks.objid` shows the same number. Two replicas
+/// sharing a key would only make a dead one look alive until its lease
+/// runs out.
+pub fn presence_key(replica: &str) -> i64 {
+    let hash = replica.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    i64::from(hash & 0x7fff_ffff)
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
@@ -38,9 +67,9 @@ pub struct Coordination {
     pub live_replicas: usize,
 }
 
-/// Heartbeats, renews this replica's subscribers, takes unowned or expired
-/// ones up to its fair share and gives up any beyond it (another replica
-/// joined). Runs in one transaction of the journal writer.
+/// Heartbeats, renews this replica's subscribers, takes unowned, expired
+/// or departed ones up to its fair share and gives up any beyond it
+/// (another replica joined). Runs in one transaction of the journal writer.
 pub fn coordinate(
     conn: &mut AnyConnection,
     me: &ReplicaRow,
@@ -49,6 +78,10 @@ pub fn coordinate(
     lease_ms: i64,
     single_node: bool,
 ) -> QueryResult<Coordination> {
+    let departed = match conn {
+        AnyConnection::Postgresql(pg) => departed(pg, &me.id)?,
+        AnyConnection::Sqlite(_) => Vec::new(),
+    };
     with_connection!(conn, |c| {
         if single_node {
             // SQLite: this process holds the file lock, so any other
@@ -61,8 +94,15 @@ pub fn coordinate(
             .values(me)
             .on_conflict(replicas::id)
             .do_update()
-            .set(replicas::heartbeat_at.eq(now))
+            .set((
+                replicas::heartbeat_at.eq(now),
+                replicas::presence.eq(me.presence),
+            ))
             .execute(c)?;
+        if !departed.is_empty() {
+            // Their sessions ended: they are gone, not silent.
+            diesel::delete(replicas::table.filter(replicas::id.eq_any(&departed))).execute(c)?;
+        }
         // Replicas silent for a long time are forgotten.
         diesel::delete(replicas::table.filter(replicas::heartbeat_at.lt(now - 10 * lease_ms)))
             .execute(c)?;
@@ -110,6 +150,30 @@ pub fn coordinate(
                 .values(&row)
                 .on_conflict_do_nothing()
                 .execute(c)?;
+            if taken == 0 && !departed.is_empty() {
+                taken = diesel::update(
+                    subscriber_owners::table
+                        .filter(subscriber_owners::subscriber.eq(*subscriber))
+                        .filter(subscriber_owners::owner.eq_any(&departed)),
+                )
+                .set((
+                    subscriber_owners::owner.eq(&me.id),
+                    subscriber_owners::expires_at.eq(now + lease_ms),
+                ))
+                .execute(c)?;
+                if taken == 1 {
+                    // What the departed replica was sending will never be
+                    // finished there: it is due again now (at least once).
+                    diesel::update(
+                        deliveries::table
+                            .filter(deliveries::subscriber.eq(*subscriber))
+                            .filter(deliveries::state.eq(DeliveryState::InFlight))
+                            .filter(deliveries::lease_owner.eq_any(&departed)),
+                    )
+                    .set(deliveries::due_at.eq(now))
+                    .execute(c)?;
+                }
+            }
             if taken == 0 {
                 taken = diesel::update(
                     subscriber_owners::table
@@ -134,6 +198,48 @@ pub fn coordinate(
     })
 }
 
+/// The replicas whose rows name a presence lock that no session holds in
+/// this database any more: their processes are gone.
+fn departed(conn: &mut diesel::PgConnection, me: &str) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Departed {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let rows: Vec<Departed> = diesel::sql_query(
+        "SELECT r.id FROM replicas r \
+         WHERE r.presence IS NOT NULL AND r.id <> $1 AND NOT EXISTS ( \
+            SELECT 1 FROM pg_locks l \
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+              AND l.classid = $2::oid AND l.objid = r.presence::oid)",
+    )
+    .bind::<diesel::sql_types::Text, _>(me)
+    .bind::<diesel::sql_types::Integer, _>(PRESENCE_LOCKS)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// PostgreSQL: tells every replica's presence session that `subscribers`
+/// have pending work, so their owner claims it now (`NOTIFY`, delivered
+/// when the transaction commits, only if it does). Nothing on SQLite: one
+/// process owns everything there.
+pub fn announce_work(conn: &mut AnyConnection, subscribers: &[&str]) -> QueryResult<()> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return Ok(());
+    };
+    if subscribers.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(format!(
+        "SELECT pg_notify('{}', s) FROM unnest($1::text[]) AS s",
+        crate::pipeline::presence::WORK_CHANNEL
+    ))
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(subscribers)
+    .execute(pg)?;
+    Ok(())
+}
+
 /// A replica that shuts down cleanly hands its subscribers over at once
 /// instead of making the others wait for its lease to run out.
 pub fn leave(conn: &mut AnyConnection, me: &str) -> QueryResult<usize> {
@@ -155,6 +261,8 @@ pub struct ReplicaView {
     pub started_at: i64,
     pub heartbeat_at: i64,
     pub live: bool,
+    /// Whether its row names a presence lock (its session holds it).
+    pub presence: bool,
     /// Subscribers it delivers for.
     pub owns: Vec<String>,
     /// Deliveries it holds leased right now.
@@ -189,6 +297,7 @@ pub fn overview(
             .into_iter()
             .map(|row| ReplicaView {
                 live: row.heartbeat_at >= now - lease_ms,
+                presence: row.presence.is_some(),
                 owns: owners
                     .iter()
                     .filter(|o| o.owner == row.id)
@@ -227,7 +336,21 @@ mod tests {
             host: format!("host-{n}"),
             started_at: now,
             heartbeat_at: now,
+            presence: None,
         }
+    }
+
+    #[test]
+    fn presence_keys_are_positive_and_differ_by_replica() {
+        let keys: std::collections::BTreeSet<i64> = (0..1_000)
+            .map(|n| presence_key(&format!("replica-{n}")))
+            .collect();
+        assert_eq!(keys.len(), 1_000);
+        assert!(
+            keys.iter()
+                .all(|key| (0..=i64::from(i32::MAX)).contains(key))
+        );
+        assert_eq!(presence_key("a"), presence_key("a"));
     }
 
     fn owners(c: &mut AnyConnection, now: i64) -> Vec<OwnerRow> {
