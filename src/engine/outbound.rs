@@ -250,30 +250,56 @@ pub async fn send(
 ) -> Result<Answer, CallError> {
     let deadline = Instant::now() + timeout;
     let late = || CallError::Network(format!("no answer within {}s", timeout.as_secs()));
-    let sending = async {
-        Ok(match body {
-            Body::Empty => request.send().await,
-            Body::Json(value) => match value.to_json() {
-                Ok(bytes) => {
-                    request
-                        .content_type("application/json")
-                        .send_body(bytes)
-                        .await
-                }
-                Err(error) => {
-                    return Err(CallError::Network(format!(
-                        "the body could not be written as JSON ({error})"
-                    )));
-                }
-            },
-            Body::Form(form) => request.send_form(&form).await,
-            Body::Bytes(bytes, content_type) => {
-                request.content_type(content_type).send_body(bytes).await
+    // Frozen, so that it can be sent a second time.
+    let (request, bytes) = match body {
+        Body::Empty => (request, None),
+        Body::Json(value) => match value.to_json() {
+            Ok(bytes) => (
+                request.content_type("application/json"),
+                Some(Bytes::from(bytes)),
+            ),
+            Err(error) => {
+                return Err(CallError::Network(format!(
+                    "the body could not be written as JSON ({error})"
+                )));
             }
-        })
+        },
+        Body::Form(form) => match serde_urlencoded::to_string(form) {
+            Ok(text) => (
+                request.content_type("application/x-www-form-urlencoded"),
+                Some(Bytes::from(text)),
+            ),
+            Err(error) => {
+                return Err(CallError::Network(format!(
+                    "the form could not be written ({error})"
+                )));
+            }
+        },
+        Body::Bytes(bytes, content_type) => (request.content_type(content_type), Some(bytes)),
+    };
+    let request = request
+        .freeze()
+        .map_err(|_| CallError::Network("the request could not be built".to_owned()))?;
+    let send_once = || match &bytes {
+        Some(bytes) => request.send_body(bytes.clone()),
+        None => request.send(),
+    };
+    let sending = async {
+        match send_once().await {
+            // The connection ended before any answer: a kept-alive one the
+            // receiver had closed (it cannot have answered this request on
+            // it). Sent again at once, on a new connection, rather than
+            // after a retry's wait; once, so a receiver that closes every
+            // connection still fails the attempt.
+            Err(SendRequestError::Connect(ConnectError::Disconnected)) => {
+                log::debug!("the connection was closed before an answer; sending again");
+                send_once().await
+            }
+            sent => sent,
+        }
     };
     let sent = match timeout_at(deadline, sending).await {
-        Ok(sent) => sent?,
+        Ok(sent) => sent,
         Err(_) => return Err(late()),
     };
     let mut response = sent.map_err(|error| CallError::Network(describe(&error, timeout)))?;

@@ -262,3 +262,53 @@ async fn a_503_whose_body_trickles_is_cut_at_the_timeout_and_retried() {
     let lasted = first_visit_length(&visits).await;
     assert!(lasted < Duration::from_millis(2500), "lasted {lasted:?}");
 }
+
+/// A receiver that keeps each connection for one answer only: the first
+/// request on a connection is answered `200 ok` (the connection kept
+/// alive, as HTTP/1.1 lets the client assume); a second one on the same
+/// connection is met by closing it unanswered, as a receiver whose
+/// keep-alive ran out does just as the request arrives. That request was
+/// never answered, so it is sent again at once on a new connection — not
+/// after a retry's wait (an hour here).
+#[actix_web::test]
+async fn a_request_on_a_connection_the_receiver_closed_is_sent_again_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sink", listener.local_addr().unwrap());
+    // (answered, closed unanswered)
+    let seen = Arc::new(Mutex::new((0usize, 0usize)));
+    let count = seen.clone();
+    actix_web::rt::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let count = count.clone();
+            actix_web::rt::spawn(async move {
+                let mut pending = Vec::new();
+                if next_request(&mut socket, &mut pending).await.is_none() {
+                    return;
+                }
+                count.lock().unwrap().0 += 1;
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                if socket.write_all(answer).await.is_err() {
+                    return;
+                }
+                if next_request(&mut socket, &mut pending).await.is_some() {
+                    count.lock().unwrap().1 += 1;
+                }
+                // Dropped: closed.
+            });
+        }
+    });
+    let (_folder, file) = sink_file();
+    let app = sink_app(&file, &url, "5").await;
+    for n in 1..=3 {
+        let id = recommend(&app).await;
+        let delivery = eventually("the delivery to end", Duration::from_secs(8), || async {
+            let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
+            let delivery = delivery_of(&view, "webhook-sink");
+            (delivery["attempts"] == 1).then_some(delivery)
+        })
+        .await;
+        assert_eq!(delivery["state"], "delivered", "delivery {n}: {delivery}");
+        // Every delivery after the first met a closed connection first.
+        assert_eq!(*seen.lock().unwrap(), (n, n - 1), "delivery {n}");
+    }
+}
