@@ -59,6 +59,11 @@ struct Options {
     /// With a sink: how long to wait for the last deliveries.
     #[arg(long, default_value_t = 60)]
     drain_seconds: u64,
+    /// With a sink: the messages each event makes (subscribers × channels);
+    /// the sink keeps listening until every accepted event has them all, or
+    /// the drain time is up.
+    #[arg(long, default_value_t = 1)]
+    messages_per_event: u64,
 }
 
 /// What the senders share.
@@ -75,8 +80,9 @@ struct Shared {
 /// What the sink saw.
 struct Sink {
     messages: AtomicU64,
-    /// Application name → when its first message arrived.
-    first_seen: Mutex<HashMap<String, Instant>>,
+    /// Application name → when its first message arrived, and how many
+    /// have.
+    seen: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
 fn main() {
@@ -128,7 +134,12 @@ fn main() {
         latency.max() as f64 / 1000.0
     );
     if let Some(sink) = sink {
-        report_sink(&sink, &shared, options.drain_seconds);
+        report_sink(
+            &sink,
+            &shared,
+            options.drain_seconds,
+            options.messages_per_event,
+        );
     }
 }
 
@@ -206,7 +217,7 @@ async fn send_load(thread: usize, options: Options, shared: Arc<Shared>, templat
 fn start_sink(port: u16) -> Arc<Sink> {
     let sink = Arc::new(Sink {
         messages: AtomicU64::new(0),
-        first_seen: Mutex::new(HashMap::new()),
+        seen: Mutex::new(HashMap::new()),
     });
     let state = sink.clone();
     let (ready, wait) = std::sync::mpsc::channel();
@@ -230,7 +241,7 @@ fn start_sink(port: u16) -> Arc<Sink> {
     sink
 }
 
-/// The mock Slack webhook: counts messages, notes the first per event.
+/// The mock Slack webhook: counts messages per event, notes the first.
 async fn receive(body: web::Json<Value>, sink: web::Data<Arc<Sink>>) -> HttpResponse {
     let now = Instant::now();
     sink.messages.fetch_add(1, Ordering::Relaxed);
@@ -238,33 +249,37 @@ async fn receive(body: web::Json<Value>, sink: web::Data<Arc<Sink>>) -> HttpResp
         .as_str()
         .and_then(|text| text.split('*').nth(1))
     {
-        sink.first_seen
+        sink.seen
             .lock()
             .unwrap()
             .entry(name.to_owned())
-            .or_insert(now);
+            .or_insert((now, 0))
+            .1 += 1;
     }
     HttpResponse::Ok().body("ok")
 }
 
-fn report_sink(sink: &Sink, shared: &Shared, drain_seconds: u64) {
+fn report_sink(sink: &Sink, shared: &Shared, drain_seconds: u64, per_event: u64) {
+    // The sink keeps answering until every accepted event has all its
+    // messages (or the drain time is up): a message that comes late must
+    // find it listening, not a closed port.
     let deadline = Instant::now() + Duration::from_secs(drain_seconds);
     let expected = shared.accepted_at.lock().unwrap().len();
-    loop {
-        let seen = {
-            let first_seen = sink.first_seen.lock().unwrap();
-            let accepted = shared.accepted_at.lock().unwrap();
-            accepted
-                .keys()
-                .filter(|name| first_seen.contains_key(*name))
-                .count()
-        };
-        if seen >= expected || Instant::now() > deadline {
-            break;
-        }
+    let complete = || {
+        let seen = sink.seen.lock().unwrap();
+        let accepted = shared.accepted_at.lock().unwrap();
+        accepted
+            .keys()
+            .filter(|name| seen.get(*name).is_some_and(|(_, n)| *n >= per_event))
+            .count()
+    };
+    while complete() < expected && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let first_seen = sink.first_seen.lock().unwrap();
+    let completed = complete();
+    let seen = sink.seen.lock().unwrap();
+    let first_seen: HashMap<&String, Instant> =
+        seen.iter().map(|(name, (at, _))| (name, *at)).collect();
     let accepted = shared.accepted_at.lock().unwrap();
     let mut delay = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
     let mut from_send = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
@@ -280,7 +295,8 @@ fn report_sink(sink: &Sink, shared: &Shared, drain_seconds: u64) {
         }
     }
     println!(
-        "sink: {} messages; {delivered} of {expected} accepted events delivered",
+        "sink: {} messages; {delivered} of {expected} accepted events delivered, \
+         {completed} with all {per_event} of their messages",
         sink.messages.load(Ordering::Relaxed)
     );
     println!(
