@@ -13,7 +13,9 @@
 //!
 //! A lost session is opened again after a pause; meanwhile the replica holds
 //! no presence (its lease alone keeps its subscribers) and picks work up at
-//! its sweeper's ticks.
+//! its sweeper's ticks. The session is plain TCP: where the server demands
+//! TLS, or `DB_URL` has options only libpq takes, it stays closed and the
+//! coordinator's health says so.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,10 +57,27 @@ impl Presence {
             key,
         };
         let held = presence.held.clone();
+        let mut config: tokio_postgres::Config = match url.parse() {
+            Ok(config) => config,
+            Err(error) => {
+                // libpq takes options this client does not (sslmode=verify-full,
+                // sslrootcert, …): said once, and the lease does the work.
+                let why = format!(
+                    "presence session off: DB_URL has options it cannot take ({error}); \
+                     replicas hand over on the lease and claim on the sweeper's tick"
+                );
+                health.record_error(why.clone());
+                log::warn!("presence: {why}");
+                return presence;
+            }
+        };
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .application_name("alvares-presence");
         actix::spawn(async move {
             let mut pause = FIRST_PAUSE;
             loop {
-                match hold(&url, key, &held, &routing).await {
+                match hold(&config, key, &held, &routing).await {
                     Ok(()) => pause = FIRST_PAUSE,
                     Err(error) => {
                         health.record_error(format!("presence session: {error}"));
@@ -81,15 +100,11 @@ impl Presence {
 /// Opens the session, takes the lock, listens, and wakes the sweeper for
 /// each announced subscriber until the session ends.
 async fn hold(
-    url: &str,
+    config: &tokio_postgres::Config,
     key: i64,
     held: &AtomicBool,
     routing: &Routing,
 ) -> Result<(), tokio_postgres::Error> {
-    let mut config: tokio_postgres::Config = url.parse()?;
-    config
-        .connect_timeout(CONNECT_TIMEOUT)
-        .application_name("alvares-presence");
     let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
     // The connection is driven here: its messages are the notifications.
     // Bounded: a wake-up that does not fit is dropped (the tick finds the
