@@ -115,6 +115,18 @@ pub fn insert_all_returning_ids(
     conn: &mut AnyConnection,
     rows: &[NewDelivery],
 ) -> QueryResult<Vec<i64>> {
+    // SQLite: one cached statement per row (see `events::insert_all`).
+    if let AnyConnection::Sqlite(c) = conn {
+        return rows
+            .iter()
+            .map(|row| {
+                diesel::insert_into(deliveries::table)
+                    .values(row)
+                    .returning(deliveries::id)
+                    .get_result(c)
+            })
+            .collect();
+    }
     with_connection!(conn, |c| {
         let mut ids = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(1000) {

@@ -43,16 +43,29 @@ pub struct KeyedEvent {
     pub body_hash: Option<String>,
 }
 
+/// SQLite: one row per statement, the same statement each time, prepared
+/// once and kept (a multi-row insert is new SQL for each batch size, and
+/// compiling it cost more than the rows). PostgreSQL: multi-row, one round
+/// trip per 500.
 pub fn insert_all(conn: &mut AnyConnection, rows: &[&NewEvent]) -> QueryResult<usize> {
-    with_connection!(conn, |c| {
-        let mut inserted = 0;
-        for chunk in rows.chunks(500) {
-            inserted += diesel::insert_into(events::table)
-                .values(chunk.to_vec())
-                .execute(c)?;
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            let mut inserted = 0;
+            for row in rows {
+                inserted += diesel::insert_into(events::table).values(*row).execute(c)?;
+            }
+            Ok(inserted)
         }
-        Ok(inserted)
-    })
+        AnyConnection::Postgresql(c) => {
+            let mut inserted = 0;
+            for chunk in rows.chunks(500) {
+                inserted += diesel::insert_into(events::table)
+                    .values(chunk.to_vec())
+                    .execute(c)?;
+            }
+            Ok(inserted)
+        }
+    }
 }
 
 pub fn find_by_keys(conn: &mut AnyConnection, keys: &[String]) -> QueryResult<Vec<KeyedEvent>> {
