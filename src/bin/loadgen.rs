@@ -270,9 +270,11 @@ fn report_sink(sink: &Sink, shared: &Shared, drain_seconds: u64, per_event: u64)
     let complete = || {
         let seen = sink.seen.lock().unwrap();
         let accepted = shared.accepted_at.lock().unwrap();
-        let first = accepted.keys().filter(|name| seen.contains_key(*name)).count();
-        first == expected
-            && sink.messages.load(Ordering::Relaxed) >= expected as u64 * per_event
+        let first = accepted
+            .keys()
+            .filter(|name| seen.contains_key(*name))
+            .count();
+        first == expected && sink.messages.load(Ordering::Relaxed) >= expected as u64 * per_event
     };
     while !complete() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));

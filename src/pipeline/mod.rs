@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod coordinator;
 pub mod digest;
 pub mod enricher;
+mod handback;
 pub mod health;
 pub mod intake;
 pub mod messages;
@@ -41,10 +42,10 @@ use crate::engine::{
     StartedActor,
 };
 use crate::slack::SlackClient;
-use crate::store::journal::{Journal, Ticket};
-use crate::store::models::replicas::presence_key;
+use crate::store::journal::Journal;
 use coordinator::CoordinatorActor;
 use enricher::EnricherActor;
+pub use handback::Handback;
 use health::HealthBoard;
 use intake::IntakeActor;
 use messages::Quiesce;
@@ -180,11 +181,7 @@ impl Pipeline {
             .chain(digest_health.clone())
             .collect();
         publisher.send_replace(Arc::new(table.clone()));
-        let handback = Handback {
-            journal: journal.clone(),
-            routing: routing.clone(),
-            clock: clock.clone(),
-        };
+        let handback = Handback::new(journal.clone(), routing.clone(), clock.clone());
         let health = HealthBoard::new(
             core_healths,
             extra_healths,
@@ -238,14 +235,12 @@ impl Pipeline {
                 )
             })
         };
-        let presence = replica.presence_url.map(|url| {
-            presence::Presence::start(
-                url.expose().clone(),
-                presence_key(journal.owner()),
-                routing.clone(),
-                coordinator_health.clone(),
-            )
-        });
+        let presence = presence::Presence::open(
+            replica.presence_url,
+            journal.owner(),
+            &routing,
+            &coordinator_health,
+        );
         let coordinator = {
             let (journal, registry, clock) = (journal.clone(), registry.clone(), clock.clone());
             let routing = routing.clone();
@@ -606,30 +601,5 @@ impl Reloader {
             .await
             .map_err(ReloadError::RegistryRestarting)?
             .map_err(ReloadError::NotApplied)
-    }
-}
-
-/// Gives deliveries that could not be handed on back to the journal (due
-/// now, no attempt charged) and frees their slots.
-#[derive(Clone)]
-pub struct Handback {
-    journal: Journal,
-    routing: Routing,
-    clock: SharedClock,
-}
-
-impl Handback {
-    pub fn give_back(&self, tickets: &[Ticket]) {
-        let now = self.clock.now_ms();
-        for ticket in tickets {
-            self.journal.release(ticket, now);
-            self.free_slot(ticket.subscriber);
-        }
-    }
-
-    pub fn free_slot(&self, subscriber: &str) {
-        if let Some(route) = current(&self.routing).route(subscriber) {
-            route.slots.give_back(1);
-        }
     }
 }

@@ -22,12 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::routing::{Routing, current};
+use crate::config::Secret;
 use crate::engine::ActorHealth;
-use crate::store::models::replicas::PRESENCE_LOCKS;
-
-/// The channel pending work is announced on; the payload is the
-/// subscriber's id.
-pub const WORK_CHANNEL: &str = "alvares_work";
+use crate::store::models::replicas::{PRESENCE_LOCKS, WORK_CHANNEL, presence_key};
 /// Longest wait for the session to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause before opening a lost session again (doubling up to the longest).
@@ -49,9 +46,24 @@ impl Presence {
         self.held.load(Ordering::Acquire).then_some(self.key)
     }
 
-    /// Opens the session and keeps it open for the life of the process.
-    /// Must run inside the actix system.
-    pub fn start(url: String, key: i64, routing: Routing, health: Arc<ActorHealth>) -> Self {
+    /// PostgreSQL (a URL): the session of replica `replica`, opened and kept
+    /// open for the life of the process. Must run inside the actix system.
+    pub fn open(
+        url: Option<Secret<String>>,
+        replica: &str,
+        routing: &Routing,
+        health: &Arc<ActorHealth>,
+    ) -> Option<Self> {
+        let url = url?;
+        Some(Self::start(
+            url.expose(),
+            presence_key(replica),
+            routing.clone(),
+            health.clone(),
+        ))
+    }
+
+    fn start(url: &str, key: i64, routing: Routing, health: Arc<ActorHealth>) -> Self {
         let presence = Presence {
             held: Arc::default(),
             key,

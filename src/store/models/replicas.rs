@@ -35,6 +35,10 @@ pub struct ReplicaRow {
     pub presence: Option<i64>,
 }
 
+/// The channel pending work is announced on (`NOTIFY`); the payload is the
+/// subscriber's id. Each replica's presence session listens on it.
+pub const WORK_CHANNEL: &str = "alvares_work";
+
 /// The first key of every replica's presence lock (`pg_advisory_lock(int,
 /// int)`), so that Alvares's locks cannot be mistaken for another
 /// program's.
@@ -232,8 +236,7 @@ pub fn announce_work(conn: &mut AnyConnection, subscribers: &[&str]) -> QueryRes
         return Ok(());
     }
     diesel::sql_query(format!(
-        "SELECT pg_notify('{}', s) FROM unnest($1::text[]) AS s",
-        crate::pipeline::presence::WORK_CHANNEL
+        "SELECT pg_notify('{WORK_CHANNEL}', s) FROM unnest($1::text[]) AS s"
     ))
     .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(subscribers)
     .execute(pg)?;
