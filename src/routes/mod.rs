@@ -12,6 +12,7 @@ pub mod admin;
 pub mod body;
 pub mod console;
 pub mod docs;
+pub mod extractors;
 pub mod health;
 pub mod insights;
 pub mod insights_cache;
