@@ -37,9 +37,14 @@ event to its subscribers (Slack messages, the deployment history, monitors, scan
 with its own retries.
 
 Every error is answered with one JSON body: `{\"error\": kind, \"message\": text}`, plus \
-`\"field\"` naming the field at fault where there is one. A known path asked with a method it \
+`\"field\"` naming the field at fault where there is one, the framework's own included (a query \
+parameter given twice is a 400 `invalid_query` naming it). A known path asked with a method it \
 does not take answers 405 (`method_not_allowed`) with an `Allow` header; an unknown path \
 answers 404 (`not_found`).
+
+An empty query parameter is an absent one (`since=` is no `since`), but for the enums (`bucket`, \
+`kind`), where only the listed values are taken. Times are strict RFC 3339 \
+(`2026-11-25T10:00:00Z`, with its `T` and offset) where no other form is listed.
 
 The admin routes (`/admin/…` but the console's page, stylesheet and script) take \
 `Authorization: Bearer $ADMIN_TOKEN`; without `ADMIN_TOKEN` they answer 403. Intake takes \
@@ -69,6 +74,7 @@ The admin routes (`/admin/…` but the console's page, stylesheet and script) ta
             crate::domain::Destination,
             DeliveryState,
             insights::Insights,
+            insights::BucketName,
             insights::BucketCount,
             insights::ChangeFailureRate,
             insights::TeamFailureRate,

@@ -19,6 +19,7 @@ pub mod insights_cache;
 pub mod intake;
 pub mod operator;
 pub mod page;
+pub mod params;
 pub mod read_access;
 pub mod request_log;
 pub mod state;
