@@ -231,7 +231,7 @@ impl Application {
             insights_cache: routes::insights::AnswerCache::new(settings.insights.cache_seconds),
         });
         let mut server = HttpServer::new(move || {
-            App::new()
+            routes::extractors::configure(App::new())
                 .wrap(actix_web::middleware::from_fn(
                     routes::request_log::request_log,
                 ))

@@ -2,13 +2,18 @@
 //! the whole; these bound each known field, so that one request cannot
 //! fan out without limit (every Slack channel is a message per subscriber,
 //! every accessibility URL a Lighthouse run) and no field is larger than
-//! what it is for. Checked at intake on the parsed event, so lists are
-//! counted as the parser keeps them: cleaned, without empty items and
-//! duplicates. A violation is a 422 naming the field.
+//! what it is for. Checked at intake on the body as sent, before it is
+//! read (trimmed, cleaned, its lists split and rid of empty items and
+//! duplicates), so the bounds are exactly what the API document says: a
+//! text's `maxLength`, an array's `maxItems`, and for a list sent as a
+//! comma-separated string the same bounds on its comma-separated parts. A
+//! violation is a 422 naming the field.
 //!
 //! Unknown fields are kept as sent and bounded only by the body limit.
 
-use super::event::{Event, FieldError, FieldValue};
+use serde_json::Value;
+
+use super::event::{Deployment, EventKind, FieldError, FieldShape, PipelineError, Recommendation};
 
 /// `MAX_CHANNELS_PER_EVENT`'s default.
 pub const DEFAULT_MAX_CHANNELS: usize = 20;
@@ -68,42 +73,75 @@ impl EventBounds {
         }
     }
 
-    /// The first field past its bound, in the fields' order.
-    pub fn check(&self, event: &Event) -> Result<(), FieldError> {
-        for (field, value) in event.known_values() {
+    /// The first known field of `body` past its bound, as sent, in the
+    /// order the kind lists its fields. A body that is not an object, or
+    /// a field of the wrong type, is left to the parser.
+    pub fn check_sent(&self, kind: EventKind, body: &Value) -> Result<(), FieldError> {
+        let Value::Object(fields) = body else {
+            return Ok(());
+        };
+        for (field, shape) in known_fields(kind) {
+            let Some(value) = fields.get(field) else {
+                continue;
+            };
             let most = max_chars(field);
-            match value {
-                FieldValue::Text(text) => {
+            // Every item counts, as the document's `maxItems` counts it:
+            // `null`s, empty ones and duplicates too (a string's parts are
+            // its comma-separated pieces).
+            let (count, items): (usize, Vec<&str>) = match (shape, value) {
+                (FieldShape::Text, Value::String(text)) => {
                     if let Some(length) = too_long(text, most) {
                         return Err(FieldError::new(
                             field,
                             format!("must be at most {most} characters, not {length}"),
                         ));
                     }
+                    continue;
                 }
-                FieldValue::List(items) => {
-                    let most_items = self.max_items(field);
-                    if items.len() > most_items {
-                        let what = if field == SLACK_CHANNELS {
-                            "channels (MAX_CHANNELS_PER_EVENT)"
-                        } else {
-                            "items"
-                        };
-                        return Err(FieldError::new(
-                            field,
-                            format!("at most {most_items} distinct {what}, not {}", items.len()),
-                        ));
-                    }
-                    if let Some(length) = items.iter().find_map(|item| too_long(item, most)) {
-                        return Err(FieldError::new(
-                            field,
-                            format!("each item must be at most {most} characters, not {length}"),
-                        ));
-                    }
+                (FieldShape::List, Value::String(text)) => {
+                    let parts: Vec<&str> = text.split(',').collect();
+                    (parts.len(), parts)
                 }
+                (FieldShape::List, Value::Array(items)) => (
+                    items.len(),
+                    items.iter().filter_map(Value::as_str).collect(),
+                ),
+                _ => continue,
+            };
+            self.within_items(field, count)?;
+            if let Some(length) = items.iter().find_map(|item| too_long(item, most)) {
+                return Err(FieldError::new(
+                    field,
+                    format!("each item must be at most {most} characters, not {length}"),
+                ));
             }
         }
         Ok(())
+    }
+
+    fn within_items(&self, field: &str, count: usize) -> Result<(), FieldError> {
+        let most_items = self.max_items(field);
+        if count <= most_items {
+            return Ok(());
+        }
+        let what = if field == SLACK_CHANNELS {
+            "channels (MAX_CHANNELS_PER_EVENT)"
+        } else {
+            "items"
+        };
+        Err(FieldError::new(
+            field,
+            format!("at most {most_items} {what}, not {count}"),
+        ))
+    }
+}
+
+/// A kind's known fields and their shapes, in its order.
+fn known_fields(kind: EventKind) -> Vec<(&'static str, FieldShape)> {
+    match kind {
+        EventKind::Deployment => Deployment::known_fields(),
+        EventKind::Error => PipelineError::KNOWN_FIELDS.to_vec(),
+        EventKind::Recommendation => Recommendation::KNOWN_FIELDS.to_vec(),
     }
 }
 
@@ -125,7 +163,7 @@ mod tests {
     use crate::domain::EventKind;
 
     fn check(kind: EventKind, body: Value) -> Result<(), FieldError> {
-        EventBounds::default().check(&Event::parse(kind, body).expect("parses"))
+        EventBounds::default().check_sent(kind, &body)
     }
 
     fn deployment(extra: Value) -> Value {
@@ -162,9 +200,10 @@ mod tests {
     }
 
     #[test]
-    fn channels_are_counted_distinct_after_cleaning() {
-        let mut twenty = channels(20);
-        // Duplicates, quoted duplicates and empty items do not count.
+    fn lists_are_counted_as_sent() {
+        // Duplicates, quoted duplicates, empty items and nulls count: the
+        // document's maxItems counts every item.
+        let mut twenty = channels(17);
         twenty.extend(["#c1".into(), "\"#c2\"".into(), " ".into()]);
         assert_eq!(
             check(
@@ -173,15 +212,35 @@ mod tests {
             ),
             Ok(())
         );
+        let mut with_null = json!(twenty);
+        with_null.as_array_mut().unwrap().push(Value::Null);
         assert_eq!(
             check(
                 EventKind::Deployment,
-                deployment(json!({"slackChannels": channels(21).join(",")}))
+                deployment(json!({"slackChannels": with_null}))
             ),
             Err(FieldError::new(
                 "slackChannels",
-                "at most 20 distinct channels (MAX_CHANNELS_PER_EVENT), not 21"
+                "at most 20 channels (MAX_CHANNELS_PER_EVENT), not 21"
             ))
+        );
+        // A string's comma-separated parts, empty ones too.
+        assert_eq!(
+            check(
+                EventKind::Deployment,
+                deployment(json!({"slackChannels": format!("{},", channels(20).join(","))}))
+            ),
+            Err(FieldError::new(
+                "slackChannels",
+                "at most 20 channels (MAX_CHANNELS_PER_EVENT), not 21"
+            ))
+        );
+        assert_eq!(
+            check(
+                EventKind::Deployment,
+                deployment(json!({"slackChannels": channels(20).join(",")}))
+            ),
+            Ok(())
         );
         for kind in [EventKind::Error, EventKind::Recommendation] {
             assert_eq!(
@@ -191,19 +250,15 @@ mod tests {
                 ),
                 Err(FieldError::new(
                     "slackChannels",
-                    "at most 20 distinct channels (MAX_CHANNELS_PER_EVENT), not 3000"
+                    "at most 20 channels (MAX_CHANNELS_PER_EVENT), not 3000"
                 ))
             );
         }
         let wide = EventBounds {
             max_channels: 3_000,
         };
-        let event = Event::parse(
-            EventKind::Deployment,
-            deployment(json!({"slackChannels": channels(3_000)})),
-        )
-        .unwrap();
-        assert_eq!(wide.check(&event), Ok(()));
+        let body = deployment(json!({"slackChannels": channels(3_000)}));
+        assert_eq!(wide.check_sent(EventKind::Deployment, &body), Ok(()));
     }
 
     #[test]
@@ -216,7 +271,7 @@ mod tests {
             ),
             Err(FieldError::new(
                 "accessibilityUrls",
-                "at most 20 distinct items, not 21"
+                "at most 20 items, not 21"
             ))
         );
         assert_eq!(
@@ -226,7 +281,7 @@ mod tests {
             ),
             Err(FieldError::new(
                 "detectifyProfileTokens",
-                "at most 20 distinct items, not 21"
+                "at most 20 items, not 21"
             ))
         );
         let long_url = format!("https://x.test/{}", "a".repeat(2_048));
@@ -299,9 +354,18 @@ mod tests {
                 ))
             );
         }
-        // Surrounding whitespace is not part of the value.
+        // As sent: surrounding whitespace counts.
         let padded = deployment(json!({"version": format!("  {}  ", "1".repeat(256))}));
-        assert_eq!(check(EventKind::Deployment, padded), Ok(()));
+        assert_eq!(
+            check(EventKind::Deployment, padded),
+            Err(FieldError::new(
+                "version",
+                "must be at most 256 characters, not 260"
+            ))
+        );
+        // Wrong types are the parser's to refuse.
+        let wrong = deployment(json!({"version": ["x".repeat(300)], "slackChannels": {"a": 1}}));
+        assert_eq!(check(EventKind::Deployment, wrong), Ok(()));
     }
 
     #[test]

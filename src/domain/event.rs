@@ -181,60 +181,13 @@ impl Event {
     }
 }
 
-/// A known field's value as parsed, for checks over every field (the
-/// bounds at intake).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldValue<'a> {
-    Text(&'a str),
-    List(&'a [String]),
-}
-
-/// A set optional text field's value.
-fn set_text(value: &Option<String>) -> Option<FieldValue<'_>> {
-    value.as_deref().map(FieldValue::Text)
-}
-
-impl Event {
-    /// Every known field that is set, with its JSON name, in output order
-    /// (lists always, possibly empty).
-    pub fn known_values(&self) -> Vec<(&'static str, FieldValue<'_>)> {
-        match self {
-            Event::Deployment(d) => {
-                let mut out = vec![
-                    (APPLICATION_NAME, FieldValue::Text(&d.application_name)),
-                    (CLUSTER, FieldValue::Text(&d.cluster)),
-                ];
-                out.extend(d.optional_fields().into_iter().filter_map(
-                    |(name, field)| match field {
-                        FieldRef::Text(value) => set_text(value).map(|value| (name, value)),
-                        FieldRef::List(items) => Some((name, FieldValue::List(items))),
-                    },
-                ));
-                out
-            }
-            Event::Error(e) => [
-                Some((MESSAGE, FieldValue::Text(&e.message))),
-                set_text(&e.stack_trace).map(|value| (STACK_TRACE, value)),
-                Some((SLACK_CHANNELS, FieldValue::List(&e.slack_channels))),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-            Event::Recommendation(r) => vec![
-                (MESSAGE, FieldValue::Text(&r.message)),
-                (SLACK_CHANNELS, FieldValue::List(&r.slack_channels)),
-            ],
-        }
-    }
-}
-
 const APPLICATION_NAME: &str = "applicationName";
 /// The free text of errors and recommendations keeps its quotes (only
 /// surrounding whitespace goes). Every other known field — every field of a
 /// deployment, public names and descriptions included — is a label value
 /// from an image, where quoting artefacts are common, and also loses double
 /// quotes at its ends (BEHAVIOUR.md, "Event shapes").
-const FREE_TEXT: [&str; 2] = ["message", "stackTrace"];
+pub const FREE_TEXT: [&str; 2] = ["message", "stackTrace"];
 const CLUSTER: &str = "cluster";
 const MESSAGE: &str = "message";
 const STACK_TRACE: &str = "stackTrace";

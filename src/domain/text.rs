@@ -1,5 +1,22 @@
 //! String helpers shared by parsing and enrichment.
 
+/// Every character `char::is_whitespace` (and so `str::trim` and
+/// [`clean`]) takes for whitespace, as ranges: what the API document's
+/// patterns call blank, written out rather than as a regex's `\s` (whose
+/// meaning differs between regex engines and from Rust's).
+pub const WHITESPACE: [(char, char); 10] = [
+    ('\u{9}', '\u{d}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
 /// Removes surrounding whitespace and double-quote characters, in any mix
 /// (`"\"#dev\" "` -> `#dev`), because senders often quote values twice.
 pub fn clean(s: &str) -> String {
@@ -42,6 +59,18 @@ impl UniqueList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_whitespace_list_is_rusts() {
+        let listed = |c: char| {
+            WHITESPACE
+                .iter()
+                .any(|(from, to)| (*from..=*to).contains(&c))
+        };
+        for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+            assert_eq!(listed(c), c.is_whitespace(), "U+{:04X}", c as u32);
+        }
+    }
 
     #[test]
     fn clean_strips_whitespace_and_quotes_repeatedly() {

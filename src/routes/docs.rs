@@ -11,17 +11,19 @@
 pub mod answers;
 pub mod events;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use actix_web::HttpResponse;
 use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpResponse, web};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::state::AppState;
 use super::{admin, health, http_method, insights, intake, operator, store};
+use crate::domain::bounds::EventBounds;
 use crate::domain::event::EventKind;
 use crate::engine::health::CircuitReport;
 use crate::engine::rate_limit::LimiterReport;
@@ -37,9 +39,14 @@ event to its subscribers (Slack messages, the deployment history, monitors, scan
 with its own retries.
 
 Every error is answered with one JSON body: `{\"error\": kind, \"message\": text}`, plus \
-`\"field\"` naming the field at fault where there is one. A known path asked with a method it \
+`\"field\"` naming the field at fault where there is one, the framework's own included (a query \
+parameter given twice is a 400 `invalid_query` naming it). A known path asked with a method it \
 does not take answers 405 (`method_not_allowed`) with an `Allow` header; an unknown path \
 answers 404 (`not_found`).
+
+An empty query parameter is an absent one (`since=` is no `since`), but for the enums (`bucket`, \
+`kind`), where only the listed values are taken. Times are strict RFC 3339 \
+(`2026-11-25T10:00:00Z`, with its `T` and offset) where no other form is listed.
 
 The admin routes (`/admin/…` but the console's page, stylesheet and script) take \
 `Authorization: Bearer $ADMIN_TOKEN`; without `ADMIN_TOKEN` they answer 403. Intake takes \
@@ -57,6 +64,7 @@ The admin routes (`/admin/…` but the console's page, stylesheet and script) ta
             events::DeploymentEvent,
             events::PipelineErrorEvent,
             events::RecommendationEvent,
+            events::NulFreeValue,
             events::EnrichedDeployment,
             events::RecordedPipelineError,
             events::RecordedRecommendation,
@@ -69,6 +77,7 @@ The admin routes (`/admin/…` but the console's page, stylesheet and script) ta
             crate::domain::Destination,
             DeliveryState,
             insights::Insights,
+            insights::BucketName,
             insights::BucketCount,
             insights::ChangeFailureRate,
             insights::TeamFailureRate,
@@ -194,14 +203,42 @@ pub fn document() -> Document {
     document
 }
 
-/// The document as served: written once.
-fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        document()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    })
+/// The document with the bounds in force: the events' schemas say the
+/// `MAX_CHANNELS_PER_EVENT` the service checks (the rest is the code's).
+pub fn document_for(bounds: &EventBounds) -> Document {
+    let mut document = document();
+    let components = document.components.get_or_insert_with(Default::default);
+    for (name, kind) in [
+        (events::DeploymentEvent::name(), EventKind::Deployment),
+        (events::PipelineErrorEvent::name(), EventKind::Error),
+        (
+            events::RecommendationEvent::name(),
+            EventKind::Recommendation,
+        ),
+    ] {
+        components
+            .schemas
+            .insert(name.into_owned(), events::sent_schema(kind, bounds));
+    }
+    document
+}
+
+/// The document as served: written once for each bounds (a process has
+/// one; tests start services with others).
+fn document_json(bounds: &EventBounds) -> Arc<str> {
+    static WRITTEN: Mutex<Vec<(EventBounds, Arc<str>)>> = Mutex::new(Vec::new());
+    let mut written = WRITTEN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, json)) = written.iter().find(|(of, _)| of == bounds) {
+        return json.clone();
+    }
+    let json: Arc<str> = document_for(bounds)
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+        .into();
+    written.push((*bounds, json.clone()));
+    json
 }
 
 /// The OpenAPI document
@@ -213,11 +250,11 @@ fn document_json() -> &'static str {
     path = "/api/openapi.json",
     responses((status = 200, description = "The document", body = serde_json::Value, content_type = "application/json"))
 )]
-pub async fn openapi_json() -> HttpResponse {
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(ContentType::json())
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(document_json())
+        .body(document_json(&state.intake.bounds).to_string())
 }
 
 const TEMPLATE: &str = include_str!("docs/index.html");
@@ -301,7 +338,8 @@ mod tests {
     /// component lists of `ApiDoc` are complete).
     #[test]
     fn every_reference_resolves() {
-        let document: serde_json::Value = serde_json::from_str(document_json()).unwrap();
+        let document: serde_json::Value =
+            serde_json::from_str(&document_json(&EventBounds::default())).unwrap();
         let mut found = Vec::new();
         references(&document, &mut found);
         assert!(found.len() > 50, "{found:?}");

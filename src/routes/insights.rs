@@ -6,17 +6,19 @@
 //! answer. Each figure is defined in the handler's description (and the
 //! README's "Insights" section).
 
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::docs::answers::{Internal, InvalidQuery, Unauthorized, Unavailable};
 pub use super::insights_cache::AnswerCache;
+use super::params::{
+    TimeForms, filter, given, one_of, period_since_schema, period_until_schema, time,
+};
 use super::read_access::Reader;
 use super::state::AppState;
 use super::store::{enter, on_reads, rfc3339, within_budget};
-use crate::domain::event::FieldError;
 use crate::error::ApiError;
 use crate::store::insights::{self, Bucket, Outcome, Scope};
 use crate::store::reads::within;
@@ -34,17 +36,24 @@ pub struct InsightsQuery {
     application: Option<String>,
     /// Only deployments to this cluster.
     cluster: Option<String>,
-    /// Start of the period, inclusive: RFC 3339 (`2026-11-01T00:00:00Z`),
-    /// a date (`2026-11-01`, its 00:00 UTC) or Unix milliseconds. Default:
-    /// 90 days before `until`.
+    #[param(schema_with = period_since_schema)]
     since: Option<String>,
-    /// End of the period, exclusive: RFC 3339, a date (`2026-11-30`: the
-    /// whole day is in the period) or Unix milliseconds. Default: now.
+    #[param(schema_with = period_until_schema)]
     until: Option<String>,
     /// `day` (UTC days, the default) or `week` (ISO weeks, from Monday
     /// 00:00 UTC).
-    #[param(value_type = Option<String>, pattern = "^(day|week)$")]
+    #[param(value_type = Option<BucketName>)]
     bucket: Option<String>,
+}
+
+/// How the deployments are counted: per UTC day or per ISO week.
+// Only described: the handler reads the parameter as text (`one_of`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum BucketName {
+    Day,
+    Week,
 }
 
 /// Delivery-performance figures for a period.
@@ -196,27 +205,32 @@ pub async fn insights(
     let (reads, clock, settings) = (&state.reads, &state.clock, &state.insights);
     let cache = &state.insights_cache;
     let params = params.into_inner();
-    let (since_text, until_text) = (non_empty(params.since), non_empty(params.until));
-    let bucket = match params.bucket.as_deref().map(str::trim) {
-        None | Some("") | Some("day") => Bucket::Day,
-        Some("week") => Bucket::Week,
-        Some(_) => return Err(invalid("bucket", "must be day or week")),
+    let (since_text, until_text) = (given(params.since), given(params.until));
+    let bucket = match params.bucket.as_deref() {
+        None => Bucket::Day,
+        Some(text) => match one_of("bucket", text, &["day", "week"])? {
+            "week" => Bucket::Week,
+            _ => Bucket::Day,
+        },
     };
     let until = match &until_text {
-        Some(text) => parse_time("until", text, true)?,
+        Some(text) => time("until", text, TimeForms::InstantOrDate { end_of_day: true })?,
         None => clock.now_ms(),
     };
     let since = match &since_text {
-        Some(text) => parse_time("since", text, false)?,
+        Some(text) => time(
+            "since",
+            text,
+            TimeForms::InstantOrDate { end_of_day: false },
+        )?,
         None => until - DEFAULT_DAYS * DAY_MS,
     };
-    if since >= until {
-        return Err(invalid("until", "must be later than since"));
-    }
+    // A period that ends before it starts (or where it starts) holds no
+    // deployments: the figures are empty, as for any period without any.
     let scope = Scope {
-        team: non_empty(params.team),
-        application: non_empty(params.application),
-        cluster: non_empty(params.cluster),
+        team: filter(params.team),
+        application: filter(params.application),
+        cluster: filter(params.cluster),
         since,
         until,
         failure_window_ms: i64::from(settings.failure_window_hours) * 3_600_000,
@@ -385,44 +399,6 @@ fn time_to_restore(outcomes: &[Outcome]) -> TimeToRestore {
     }
 }
 
-/// RFC 3339, a date (`YYYY-MM-DD`; as `until`, the end of that day) or
-/// Unix milliseconds.
-fn parse_time(name: &str, text: &str, end_of_day: bool) -> Result<i64, ApiError> {
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    let is_date = text.len() == 10 && !text.contains('T');
-    let full = if is_date {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_owned()
-    };
-    let ms = humantime::parse_rfc3339_weak(&full)
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map(|since| since.as_millis() as i64)
-        .ok_or_else(|| {
-            invalid(
-                name,
-                "must be an RFC 3339 time (2026-11-25T10:00:00Z), a date (2026-11-25) \
-                 or Unix milliseconds",
-            )
-        })?;
-    Ok(if is_date && end_of_day {
-        ms + DAY_MS
-    } else {
-        ms
-    })
-}
-
-fn invalid(name: &str, problem: &str) -> ApiError {
-    ApiError::InvalidQuery(FieldError::new(name, problem))
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,23 +451,5 @@ mod tests {
             ),
             (0, 2, None, None)
         );
-    }
-
-    #[test]
-    fn times_dates_and_milliseconds() {
-        assert_eq!(parse_time("since", "1000", false).unwrap(), 1000);
-        assert_eq!(
-            parse_time("since", "2026-11-02", false).unwrap(),
-            1_793_577_600_000
-        );
-        assert_eq!(
-            parse_time("until", "2026-11-02", true).unwrap(),
-            1_793_577_600_000 + DAY_MS
-        );
-        assert_eq!(
-            parse_time("since", "2026-11-02T01:00:00Z", false).unwrap(),
-            1_793_577_600_000 + 3_600_000
-        );
-        assert!(parse_time("until", "yesterday", true).is_err());
     }
 }

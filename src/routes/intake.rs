@@ -170,8 +170,13 @@ async fn record(
     })??;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
+    // The bounds as sent (what the document's maxLength and maxItems
+    // say), then the body read.
+    route
+        .bounds
+        .check_sent(kind, &value)
+        .map_err(ApiError::InvalidEvent)?;
     let event = Event::parse(kind, value).map_err(ApiError::InvalidEvent)?;
-    route.bounds.check(&event).map_err(ApiError::InvalidEvent)?;
     let idempotency = idempotency_key(&request, &body)?;
     let accepted = route
         .intake
@@ -208,7 +213,7 @@ struct IdempotencyHeader {
     /// last 24 hours with the same body is answered with the original
     /// event's id and not delivered again; with a different body it is a
     /// 422. 1 to 255 visible ASCII characters.
-    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
+    #[param(rename = "Idempotency-Key", pattern = "^[!-~]{1,255}$")]
     idempotency_key: Option<String>,
 }
 

@@ -2,13 +2,15 @@
 //! reload, and silences (create, list, expire early). Admin token as the
 //! rest of the admin API.
 
+pub mod silence_request;
+
 use std::collections::BTreeMap;
-use std::time::{Duration, UNIX_EPOCH};
 
 use actix::Addr;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+pub use self::silence_request::NewSilence;
 use super::admin::Admin;
 use super::body::{MAX_ADMIN_BODY_BYTES, read_body};
 use super::docs::answers::{
@@ -19,8 +21,7 @@ use super::state::AppState;
 use super::store::{query, rfc3339};
 use crate::config::file::ConfigSummary;
 use crate::domain::event::FieldError;
-use crate::domain::matching::Conditions;
-use crate::domain::silence::{MAX_ACTIVE_SILENCES, MAX_PATTERN_CHARS, MAX_PATTERNS_PER_SILENCE};
+use crate::domain::silence::MAX_ACTIVE_SILENCES;
 use crate::error::ApiError;
 use crate::pipeline::ReloadError;
 use crate::pipeline::messages::{ApplySilences, ReloadReport};
@@ -31,11 +32,6 @@ use crate::store::models::silences::{self, SilenceRow};
 
 /// Silences listed at most.
 const MOST_SILENCES_LISTED: i64 = 200;
-/// The longest a silence may last: a forgotten one must not hide a
-/// destination for good.
-const LONGEST_SILENCE: Duration = Duration::from_secs(90 * 86_400);
-const MOST_MATCHERS: usize = 20;
-const MOST_TEXT: usize = 1_000;
 
 /// The configuration in force
 ///
@@ -172,39 +168,13 @@ pub async fn list_silences(_: Admin, state: web::Data<AppState>) -> Result<HttpR
     }))
 }
 
-/// A new silence.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewSilence {
-    /// Field → a pattern or a list of them (exact or glob, e.g. `kth-*`):
-    /// any enriched field, `kind`, or `subscriber`. At least one.
-    #[schema(value_type = BTreeMap<String, Vec<String>>)]
-    pub matchers: BTreeMap<String, OneOrMany>,
-    /// When it starts (RFC 3339); now when absent.
-    #[schema(format = DateTime)]
-    pub starts_at: Option<String>,
-    /// When it ends (RFC 3339); or give `duration`.
-    #[schema(format = DateTime)]
-    pub ends_at: Option<String>,
-    /// How long it lasts from its start, e.g. `2h`; or give `endsAt`.
-    pub duration: Option<String>,
-    /// Why (required).
-    pub comment: String,
-    /// Who (required).
-    pub created_by: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
 /// Create a silence
 ///
 /// Matching deliveries of events that arrive between its start and end
-/// are skipped ("silenced by <id>") on every replica.
+/// are skipped ("silenced by <id>") on every replica. A body that does not
+/// fit the schema is a 400 naming the field; too many patterns, or too
+/// many silences not yet ended, a 422; a period already over (or ending
+/// before it starts) or longer than 90 days a 409.
 #[utoipa::path(
     post,
     path = "/admin/silences",
@@ -215,6 +185,7 @@ pub enum OneOrMany {
         (status = 400, response = InvalidQuery),
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminDisabled),
+        (status = 409, response = Conflict),
         (status = 413, response = AdminPayloadTooLarge),
         (status = 422, response = LimitExceeded),
         (status = 500, response = Internal),
@@ -229,13 +200,18 @@ pub async fn create_silence(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&request, payload, MAX_ADMIN_BODY_BYTES).await?;
     let now = state.clock.now_ms();
-    let new: NewSilence = serde_json::from_slice(&body).map_err(|error| {
-        invalid(
-            "body",
-            format!("expected {{matchers, endsAt or duration, comment, createdBy}} ({error})"),
-        )
-    })?;
-    let row = validate(new, now)?;
+    let new = silence_request::read(&body, now)?;
+    let row = SilenceRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        matchers: serde_json::to_string(&new.matchers).map_err(ApiError::internal)?,
+        starts_at: new.starts_at,
+        ends_at: new.ends_at,
+        comment: new.comment,
+        created_by: new.created_by,
+        created_at: now,
+        expired_by: None,
+        silenced: 0,
+    };
     // Counted before saving: two admins creating the last ones at once may
     // pass it by one each, which the bound tolerates.
     let not_ended = query(&state.pool, move |c| silences::count_not_ended(c, now)).await?;
@@ -313,99 +289,4 @@ async fn refresh(pool: &DbPool, registry: &Addr<RegistryActor>, now: i64) -> Res
         })
         .await
         .map_err(ApiError::unavailable)
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidQuery(FieldError::new(field, message.into()))
-}
-
-fn time(field: &str, text: &str) -> Result<i64, ApiError> {
-    humantime::parse_rfc3339_weak(text.trim())
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map(|since| since.as_millis() as i64)
-        .ok_or_else(|| invalid(field, "must be an RFC 3339 time, e.g. 2026-12-01T18:00:00Z"))
-}
-
-/// Checks a new silence and makes its row.
-fn validate(new: NewSilence, now: i64) -> Result<SilenceRow, ApiError> {
-    if new.matchers.is_empty() || new.matchers.len() > MOST_MATCHERS {
-        return Err(invalid(
-            "matchers",
-            format!("give 1 to {MOST_MATCHERS} fields to match"),
-        ));
-    }
-    let matchers: BTreeMap<String, Vec<String>> = new
-        .matchers
-        .into_iter()
-        .map(|(field, patterns)| {
-            let list = match patterns {
-                OneOrMany::One(one) => vec![one],
-                OneOrMany::Many(many) => many,
-            };
-            (field, list)
-        })
-        .collect();
-    let patterns = matchers.values().map(Vec::len).sum::<usize>();
-    if patterns > MAX_PATTERNS_PER_SILENCE {
-        return Err(ApiError::LimitExceeded(FieldError::new(
-            "matchers",
-            format!("at most {MAX_PATTERNS_PER_SILENCE} patterns in all, not {patterns}"),
-        )));
-    }
-    if let Some((field, pattern)) = matchers.iter().find_map(|(field, patterns)| {
-        patterns
-            .iter()
-            .find(|p| p.chars().count() > MAX_PATTERN_CHARS)
-            .map(|p| (field, p))
-    }) {
-        return Err(ApiError::LimitExceeded(FieldError::new(
-            "matchers",
-            format!(
-                "{field}: a pattern is at most {MAX_PATTERN_CHARS} characters, not {}",
-                pattern.chars().count()
-            ),
-        )));
-    }
-    Conditions::parse(&matchers).map_err(|error| invalid("matchers", error))?;
-    let text = |field: &str, value: &str| {
-        let value = value.trim();
-        if value.is_empty() || value.len() > MOST_TEXT {
-            Err(invalid(field, format!("give 1 to {MOST_TEXT} characters")))
-        } else {
-            Ok(value.to_owned())
-        }
-    };
-    let comment = text("comment", &new.comment)?;
-    let created_by = text("createdBy", &new.created_by)?;
-    let starts_at = match &new.starts_at {
-        Some(at) => time("startsAt", at)?,
-        None => now,
-    };
-    let ends_at = match (&new.ends_at, &new.duration) {
-        (Some(at), None) => time("endsAt", at)?,
-        (None, Some(duration)) => {
-            let duration = humantime::parse_duration(duration.trim())
-                .map_err(|error| invalid("duration", format!("e.g. 2h or 30m ({error})")))?;
-            starts_at.saturating_add(duration.as_millis() as i64)
-        }
-        _ => return Err(invalid("endsAt", "give endsAt or duration (one of them)")),
-    };
-    if ends_at <= starts_at.max(now) {
-        return Err(invalid("endsAt", "must be after its start and after now"));
-    }
-    if ends_at - starts_at > LONGEST_SILENCE.as_millis() as i64 {
-        return Err(invalid("endsAt", "a silence lasts at most 90 days"));
-    }
-    Ok(SilenceRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        matchers: serde_json::to_string(&matchers).map_err(ApiError::internal)?,
-        starts_at,
-        ends_at,
-        comment,
-        created_by,
-        created_at: now,
-        expired_by: None,
-        silenced: 0,
-    })
 }

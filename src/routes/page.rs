@@ -21,8 +21,10 @@ pub fn parse_limit(text: Option<&str>) -> Result<i64, ApiError> {
     let Some(text) = text else {
         return Ok(DEFAULT_LIMIT);
     };
-    match text.trim().parse::<i64>() {
-        Ok(limit) if (1..=MOST_PER_PAGE).contains(&limit) => Ok(limit),
+    // Digits only, as the document's integer: no sign, no spaces.
+    let digits = !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<i64>() {
+        Ok(limit) if digits && (1..=MOST_PER_PAGE).contains(&limit) => Ok(limit),
         _ => Err(ApiError::InvalidQuery(FieldError::new(
             "limit",
             format!("must be a whole number from 1 to {MOST_PER_PAGE}"),
@@ -103,8 +105,9 @@ mod tests {
     #[test]
     fn a_limit_is_a_whole_number_up_to_the_most_per_page() {
         assert_eq!(parse_limit(None).unwrap(), DEFAULT_LIMIT);
-        assert_eq!(parse_limit(Some(" 500 ")).unwrap(), 500);
-        for wrong in ["0", "501", "ten", ""] {
+        assert_eq!(parse_limit(Some("500")).unwrap(), 500);
+        assert_eq!(parse_limit(Some("007")).unwrap(), 7);
+        for wrong in ["0", "501", "ten", "", " 5", "+5", "-1", "5.0"] {
             assert!(parse_limit(Some(wrong)).is_err(), "{wrong}");
         }
     }

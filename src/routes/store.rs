@@ -5,7 +5,7 @@
 //! (`store::reads`), so no dashboard takes a delivery's connection.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -14,10 +14,11 @@ use serde_json::Value;
 use super::docs::answers::{Internal, InvalidQuery, NotFound, Unauthorized, Unavailable};
 use super::docs::events::{EnrichedDeployment, RecordedEvent};
 use super::page::{Listed, Page, next_cursor, parse_limit};
+use super::params::{TimeForms, filter, given, since_schema, time};
 use super::read_access::Reader;
 use super::state::AppState;
 pub use crate::clock::rfc3339;
-use crate::domain::event::{EventKind, FieldError};
+use crate::domain::event::EventKind;
 use crate::domain::{Destination, plan};
 use crate::error::ApiError;
 use crate::store::DbPool;
@@ -137,8 +138,7 @@ pub struct DeploymentQuery {
     application: Option<String>,
     /// Only deployments of this team.
     team: Option<String>,
-    /// Only deployments received at or after this time: RFC 3339
-    /// (`2026-11-25T10:00:00Z`) or Unix milliseconds.
+    #[param(schema_with = since_schema)]
     since: Option<String>,
     /// Deployments per page, 1 to 500 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
@@ -217,11 +217,13 @@ pub async fn deployments(
     let params = params.into_inner();
     let limit = parse_limit(params.limit.as_deref())?;
     let filter = DeploymentFilter {
-        cluster: non_empty(params.cluster),
-        application: non_empty(params.application),
-        team: non_empty(params.team),
-        since: params.since.as_deref().map(parse_time).transpose()?,
-        before: non_empty(params.cursor),
+        cluster: filter(params.cluster),
+        application: filter(params.application),
+        team: filter(params.team),
+        since: given(params.since)
+            .map(|since| time("since", &since, TimeForms::Instant))
+            .transpose()?,
+        before: filter(params.cursor),
         limit,
     };
     let rows = heavy_query(&state.reads, move |c| deployments::search(c, &filter)).await?;
@@ -283,7 +285,7 @@ pub async fn latest_in_cluster(
     let params = params.into_inner();
     let limit = parse_limit(params.limit.as_deref())?;
     // Not trimmed: an application name is matched exactly.
-    let after = params.cursor.filter(|cursor| !cursor.is_empty());
+    let after = given(params.cursor);
     let name = cluster.clone();
     let rows = heavy_query(&state.reads, move |c| {
         deployments::latest_in_cluster(c, &name, after.as_deref(), limit)
@@ -424,25 +426,4 @@ fn deployment_view(row: &DeploymentRow) -> StoredDeployment {
         received_at: rfc3339(row.received_at),
         deployment: serde_json::from_str::<Value>(&row.body).unwrap_or(Value::Null),
     }
-}
-
-fn parse_time(text: &str) -> Result<i64, ApiError> {
-    let text = text.trim();
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    humantime::parse_rfc3339_weak(text)
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map(|since| since.as_millis() as i64)
-        .ok_or_else(|| {
-            ApiError::InvalidQuery(FieldError::new(
-                "since",
-                "must be an RFC 3339 time (2026-11-25T10:00:00Z) or Unix milliseconds",
-            ))
-        })
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }

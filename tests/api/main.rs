@@ -8,6 +8,7 @@ mod cli;
 mod conformance;
 mod console;
 mod container;
+mod contract;
 mod crash;
 mod delivery;
 mod detectify;

@@ -15,6 +15,7 @@ use crate::routes::docs::answers::{
     AdminDisabled, Internal, InvalidQuery, NotFound, Unauthorized, Unavailable,
 };
 use crate::routes::page::{Listed, Page, next_cursor, parse_limit};
+use crate::routes::params::{dead_letter_cursor, given};
 use crate::routes::state::AppState;
 use crate::routes::store::heavy_query;
 use crate::store::models::deliveries::{self, ReplayTarget};
@@ -28,7 +29,8 @@ pub struct DeadLetterQuery {
     /// Dead letters per page, 1 to 500 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
-    /// The `nextCursor` of the previous page.
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(pattern = "^(?:|[0-9]{1,18})$")]
     cursor: Option<String>,
 }
 
@@ -91,16 +93,10 @@ pub async fn dead_letters(
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let limit = parse_limit(params.limit.as_deref())?;
-    let before = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
-            ApiError::InvalidQuery(FieldError::new(
-                "cursor",
-                "must be a nextCursor from a previous page",
-            ))
-        })?),
-    };
-    let subscriber = params.subscriber.filter(|s| !s.is_empty());
+    let before = given(params.cursor)
+        .map(|cursor| dead_letter_cursor(&cursor))
+        .transpose()?;
+    let subscriber = given(params.subscriber);
     // A listing: behind the read routes' gate, like theirs.
     let (rows, found) = heavy_query(&state.reads, move |c| {
         let rows = deliveries::dead_letters(c, subscriber.as_deref(), before, limit)?;
@@ -172,7 +168,7 @@ pub async fn replay_one(
 #[into_params(parameter_in = Query)]
 pub struct ReplayQuery {
     /// Whose dead letters to send again (required).
-    #[param(required = true)]
+    #[param(required = true, min_length = 1)]
     subscriber: Option<String>,
 }
 
@@ -199,10 +195,7 @@ pub async fn replay_subscriber(
     params: web::Query<ReplayQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let subscriber = params
-        .into_inner()
-        .subscriber
-        .filter(|s| !s.is_empty())
+    let subscriber = given(params.into_inner().subscriber)
         .ok_or_else(|| ApiError::InvalidQuery(FieldError::new("subscriber", "is required")))?;
     if !state.health.is_subscriber(&subscriber) {
         return Err(ApiError::UnknownId(format!(

@@ -13,6 +13,7 @@ use crate::routes::docs::answers::{
     AdminDisabled, Internal, InvalidQuery, Unauthorized, Unavailable,
 };
 use crate::routes::page::{Listed, Page, next_cursor, parse_limit};
+use crate::routes::params::{filter, one_of};
 use crate::routes::state::AppState;
 use crate::routes::store::{EventView, event_view, heavy_query};
 use crate::store::models::deliveries;
@@ -67,12 +68,16 @@ pub async fn recent_events(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
-    let text = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let kinds = EventKind::ALL.map(EventKind::as_str);
+    let kind = match params.kind.as_deref() {
+        None => None,
+        Some(text) => Some(one_of("kind", text, &kinds)?.to_owned()),
+    };
     let filter = EventFilter {
-        kind: text(params.kind),
-        application: text(params.application),
-        cluster: text(params.cluster),
-        before: text(params.cursor),
+        kind,
+        application: filter(params.application),
+        cluster: filter(params.cluster),
+        before: filter(params.cursor),
         limit: parse_limit(params.limit.as_deref())?,
     };
     let limit = filter.limit;

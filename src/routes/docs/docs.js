@@ -184,7 +184,7 @@
         el("td", null, el("span", "name", parameter.name || ""), parameter.required ? el("span", "required", "required") : null),
         el("td", null, parameter.in || ""),
         el("td", "type", typeLabel(doc, parameter.schema) + limits(parameter.schema || {})),
-        rich("td", "description", parameter.description || ""),
+        rich("td", "description", parameter.description || (parameter.schema && parameter.schema.description) || ""),
       ));
     }
     return table;
