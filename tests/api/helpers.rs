@@ -198,7 +198,12 @@ pub async fn spawn_app_full(
     TestApp {
         address,
         health,
+        // Idle connections are dropped after 2 s, before the server's own
+        // keep-alive (5 s) closes them: a request sent on one just as the
+        // server closes it fails with "Disconnected" (a flake in the slow
+        // browser test).
         http: awc::Client::builder()
+            .connector(awc::Connector::new().conn_keep_alive(Duration::from_secs(2)))
             .timeout(Duration::from_secs(10))
             .finish(),
         server,
