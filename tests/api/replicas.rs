@@ -58,6 +58,27 @@ fn start(index: usize, port: u16, env: &[(&str, String)]) -> Replica {
     }
 }
 
+/// A mock Slack webhook at `/hook` recording every message.
+async fn recording_slack() -> (MockServer, Arrivals) {
+    let slack = MockServer::start().await;
+    let arrivals: Arrivals = Arc::default();
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(RecordingSlack(arrivals.clone()))
+        .mount(&slack)
+        .await;
+    (slack, arrivals)
+}
+
+/// One replica per port, `replica-1`, `replica-2`, ….
+fn start_all(ports: &[u16], env: &[(&str, String)]) -> Vec<Replica> {
+    ports
+        .iter()
+        .enumerate()
+        .map(|(index, port)| start(index + 1, *port, env))
+        .collect()
+}
+
 async fn admin(
     client: &awc::Client,
     base: &str,
@@ -107,13 +128,7 @@ async fn three_replicas_share_the_work_survive_a_kill_and_hold_the_pace() {
     let Some(database) = TestDatabase::postgres() else {
         return;
     };
-    let slack = MockServer::start().await;
-    let arrivals: Arrivals = Arc::default();
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(RecordingSlack(arrivals.clone()))
-        .mount(&slack)
-        .await;
+    let (slack, arrivals) = recording_slack().await;
     let env = [
         ("DB_URL", database.url()),
         ("DB_POOL_SIZE", "3".to_owned()),
@@ -125,11 +140,7 @@ async fn three_replicas_share_the_work_survive_a_kill_and_hold_the_pace() {
         ("RUST_LOG", "warn".to_owned()),
     ];
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut replicas: Vec<Replica> = ports
-        .iter()
-        .enumerate()
-        .map(|(index, port)| start(index + 1, *port, &env))
-        .collect();
+    let mut replicas = start_all(&ports, &env);
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(5))
         .finish();
@@ -360,13 +371,7 @@ async fn the_owner_is_woken_at_once_and_a_killed_one_is_replaced_within_two_seco
     let Some(database) = TestDatabase::postgres() else {
         return;
     };
-    let slack = MockServer::start().await;
-    let arrivals: Arrivals = Arc::default();
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(RecordingSlack(arrivals.clone()))
-        .mount(&slack)
-        .await;
+    let (slack, arrivals) = recording_slack().await;
     let env = [
         ("DB_URL", database.url()),
         ("DB_POOL_SIZE", "3".to_owned()),
@@ -378,11 +383,7 @@ async fn the_owner_is_woken_at_once_and_a_killed_one_is_replaced_within_two_seco
         ("RUST_LOG", "warn".to_owned()),
     ];
     let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
-    let mut replicas: Vec<Replica> = ports
-        .iter()
-        .enumerate()
-        .map(|(index, port)| start(index + 1, *port, &env))
-        .collect();
+    let mut replicas = start_all(&ports, &env);
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(5))
         .finish();

@@ -230,16 +230,17 @@ pub(super) fn append_events(
     events::insert_all(connection, &new_events)?;
     let ids = deliveries::insert_all_returning_ids(connection, &new_deliveries)?;
     // Pending work (another replica's subscriber, or a full one's) wakes
-    // its owner as soon as it is committed.
-    let mut waiting: Vec<&str> = planned
-        .iter()
-        .filter(|(_, plan, _)| !plan.push)
-        .map(|(_, plan, _)| plan.subscriber)
-        .collect();
-    waiting.sort_unstable();
-    waiting.dedup();
-    replicas::announce_work(connection, &waiting)?;
-    // Tickets for the pushed deliveries, by append.
+    // its owner as soon as it is committed (PostgreSQL: SQLite has one).
+    if matches!(connection, AnyConnection::Postgresql(_)) {
+        let mut waiting: Vec<&str> = planned
+            .iter()
+            .filter(|(_, plan, _)| !plan.push)
+            .map(|(_, plan, _)| plan.subscriber)
+            .collect();
+        waiting.sort_unstable();
+        waiting.dedup();
+        replicas::announce_work(connection, &waiting)?;
+    } // Tickets for the pushed deliveries, by append.
     let mut pushed: Vec<Vec<Ticket>> = vec![Vec::new(); appends.len()];
     for ((index, plan, destinations), id) in planned.into_iter().zip(ids) {
         if plan.push {
