@@ -101,18 +101,33 @@ pub fn insert_all(conn: &mut AnyConnection, rows: &[&DeploymentRow]) -> QueryRes
     if rows.is_empty() {
         return Ok(0);
     }
-    with_connection!(conn, |c| {
-        let mut inserted = 0;
-        // 13 columns a row: stays under every backend's bind limit.
-        for chunk in rows.chunks(500) {
-            inserted += diesel::insert_into(deployments::table)
-                .values(chunk.to_vec())
-                .on_conflict(deployments::id)
-                .do_nothing()
-                .execute(c)?;
+    match conn {
+        // One prepared statement, compiled once and kept: a multi-row
+        // insert is new SQL for each batch size (as for events).
+        AnyConnection::Sqlite(c) => {
+            let mut inserted = 0;
+            for row in rows {
+                inserted += diesel::insert_into(deployments::table)
+                    .values(*row)
+                    .on_conflict(deployments::id)
+                    .do_nothing()
+                    .execute(c)?;
+            }
+            Ok(inserted)
         }
-        Ok(inserted)
-    })
+        AnyConnection::Postgresql(c) => {
+            let mut inserted = 0;
+            // 13 columns a row: stays under PostgreSQL's bind limit.
+            for chunk in rows.chunks(500) {
+                inserted += diesel::insert_into(deployments::table)
+                    .values(chunk.to_vec())
+                    .on_conflict(deployments::id)
+                    .do_nothing()
+                    .execute(c)?;
+            }
+            Ok(inserted)
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
