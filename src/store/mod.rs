@@ -184,7 +184,14 @@ enum Role {
     ReadsOnly,
 }
 
-/// Settings every pooled connection gets.
+/// Page cache of a connection that writes (SQLite's default is 2 MiB): the
+/// history's index pages a batch touches stay in memory instead of being
+/// read back from the file for each commit.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
+/// Settings every pooled connection gets. A writing connection keeps its
+/// statement journals (a batch's savepoints) in memory, not in a file
+/// written for each statement.
 #[derive(Debug, Clone, Copy)]
 struct ConnectionSettings {
     synchronous_full: bool,
@@ -206,7 +213,8 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetti
                 sqlite.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                      PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
-                     PRAGMA journal_size_limit = {};",
+                     PRAGMA journal_size_limit = {}; \
+                     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{WRITER_CACHE_KIB};",
                     wal::SIZE_LIMIT
                 ))
             }
