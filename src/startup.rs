@@ -152,7 +152,12 @@ impl Application {
         let wal = store
             .sqlite_file
             .clone()
-            .map(|file| WalKeeper::new(file, Some(store.reads.clone())));
+            .map(|file| {
+                WalKeeper::new(file, Some(store.reads.clone()))
+                    .with_checkpointer(store.pool.clone())
+            })
+            .transpose()
+            .map_err(|error| StoreError::Open(format!("cannot start the checkpointer: {error}")))?;
         let (journal, journal_thread) = Journal::start(
             store.writer.clone(),
             store.backend,

@@ -1,7 +1,8 @@
 //! Keeps the SQLite write-ahead log bounded.
 //!
-//! SQLite's own checkpoints (after each commit past 1,000 pages) copy the
-//! log into the database, but the log only starts over when no reader is
+//! A [`Checkpointer`] thread copies the log into the database (SQLite's
+//! own checkpoints would run inside the writer's commits), but the log
+//! only starts over when no reader is
 //! still using it; reads that overlap without a gap (dashboards) keep it
 //! growing forever. So the journal writer looks at the log's size between
 //! batches, and past [`TRUNCATE_AT`] it closes the read routes' gates (new
@@ -31,8 +32,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// How long a truncation waits for short reads (history lookups, point
 /// lookups) still using the log: not at all, since the writer would wait
 /// with it (and every delivery behind the writer); one that finds a read
-/// is tried again at the next check, and SQLite's own (passive)
-/// checkpoints go on meanwhile.
+/// is tried again at the next check, and passive checkpoints (the
+/// checkpointer's) go on meanwhile.
 const CHECKPOINT_WAIT_MS: u32 = 0;
 /// Attempts in a row that found readers before a warning is logged.
 const WARN_AFTER_ATTEMPTS: u32 = 40;
@@ -89,6 +90,73 @@ pub struct WalKeeper {
     closed: Option<[ClosedGate; 2]>,
     last_check: Instant,
     attempts: u32,
+    /// Set while a [`Checkpointer`] copies the log for the writer.
+    checkpointer: Option<Checkpointer>,
+}
+
+/// How often the checkpointer copies what the log holds into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// A thread of its own that copies the log into the database (a passive
+/// checkpoint, on its own connection), so the journal writer never does:
+/// SQLite's automatic checkpoint runs inside the commit that passes 1,000
+/// pages, and its two fsyncs held up every request waiting on that commit
+/// (the low-load p99). A passive checkpoint takes no write lock; once it
+/// has copied everything, the writer's next commit starts the log over.
+/// Stops when dropped (with the writer).
+pub struct Checkpointer {
+    _stop: std::sync::mpsc::SyncSender<()>,
+}
+
+impl Checkpointer {
+    /// Starts the thread, checkpointing through connections of `pool`.
+    pub fn start(pool: super::DbPool) -> std::io::Result<Self> {
+        let (stop, stopped) = std::sync::mpsc::sync_channel::<()>(0);
+        std::thread::Builder::new()
+            .name("wal-checkpointer".into())
+            .spawn(move || {
+                let mut failures = 0u32;
+                // Disconnected (the keeper dropped) ends it.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    let copied =
+                        pool.get()
+                            .map_err(|error| error.to_string())
+                            .and_then(|mut connection| {
+                                passive(&mut connection).map_err(|error| error.to_string())
+                            });
+                    match copied {
+                        Ok(_) => failures = 0,
+                        Err(error) => {
+                            failures += 1;
+                            if failures.is_multiple_of(WARN_AFTER_ATTEMPTS) {
+                                log::warn!(
+                                    "storage: the write-ahead log could not be checkpointed \
+                                     {failures} times in a row ({error})"
+                                );
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Checkpointer { _stop: stop })
+    }
+}
+
+/// Copies what it can of the log into the database without waiting for
+/// anyone (SQLite only; nothing to copy costs no fsync).
+pub fn passive(connection: &mut AnyConnection) -> diesel::QueryResult<Checkpoint> {
+    match connection {
+        AnyConnection::Sqlite(sqlite) => {
+            diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<Checkpoint>(sqlite)
+        }
+        AnyConnection::Postgresql(_) => Ok(Checkpoint {
+            busy: 0,
+            log: 0,
+            checkpointed: 0,
+        }),
+    }
 }
 
 impl WalKeeper {
@@ -101,7 +169,23 @@ impl WalKeeper {
             closed: None,
             last_check: Instant::now(),
             attempts: 0,
+            checkpointer: None,
         }
+    }
+
+    /// Leaves checkpoints to a [`Checkpointer`] using `pool`.
+    pub fn with_checkpointer(mut self, pool: super::DbPool) -> std::io::Result<Self> {
+        self.checkpointer = Some(Checkpointer::start(pool)?);
+        Ok(self)
+    }
+
+    /// Readies the writer's connection: with a checkpointer, SQLite's own
+    /// checkpoints are off on it (they would run inside its commits).
+    pub fn prepare(&self, connection: &mut AnyConnection) -> diesel::QueryResult<()> {
+        if self.checkpointer.is_some() {
+            connection.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
+        }
+        Ok(())
     }
 
     /// Called between batches: cheap unless the log is past [`TRUNCATE_AT`].
@@ -226,5 +310,65 @@ mod tests {
         keeper.check(&mut writer);
         assert!(!keeper.truncating());
         assert!(wal_size(&path) > 0);
+    }
+
+    #[test]
+    fn with_a_checkpointer_the_writer_never_checkpoints_and_the_thread_copies_the_log() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("alvares.db");
+        let settings = Settings::from_map([("DB_URL", path.display().to_string())]).unwrap();
+        let store = Store::open(&settings.store).unwrap();
+        let keeper = WalKeeper::new(path.clone(), None);
+        let mut writer = store.writer.get().unwrap();
+        // Without a checkpointer the writer keeps SQLite's own checkpoints.
+        keeper.prepare(&mut writer).unwrap();
+        assert_eq!(autocheckpoint(&mut writer), 1000);
+
+        let keeper = keeper.with_checkpointer(store.pool.clone()).unwrap();
+        keeper.prepare(&mut writer).unwrap();
+        assert_eq!(autocheckpoint(&mut writer), 0);
+        // Far past 1,000 pages: nothing reaches the database file from
+        // the writer's commits (it only grows when a checkpoint copies).
+        drop(keeper);
+        writer
+            .batch_execute("CREATE TABLE filler (text TEXT)")
+            .unwrap();
+        for _ in 0..20 {
+            writer
+                .batch_execute("INSERT INTO filler VALUES (hex(randomblob(131072)))")
+                .unwrap();
+        }
+        let written = 20 * 262_144;
+        assert!(wal_size(&path) > written);
+        let database_size = || std::fs::metadata(&path).unwrap().len();
+        assert!(database_size() < written / 4, "{}", database_size());
+
+        // The thread copies it, on a connection of its own.
+        let _keeper = WalKeeper::new(path.clone(), None)
+            .with_checkpointer(store.pool.clone())
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while database_size() < written && Instant::now() < deadline {
+            // Waits for what must happen; bounded by the deadline.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(database_size() >= written, "{}", database_size());
+    }
+
+    fn autocheckpoint(connection: &mut AnyConnection) -> i32 {
+        #[derive(QueryableByName)]
+        struct Pages {
+            #[diesel(sql_type = Integer)]
+            wal_autocheckpoint: i32,
+        }
+        match connection {
+            AnyConnection::Sqlite(sqlite) => {
+                diesel::sql_query("PRAGMA wal_autocheckpoint")
+                    .get_result::<Pages>(sqlite)
+                    .unwrap()
+                    .wal_autocheckpoint
+            }
+            AnyConnection::Postgresql(_) => unreachable!("a SQLite test"),
+        }
     }
 }

@@ -222,6 +222,9 @@ impl Journal {
         // must not think it still holds its old leases.
         let owner: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let mut connection = pool.get()?;
+        if let Some(wal) = &wal {
+            wal.prepare(&mut connection)?;
+        }
         if backend == Backend::Sqlite {
             // Single node: whatever the last process held is due now.
             let expired = deliveries::expire_all_leases(&mut connection, clock.now_ms())?;

@@ -192,10 +192,14 @@ impl Writer {
 
     pub(super) fn connection(&mut self) -> Result<&mut DbConnection, BatchError> {
         if self.connection.is_none() {
-            let connection = self
+            let mut connection = self
                 .pool
                 .get()
                 .map_err(|error| BatchError::Connection(error.to_string()))?;
+            if let Some(wal) = &self.wal {
+                wal.prepare(&mut connection)
+                    .map_err(|error| BatchError::Connection(error.to_string()))?;
+            }
             self.connection = Some(connection);
         }
         Ok(self.connection.as_mut().expect("just set"))
