@@ -69,16 +69,7 @@ pub fn wal_size(database: &Path) -> u64 {
 /// usual busy timeout. SQLite only.
 pub fn truncate(connection: &mut AnyConnection, wait_ms: u32) -> diesel::QueryResult<Checkpoint> {
     connection.batch_execute(&format!("PRAGMA busy_timeout = {wait_ms}"))?;
-    let result = match connection {
-        AnyConnection::Sqlite(sqlite) => {
-            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result::<Checkpoint>(sqlite)
-        }
-        AnyConnection::Postgresql(_) => Ok(Checkpoint {
-            busy: 0,
-            log: 0,
-            checkpointed: 0,
-        }),
-    };
+    let result = checkpoint(connection, "TRUNCATE");
     connection.batch_execute(&format!("PRAGMA busy_timeout = {}", super::BUSY_TIMEOUT_MS))?;
     result
 }
@@ -147,9 +138,14 @@ impl Checkpointer {
 /// Copies what it can of the log into the database without waiting for
 /// anyone (SQLite only; nothing to copy costs no fsync).
 pub fn passive(connection: &mut AnyConnection) -> diesel::QueryResult<Checkpoint> {
+    checkpoint(connection, "PASSIVE")
+}
+
+/// `PRAGMA wal_checkpoint(<mode>)`; PostgreSQL has no log to copy.
+fn checkpoint(connection: &mut AnyConnection, mode: &str) -> diesel::QueryResult<Checkpoint> {
     match connection {
         AnyConnection::Sqlite(sqlite) => {
-            diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<Checkpoint>(sqlite)
+            diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(sqlite)
         }
         AnyConnection::Postgresql(_) => Ok(Checkpoint {
             busy: 0,
