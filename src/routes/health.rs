@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::docs::answers::Unavailable;
 use super::state::AppState;
-use super::store::{enter, on_reads};
+use super::store::{enter, on_metrics_reads};
 use crate::engine::ActorState;
 use crate::error::ApiError;
 use crate::pipeline::metrics::{CONTENT_TYPE, JournalGauges};
@@ -150,7 +150,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     let reads = &state.reads;
     let permit = enter(&reads.metrics, 1).await?;
     let deadline = std::time::Instant::now() + reads.timeout;
-    let gauges = on_reads(reads, permit, deadline, move |c| {
+    let gauges = on_metrics_reads(reads, permit, deadline, move |c| {
         let mut gauges = JournalGauges::default();
         for (subscriber, state, count) in deliveries::counts_by_state(c)? {
             if DeliveryState::UNFINISHED.contains(&state) {

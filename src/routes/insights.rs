@@ -18,7 +18,7 @@ use super::params::{
 };
 use super::read_access::Reader;
 use super::state::AppState;
-use super::store::{enter, on_reads, rfc3339, within_budget};
+use super::store::{enter, json_answer, on_reads, rfc3339, within_budget};
 use crate::error::ApiError;
 use crate::store::insights::{self, Bucket, Outcome, Scope};
 use crate::store::reads::within;
@@ -321,12 +321,6 @@ pub async fn insights(
     let body = web::Bytes::from(serde_json::to_vec(&answer).map_err(ApiError::internal)?);
     cache.put(key, body.clone(), now);
     Ok(json_answer(body))
-}
-
-fn json_answer(body: web::Bytes) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(body)
 }
 
 /// Overall and per team, from the grouped rows (ordered by team).

@@ -47,30 +47,59 @@ pub async fn heavy_query<T: Send + 'static>(
     on_reads(reads, Arc::new(permit), deadline, work).await
 }
 
-/// Runs a read let in by `permit` on the read routes' pool, stopped at
-/// `deadline` (`READ_TIMEOUT_MS` after it was let in): past it the answer
-/// is a 503 naming the limit.
+/// Runs a heavy read let in by `permit` on the read routes' pool and their
+/// low-priority threads, stopped at `deadline` (`READ_TIMEOUT_MS` after it
+/// was let in): past it the answer is a 503 naming the limit. Whatever
+/// `work` returns is made there too, so a large answer is serialised
+/// there, not on an HTTP worker intake shares.
 pub async fn on_reads<T: Send + 'static, P: Send + 'static>(
     reads: &ReadRoutes,
     permit: P,
     deadline: Instant,
     work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let pool = reads.pool.clone();
-    let ms = reads.timeout.as_millis() as u64;
+    let (pool, ms) = (reads.pool.clone(), reads.timeout.as_millis() as u64);
+    reads
+        .threads
+        .run(move || {
+            let _permit = permit;
+            bounded_read(&pool, deadline, ms, work)
+        })
+        .await
+        .map_err(|_| ApiError::internal("a read's thread panicked"))?
+}
+
+/// Runs the metrics' gauge read like [`on_reads`], but on the blocking
+/// pool at normal priority: a scrape is not made to wait for dashboards.
+pub async fn on_metrics_reads<T: Send + 'static, P: Send + 'static>(
+    reads: &ReadRoutes,
+    permit: P,
+    deadline: Instant,
+    work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (pool, ms) = (reads.pool.clone(), reads.timeout.as_millis() as u64);
     web::block(move || {
         let _permit = permit;
-        let mut connection = pool.get().map_err(ApiError::storage)?;
-        bounded(&mut connection, deadline, work).map_err(|failed| match failed {
-            ReadFailed::TimedOut => {
-                log::warn!("query: a read was stopped at its limit of {ms} ms (READ_TIMEOUT_MS)");
-                ApiError::ReadTimedOut { ms }
-            }
-            ReadFailed::Query(error) => ApiError::internal(error),
-        })
+        bounded_read(&pool, deadline, ms, work)
     })
     .await
     .map_err(ApiError::internal)?
+}
+
+fn bounded_read<T>(
+    pool: &DbPool,
+    deadline: Instant,
+    ms: u64,
+    work: impl FnOnce(&mut crate::store::AnyConnection) -> diesel::QueryResult<T>,
+) -> Result<T, ApiError> {
+    let mut connection = pool.get().map_err(ApiError::storage)?;
+    bounded(&mut connection, deadline, work).map_err(|failed| match failed {
+        ReadFailed::TimedOut => {
+            log::warn!("query: a read was stopped at its limit of {ms} ms (READ_TIMEOUT_MS)");
+            ApiError::ReadTimedOut { ms }
+        }
+        ReadFailed::Query(error) => ApiError::internal(error),
+    })
 }
 
 /// How long a read the gate refuses waits before its 503: a client that
@@ -226,11 +255,30 @@ pub async fn deployments(
         before: filter(params.cursor),
         limit,
     };
-    let rows = heavy_query(&state.reads, move |c| deployments::search(c, &filter)).await?;
-    Ok(HttpResponse::Ok().json(DeploymentPage {
-        items: rows.iter().map(deployment_view).collect(),
-        next_cursor: next_cursor(&rows, limit, |row| row.id.clone()),
-    }))
+    // Serialised on the read thread: a 500-row page is most of the work.
+    let body = heavy_query(&state.reads, move |c| {
+        let rows = deployments::search(c, &filter)?;
+        json_bytes(&DeploymentPage {
+            items: rows.iter().map(deployment_view).collect(),
+            next_cursor: next_cursor(&rows, limit, |row| row.id.clone()),
+        })
+    })
+    .await?;
+    Ok(json_answer(body))
+}
+
+/// `value` as a JSON body, made where the read ran.
+pub fn json_bytes(value: &impl Serialize) -> diesel::QueryResult<web::Bytes> {
+    serde_json::to_vec(value)
+        .map(web::Bytes::from)
+        .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))
+}
+
+/// A 200 with a JSON body made beforehand.
+pub fn json_answer(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 /// One stored deployment
@@ -287,15 +335,16 @@ pub async fn latest_in_cluster(
     // Not trimmed: an application name is matched exactly.
     let after = given(params.cursor);
     let name = cluster.clone();
-    let rows = heavy_query(&state.reads, move |c| {
-        deployments::latest_in_cluster(c, &name, after.as_deref(), limit)
+    let body = heavy_query(&state.reads, move |c| {
+        let rows = deployments::latest_in_cluster(c, &name, after.as_deref(), limit)?;
+        json_bytes(&ClusterDeployments {
+            cluster,
+            deployments: rows.iter().map(deployment_view).collect(),
+            next_cursor: next_cursor(&rows, limit, |row| row.application.clone()),
+        })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(ClusterDeployments {
-        cluster,
-        deployments: rows.iter().map(deployment_view).collect(),
-        next_cursor: next_cursor(&rows, limit, |row| row.application.clone()),
-    }))
+    Ok(json_answer(body))
 }
 
 /// What happened to an event

@@ -10,6 +10,7 @@ pub mod history;
 pub mod insights;
 pub mod journal;
 pub mod models;
+pub mod read_threads;
 pub mod reads;
 pub mod schema;
 pub mod status;
@@ -266,6 +267,11 @@ impl Store {
             )?,
             heavy: ReadGate::new(config.read_concurrency),
             metrics: ReadGate::new(METRICS_READS),
+            // A thread per connection a heavy read may hold.
+            threads: read_threads::ReadThreads::start(
+                config.read_concurrency,
+                read_threads::READ_NICENESS,
+            ),
             timeout: Duration::from_millis(config.read_timeout_ms),
             budget: ReadBudget::new(config.heavy_reads_per_second),
             // The application sets its own (tests move a manual one).

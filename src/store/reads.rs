@@ -148,6 +148,9 @@ pub struct ReadRoutes {
     pub heavy: Arc<ReadGate>,
     /// The journal's gauges `/metrics` reads.
     pub metrics: Arc<ReadGate>,
+    /// Where heavy reads run: low-priority threads (the metrics' gauges
+    /// run on the blocking pool, so a scrape is not starved by dashboards).
+    pub threads: Arc<super::read_threads::ReadThreads>,
     /// How long one read may run (`READ_TIMEOUT_MS`).
     pub timeout: Duration,
     /// Heavy reads let in per second (`HEAVY_READS_PER_SECOND`).
