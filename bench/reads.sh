@@ -1,6 +1,7 @@
 #!/bin/bash
 # Dashboards beside deliveries (README, Performance): usage: bench/reads.sh <label> <readers: 0 or 16>
-# needs $BENCH_DIR/store.db (seed_insights seed --deployments 300000), wrk and release builds
+# READERS_NICE=19: wrk (the dashboards' stand-in) at the lowest priority, as if on
+# another machine; needs $BENCH_DIR/store.db (seed_insights seed --deployments 300000), wrk and release builds
 set -u
 label=$1; readers=$2
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ for i in $(seq 100); do curl -sf http://127.0.0.1:3031/readyz >/dev/null && brea
 ( max=0; while kill -0 $server 2>/dev/null; do s=$(stat -c %s $dir/$label.db-wal 2>/dev/null || echo 0); [ $s -gt $max ] && max=$s && echo $max > $dir/$label.walmax; sleep 0.25; done ) &
 watcher=$!
 if [ "$readers" -gt 0 ]; then
-  wrk -t2 -c$readers -d40s -s bench/reads.lua http://127.0.0.1:3031 > $dir/$label.wrk 2>&1 &
+  nice -n ${READERS_NICE:-0} wrk -t2 -c$readers -d40s -s bench/reads.lua http://127.0.0.1:3031 > $dir/$label.wrk 2>&1 &
   wrkpid=$!
   sleep 5
 fi

@@ -268,10 +268,7 @@ impl Store {
             heavy: ReadGate::new(config.read_concurrency),
             metrics: ReadGate::new(METRICS_READS),
             // A thread per connection a heavy read may hold.
-            threads: read_threads::ReadThreads::start(
-                config.read_concurrency,
-                read_threads::READ_NICENESS,
-            ),
+            threads: read_threads::ReadThreads::start(config.read_concurrency),
             timeout: Duration::from_millis(config.read_timeout_ms),
             budget: ReadBudget::new(config.heavy_reads_per_second),
             // The application sets its own (tests move a manual one).

@@ -1,21 +1,22 @@
 //! The threads the read routes' heavy reads run on: a query and the
-//! serialising of its answer, at the lowest CPU priority (nice 19).
+//! serialising of its answer, at the lowest CPU priority (Linux's
+//! `SCHED_IDLE`).
 //!
 //! Dashboards reading large pages are CPU work on the same cores as the
 //! deliveries (README, "Dashboards beside deliveries"): the gate and the
 //! budget bound how much of it there is, but while a read runs it took its
-//! share of a core from whichever delivery was ready. At nice 19 the
-//! scheduler gives a read the cores only when deliveries and intake leave
-//! them idle, so a busy dashboard slows the dashboards, not the deliveries.
+//! share of a core from whichever delivery was ready. Under `SCHED_IDLE`
+//! the scheduler gives a read a core only when no other thread wants it,
+//! and a delivery that wakes takes the core from a read at once, so a busy
+//! dashboard slows the dashboards, not the deliveries. (Nice 19 was not
+//! enough: a woken delivery still waited for the read's time slice; the
+//! README's "Dashboards beside deliveries" has both runs.)
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
-
-/// The niceness the read threads run at (Linux: 19 is the lowest priority).
-pub const READ_NICENESS: i32 = 19;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -31,16 +32,16 @@ pub struct ReadThreads {
 pub struct ReadPanicked;
 
 impl ReadThreads {
-    /// `count` threads at `niceness` (ignored where threads cannot have
-    /// their own).
-    pub fn start(count: usize, niceness: i32) -> Arc<Self> {
+    /// `count` threads at the lowest priority (where the system has one
+    /// per thread).
+    pub fn start(count: usize) -> Arc<Self> {
         let (queue, jobs) = channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         for index in 0..count.max(1) {
             let jobs = jobs.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("read-{index}"))
-                .spawn(move || serve(&jobs, niceness));
+                .spawn(move || serve(&jobs));
             if let Err(error) = spawned {
                 log::error!("reads: could not start read thread {index}: {error}");
             }
@@ -74,8 +75,8 @@ impl ReadThreads {
     }
 }
 
-fn serve(jobs: &Mutex<Receiver<Job>>, niceness: i32) {
-    lower_priority(niceness);
+fn serve(jobs: &Mutex<Receiver<Job>>) {
+    lowest_priority();
     loop {
         // The lock is held only while waiting for the next job.
         let job = match jobs.lock() {
@@ -90,23 +91,22 @@ fn serve(jobs: &Mutex<Receiver<Job>>, niceness: i32) {
     }
 }
 
-/// Sets this thread's niceness (on Linux a thread has its own, named by
-/// its thread id).
-fn lower_priority(niceness: i32) {
+/// Puts this thread under `SCHED_IDLE` (Linux; elsewhere the lowest
+/// priority the system gives a normal thread).
+fn lowest_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
     #[cfg(target_os = "linux")]
-    if let Err(error) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), niceness)
-    {
-        log::warn!("reads: could not lower the read threads' priority: {error}");
-    }
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
     #[cfg(not(target_os = "linux"))]
-    let _ = niceness;
-}
-
-/// This thread's niceness (for the tests).
-#[cfg(all(test, target_os = "linux"))]
-fn own_niceness() -> i32 {
-    rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+    if let Err(error) =
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
+    {
+        log::warn!("reads: could not lower the read threads' priority: {error:?}");
+    }
 }
 
 #[cfg(test)]
@@ -115,7 +115,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_read_runs_on_a_read_thread_and_answers() {
-        let threads = ReadThreads::start(2, READ_NICENESS);
+        let threads = ReadThreads::start(2);
         let name = threads
             .run(|| std::thread::current().name().map(str::to_owned))
             .await
@@ -126,13 +126,27 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[actix_rt::test]
     async fn read_threads_run_at_the_lowest_priority() {
-        let threads = ReadThreads::start(1, READ_NICENESS);
-        assert_eq!(threads.run(own_niceness).await, Ok(19));
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+        let threads = ReadThreads::start(1);
+        let policy = threads
+            .run(|| thread_priority::thread_schedule_policy().unwrap())
+            .await;
+        assert_eq!(
+            policy,
+            Ok(ThreadSchedulePolicy::Normal(
+                NormalThreadSchedulePolicy::Idle
+            ))
+        );
+        // The caller's own thread keeps its policy.
+        assert_ne!(
+            thread_priority::thread_schedule_policy().unwrap(),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
+        );
     }
 
     #[actix_rt::test]
     async fn a_panicking_read_fails_alone_and_the_thread_serves_on() {
-        let threads = ReadThreads::start(1, READ_NICENESS);
+        let threads = ReadThreads::start(1);
         assert_eq!(
             threads.run(|| -> u8 { panic!("boom") }).await,
             Err(ReadPanicked)
