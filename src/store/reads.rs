@@ -97,7 +97,10 @@ impl ReadGate {
     /// running go on.
     pub fn close(self: &Arc<Self>) -> ClosedGate {
         self.state().closed += 1;
-        ClosedGate { gate: self.clone() }
+        ClosedGate {
+            gate: self.clone(),
+            hurry: None,
+        }
     }
 }
 
@@ -121,9 +124,19 @@ impl Drop for ReadPermit {
 }
 
 /// A gate closed to new reads; it opens again when dropped.
-#[derive(Debug)]
 pub struct ClosedGate {
     gate: Arc<ReadGate>,
+    /// The reads running meanwhile go at normal priority.
+    hurry: Option<super::read_threads::Hurry>,
+}
+
+impl std::fmt::Debug for ClosedGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClosedGate")
+            .field("gate", &self.gate)
+            .field("hurried", &self.hurry.is_some())
+            .finish()
+    }
 }
 
 impl ClosedGate {
@@ -160,9 +173,12 @@ pub struct ReadRoutes {
 }
 
 impl ReadRoutes {
-    /// Both gates closed (for a WAL truncation).
+    /// Both gates closed (for a WAL truncation), and the reads still
+    /// running hurried (see [`super::read_threads::hurry`]).
     pub fn close(&self) -> [ClosedGate; 2] {
-        [self.heavy.close(), self.metrics.close()]
+        let mut heavy = self.heavy.close();
+        heavy.hurry = Some(self.threads.hurry());
+        [heavy, self.metrics.close()]
     }
 }
 
@@ -265,6 +281,7 @@ fn still_in_time() -> bool {
     if !rows.is_multiple_of(ROWS_PER_CHECK) {
         return true;
     }
+    super::read_threads::hurry();
     match DEADLINE.get() {
         Some(deadline) if Instant::now() >= deadline => {
             EXPIRED.set(true);
@@ -328,6 +345,7 @@ pub fn bounded<T>(
 /// statement may take what is left of the read's time; once none is
 /// left, the read ends.
 pub fn within(connection: &mut AnyConnection, deadline: Instant) -> diesel::QueryResult<()> {
+    super::read_threads::hurry();
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         EXPIRED.set(true);
