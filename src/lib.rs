@@ -12,6 +12,7 @@
 //! `routes`, and `startup`/`cli` on top. No module imports one that
 //! imports it back (a test checks).
 
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -32,7 +32,10 @@
 //! URL fields (`author_link`, `image_url`) are not markup: the built-ins
 //! write them with `| safe`. `{% autoescape false %}` turns it off for a
 //! block. Webhook bodies are JSON for a machine, not Slack markup: nothing
-//! is escaped in them.
+//! is escaped in them. A destination type's templates (`teams-…`) are in
+//! its own markup instead of Slack's ([`TemplateMarkup`]): `tojson` and
+//! `{{ value }}` escape with the type's escaping (Teams: Markdown), and
+//! `| safe` inserts trusted text as it is.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -105,10 +108,42 @@ pub fn webhook_template_name(name: &str) -> String {
     format!("{WEBHOOK_PREFIX}{name}")
 }
 
-/// Slack markup for every template but a webhook's body.
+/// The markup of a family of templates other than Slack's: every template
+/// whose name starts with `prefix` (a destination type's, `teams-`) writes
+/// event text through `escape`, as Slack templates write it through
+/// Slack's escaping. Submitted from the destination type's own folder
+/// (`inventory::submit!`), so a new format touches no file here.
+pub struct TemplateMarkup {
+    pub prefix: &'static str,
+    /// How the type's text is made data (the auto-escape mode's name).
+    pub escape: fn(&str) -> Cow<'_, str>,
+}
+
+inventory::collect!(TemplateMarkup);
+
+/// The markup family `name` belongs to, if not Slack's.
+fn markup_of(name: &str) -> Option<&'static TemplateMarkup> {
+    inventory::iter::<TemplateMarkup>().find(|markup| name.starts_with(markup.prefix))
+}
+
+/// The family's escaping, by its auto-escape mode (its prefix).
+fn escaping(mode: AutoEscape) -> Option<fn(&str) -> Cow<'_, str>> {
+    match mode {
+        SLACK_MARKUP => Some(slack_text::escape),
+        AutoEscape::Custom(prefix) => inventory::iter::<TemplateMarkup>()
+            .find(|markup| markup.prefix == prefix)
+            .map(|markup| markup.escape),
+        _ => None,
+    }
+}
+
+/// Slack markup for every template but a webhook's body and the families
+/// that declare their own ([`TemplateMarkup`]).
 fn auto_escape(name: &str) -> AutoEscape {
     if name.starts_with(WEBHOOK_PREFIX) {
         AutoEscape::None
+    } else if let Some(markup) = markup_of(name) {
+        AutoEscape::Custom(markup.prefix)
     } else {
         SLACK_MARKUP
     }
@@ -125,31 +160,33 @@ fn strict_tojson(state: &State, value: Value) -> Result<Value, Error> {
             "a value passed to tojson is undefined",
         ));
     }
-    let text = if state.auto_escape() == SLACK_MARKUP {
-        serde_json::to_string(&slack_json(&value)?)
-    } else {
-        serde_json::to_string(&value)
+    let text = match escaping(state.auto_escape()) {
+        Some(escape) => serde_json::to_string(&escaped_json(&value, escape)?),
+        None => serde_json::to_string(&value),
     }
     .map_err(|error| Error::new(ErrorKind::BadSerialization, error.to_string()))?;
     Ok(Value::from_safe_string(text))
 }
 
-/// `value` as JSON with every string not marked safe Slack-escaped (map
-/// keys are field names, not text: they stay as they are).
-fn slack_json(value: &Value) -> Result<serde_json::Value, Error> {
+/// `value` as JSON with every string not marked safe escaped by `escape`
+/// (map keys are field names, not text: they stay as they are).
+fn escaped_json(
+    value: &Value,
+    escape: fn(&str) -> Cow<'_, str>,
+) -> Result<serde_json::Value, Error> {
     Ok(match value.kind() {
         ValueKind::String => {
             let text = value.as_str().unwrap_or_default();
             if value.is_safe() {
                 text.into()
             } else {
-                slack_text::escape(text).into_owned().into()
+                escape(text).into_owned().into()
             }
         }
         ValueKind::Seq | ValueKind::Iterable => serde_json::Value::Array(
             value
                 .try_iter()?
-                .map(|item| slack_json(&item))
+                .map(|item| escaped_json(&item, escape))
                 .collect::<Result<_, _>>()?,
         ),
         ValueKind::Map => {
@@ -157,7 +194,7 @@ fn slack_json(value: &Value) -> Result<serde_json::Value, Error> {
             for key in value.try_iter()? {
                 let item = value.get_item(&key)?;
                 let key = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
-                map.insert(key, slack_json(&item)?);
+                map.insert(key, escaped_json(&item, escape)?);
             }
             serde_json::Value::Object(map)
         }
@@ -213,12 +250,12 @@ fn slack_link(url: &str, label: Option<Value>) -> Value {
     Value::from_safe_string(link)
 }
 
-/// `{{ value }}`: in a Slack template, a value not marked safe is written
-/// Slack-escaped; otherwise as minijinja writes it.
-fn slack_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), Error> {
-    if state.auto_escape() != SLACK_MARKUP {
+/// `{{ value }}`: in a Slack template (or another family's), a value not
+/// marked safe is written escaped; otherwise as minijinja writes it.
+fn markup_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), Error> {
+    let Some(escape) = escaping(state.auto_escape()) else {
         return minijinja::escape_formatter(out, state, value);
-    }
+    };
     let text = value.to_string();
     // Escaping only lengthens a text: one past the output limit is refused
     // as it is, instead of being scanned whole (20 MB took seconds in a
@@ -229,7 +266,7 @@ fn slack_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(),
     let text = if value.is_safe() {
         Cow::Borrowed(text.as_str())
     } else {
-        slack_text::escape(&text)
+        escape(&text)
     };
     out.write_str(&text).map_err(Error::from)
 }
@@ -324,7 +361,7 @@ impl Templates {
         environment.set_undefined_behavior(UndefinedBehavior::Strict);
         // Templates render JSON and Slack markup, never HTML.
         environment.set_auto_escape_callback(auto_escape);
-        environment.set_formatter(slack_formatter);
+        environment.set_formatter(markup_formatter);
         environment.add_filter("tojson", strict_tojson);
         environment.add_filter("slack_escape", slack_escape);
         environment.add_function("slack_link", slack_link);

@@ -61,6 +61,10 @@ impl Redactor {
     }
 }
 
+/// A webhook URL's query values this long are secrets (a signature, a
+/// token); shorter ones are versions and flags (`api-version=1`).
+const QUERY_SECRET_LENGTH: usize = 16;
+
 /// The texts of `value` that are secret, each of which an answer may quote
 /// on its own.
 fn parts(shape: SecretShape, value: &str) -> Vec<String> {
@@ -82,6 +86,14 @@ fn parts(shape: SecretShape, value: &str) -> Vec<String> {
                 if let Some(last) = url.path_segments().and_then(|mut s| s.next_back()) {
                     parts.push(last.to_owned());
                 }
+            }
+            // Or a query value: a Teams Workflows URL is signed by its `sig`.
+            if let Ok(url) = url::Url::parse(value) {
+                parts.extend(
+                    url.query_pairs()
+                        .map(|(_, value)| value.into_owned())
+                        .filter(|value| value.len() >= QUERY_SECRET_LENGTH),
+                );
             }
             parts
         }
@@ -165,6 +177,23 @@ mod tests {
             Redactor::from_env(&env).redact("ops-path-secret"),
             "ops-path-secret"
         );
+    }
+
+    #[test]
+    fn a_webhook_urls_long_query_values_are_taken_out_alone() {
+        let url = "https://prod.example/workflows/a1/triggers/manual/paths/invoke\
+                   ?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=AbCdEfGhIjKlMnOpQrStUv";
+        let parts = parts(SecretShape::Webhook, url);
+        assert!(
+            parts.contains(&"AbCdEfGhIjKlMnOpQrStUv".to_owned()),
+            "{parts:?}"
+        );
+        assert!(
+            parts.contains(&"/triggers/manual/run".to_owned()),
+            "{parts:?}"
+        );
+        assert!(!parts.contains(&"1.0".to_owned()), "{parts:?}");
+        assert!(!parts.contains(&"1".to_owned()), "{parts:?}");
     }
 
     #[test]

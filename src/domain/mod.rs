@@ -7,6 +7,7 @@ pub mod enrichment;
 pub mod event;
 pub mod history;
 pub mod id;
+pub mod links;
 pub mod matching;
 pub mod plan;
 pub mod published;

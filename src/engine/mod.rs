@@ -10,6 +10,7 @@
 
 pub mod actor;
 pub mod attempt;
+pub mod change;
 pub mod circuit;
 pub mod conformance;
 pub mod guard;

@@ -20,9 +20,11 @@ pub mod lighthouse;
 pub mod slack_deployment;
 pub mod slack_error;
 pub mod slack_recommendation;
+pub mod teams;
 pub mod uptimerobot;
 pub mod webhook;
 
+use crate::chat::{self, ChatWebhook};
 pub use crate::domain::PlannedDestination;
 pub use crate::engine::{
     Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, Input, Integration, Planning,
@@ -42,6 +44,7 @@ pub fn integrations() -> Vec<Integration> {
         Integration::builtin::<slack_deployment::SlackDeployment>(),
         Integration::builtin::<slack_error::SlackError>(),
         Integration::builtin::<slack_recommendation::SlackRecommendation>(),
+        Integration::declared::<ChatWebhook<teams::Teams>>(chat::registrations::<teams::Teams>),
         Integration::builtin::<uptimerobot::UptimeRobot>(),
         Integration::declared::<webhook::WebhookDestination>(webhook::registrations),
     ]

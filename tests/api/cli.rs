@@ -175,7 +175,8 @@ fn check_config_names_every_built_in_template_the_binary_carries() {
     assert!(
         stderr.contains(
             "templates.slack-deploymnt: no such template (the built-in ones are \
-             application-endpoint, slack-deployment, slack-error, slack-recommendation, uptimerobot)"
+             application-endpoint, slack-deployment, slack-error, slack-recommendation, \
+             teams-deployment, teams-error, teams-recommendation, uptimerobot)"
         ),
         "{stderr}"
     );
@@ -186,6 +187,9 @@ fn check_config_names_every_built_in_template_the_binary_carries() {
             "slack-deployment",
             "slack-error",
             "slack-recommendation",
+            "teams-deployment",
+            "teams-error",
+            "teams-recommendation",
             "uptimerobot"
         ]
     );

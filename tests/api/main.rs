@@ -38,6 +38,7 @@ mod slack;
 mod store_model;
 mod subscribers;
 mod supervision;
+mod teams;
 mod templates;
 mod throwaway;
 mod uptimerobot;

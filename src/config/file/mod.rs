@@ -29,7 +29,16 @@
 //! headers_env = { Authorization = "OPS_HOOK_AUTH" }   # secret values
 //! kinds = ["error"]
 //! routed = false                  # true: only events a route names
+//!
+//! [[destinations]]                # a destination of a known type
+//! name = "platform"
+//! type = "teams"                  # see `DestinationType`
+//! url_env = "PLATFORM_TEAMS_URL"  # its URL is a secret
+//! kinds = ["deployment", "error"] # and when, routed, once_per, rate_limit
 //! ```
+//!
+//! Webhooks and destinations share one set of names: a route names either
+//! in `webhooks` or `destinations`.
 
 mod lines;
 mod parse;
@@ -97,16 +106,38 @@ pub struct Route {
     pub slack_channels: Vec<String>,
     pub only: bool,
     pub never_channels: Vec<String>,
+    /// The webhooks and destinations it adds, by name.
     pub webhooks: Vec<String>,
     pub once_per: Option<OncePer>,
 }
 
-/// A webhook destination, validated.
+/// A type of `[[destinations]]` (Teams, …), submitted by its integration
+/// (`inventory::submit!` in its folder), so the file knows it without
+/// depending on the integrations.
+pub struct DestinationType {
+    /// Its `type` in the file, and its subscribers' id prefix.
+    pub name: &'static str,
+    /// Its pace when the file gives none: the vendor's documented limit.
+    pub default_rate_limit: crate::config::RateLimit,
+}
+
+inventory::collect!(DestinationType);
+
+/// The destination type named `name`.
+pub fn destination_type(name: &str) -> Option<&'static DestinationType> {
+    inventory::iter::<DestinationType>().find(|known| known.name == name)
+}
+
+/// A webhook or a typed destination, validated.
 #[derive(Debug, Clone)]
 pub struct Webhook {
     pub name: String,
-    /// `webhook-<name>`: its subscriber id.
+    /// `webhook-<name>`, or `<type>-<name>` for a destination: its
+    /// subscriber id.
     pub id: String,
+    /// A destination's type (its messages come from the type's
+    /// templates); `None` for a `[[webhooks]]` entry.
+    pub destination_type: Option<&'static str>,
     pub url: Secret<String>,
     /// Where the URL came from, for showing the configuration.
     pub url_source: String,

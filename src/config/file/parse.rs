@@ -17,6 +17,8 @@ use crate::config::variables::{self, FileUse};
 use crate::config::{Env, HttpUrl, Secret};
 use crate::templates::{DEFAULT_WEBHOOK_BODY, TemplateUse, Templates};
 
+mod destination;
+
 /// A problem at a line (when one is known).
 type Placed = (Option<usize>, String);
 
@@ -64,6 +66,20 @@ impl OperatorConfig {
                 ));
             }
             webhooks.push(parsing.webhook(spec, &mut templates)?);
+        }
+        for spec in spec.destinations {
+            let line = parsing.lines.of(spec.name.span().start);
+            if let Some(first) = webhook_lines.insert(spec.name.get_ref().clone(), line) {
+                return Err(at(
+                    Some(line),
+                    format!(
+                        "destinations: {} is named twice (first on line {first}; webhooks \
+                         and destinations share their names)",
+                        spec.name.get_ref()
+                    ),
+                ));
+            }
+            webhooks.push(parsing.destination(spec)?);
         }
         let routes = parsing.routes(spec.routes, &webhook_lines)?;
         let templates = templates.compile(&webhooks)?;
@@ -194,6 +210,7 @@ impl Parsing<'_> {
             .map_err(|(line, e)| at(line, format!("webhook {name}: once_per: {e}")))?;
         Ok(Webhook {
             id: format!("webhook-{name}"),
+            destination_type: None,
             url: Secret::new(url),
             url_source,
             method,
@@ -384,13 +401,18 @@ impl Parsing<'_> {
     ) -> Result<Route, FileError> {
         let name = spec.name.get_ref().clone();
         let name_line = self.lines.at(&spec.name);
-        for webhook in &spec.webhooks {
-            if !webhook_lines.contains_key(webhook.get_ref()) {
+        for (named, what) in spec
+            .webhooks
+            .iter()
+            .map(|n| (n, "webhook"))
+            .chain(spec.destinations.iter().map(|n| (n, "destination")))
+        {
+            if !webhook_lines.contains_key(named.get_ref()) {
                 return Err(at(
-                    self.lines.at(webhook),
+                    self.lines.at(named),
                     format!(
-                        "route {name}: no webhook is named {}",
-                        shown(webhook.get_ref())
+                        "route {name}: no {what} is named {}",
+                        shown(named.get_ref())
                     ),
                 ));
             }
@@ -417,7 +439,10 @@ impl Parsing<'_> {
             slack_channels: texts(spec.slack_channels),
             only: spec.only,
             never_channels: texts(spec.never_channels),
-            webhooks: texts(spec.webhooks),
+            webhooks: texts(spec.webhooks)
+                .into_iter()
+                .chain(texts(spec.destinations))
+                .collect(),
             once_per,
         })
     }
@@ -446,8 +471,10 @@ impl TemplateSources {
             line: self.line_of(&error.name, error.line),
             message: error.to_string(),
         })?;
+        // A destination's templates are its type's built-ins, checked as such.
         let uses: Vec<TemplateUse> = webhooks
             .iter()
+            .filter(|webhook| webhook.destination_type.is_none())
             .map(|webhook| TemplateUse {
                 name: webhook.template.clone(),
                 kinds: webhook.kinds.clone(),

@@ -20,6 +20,8 @@ pub(super) struct FileSpec {
     pub(super) templates: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     pub(super) webhooks: Vec<WebhookSpec>,
+    #[serde(default)]
+    pub(super) destinations: Vec<DestinationSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +40,8 @@ pub(super) struct RouteSpec {
     pub(super) never_channels: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) webhooks: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) destinations: Vec<Spanned<String>>,
     pub(super) once_per: Option<Spanned<OncePerSpec>>,
 }
 
@@ -103,6 +107,26 @@ pub(super) struct WebhookSpec {
     #[serde(default)]
     pub(super) routed: bool,
     pub(super) secret_env: Option<Spanned<String>>,
+    pub(super) once_per: Option<Spanned<OncePerSpec>>,
+    pub(super) rate_limit: Option<Spanned<String>>,
+}
+
+/// A `[[destinations]]` entry: a destination of a known type (Teams, …),
+/// whose URL is a secret in the environment and whose messages come from
+/// the type's templates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DestinationSpec {
+    pub(super) name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub(super) type_name: Spanned<String>,
+    pub(super) url_env: Spanned<String>,
+    #[serde(default)]
+    pub(super) kinds: Vec<EventKind>,
+    #[serde(default)]
+    pub(super) when: BTreeMap<Spanned<String>, Spanned<Patterns>>,
+    #[serde(default)]
+    pub(super) routed: bool,
     pub(super) once_per: Option<Spanned<OncePerSpec>>,
     pub(super) rate_limit: Option<Spanned<String>>,
 }

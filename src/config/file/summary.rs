@@ -70,6 +70,7 @@ impl WebhookSummary {
     fn of(w: &Webhook) -> Self {
         WebhookSummary {
             name: w.name.clone(),
+            destination_type: w.destination_type.unwrap_or("webhook").to_owned(),
             subscriber: w.id.clone(),
             url: w.url_source.clone(),
             method: w.method.clone(),
@@ -130,7 +131,12 @@ pub struct TemplatesSummary {
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSummary {
     pub name: String,
-    /// Its subscriber id, `webhook-<name>`.
+    /// `webhook` for a `[[webhooks]]` entry, else the destination's type
+    /// (`teams`, …).
+    #[serde(rename = "type")]
+    pub destination_type: String,
+    /// Its subscriber id, `webhook-<name>` (`<type>-<name>` for a
+    /// destination).
     pub subscriber: String,
     /// The URL, or `$VARIABLE` when it comes from one (a secret).
     pub url: String,

@@ -29,9 +29,6 @@ pub struct SlackDeployment {
     history: Option<Arc<dyn DeploymentHistory>>,
 }
 
-/// Where the change is kept in the delivery's progress.
-const CHANGE_NOTE: &str = "change";
-
 impl Subscriber for SlackDeployment {
     const ID: &'static str = "slack-deployment";
     const LEGACY_NAME: &'static str = "modules.subscribers.slack.slack_deployment";
@@ -77,7 +74,7 @@ impl Subscriber for SlackDeployment {
         context: &DeliveryContext,
         work: Work<'_, EnrichedDeployment>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let change = self.change(&work).await?;
+        let change = crate::engine::change::deployment_change(self.history.clone(), &work).await?;
         let messages = self.messages(&work, change.as_ref()).render().await?;
         self.slack.post_all(context, work.progress, &messages).await
     }
@@ -95,46 +92,6 @@ impl Subscriber for SlackDeployment {
 }
 
 impl SlackDeployment {
-    /// What the deployment changes: kept from an earlier attempt, else read
-    /// from the history (off this thread) and kept.
-    async fn change(
-        &self,
-        work: &Work<'_, EnrichedDeployment>,
-    ) -> Result<Option<Change>, DeliveryError> {
-        if let Some(kept) = work.progress.noted(CHANGE_NOTE) {
-            return Ok(serde_json::from_str(&kept).ok());
-        }
-        let Some(history) = self.history.clone() else {
-            return Ok(None);
-        };
-        let deployment = work.event;
-        let (application, cluster) = (
-            deployment.application_name.clone(),
-            deployment.cluster.clone(),
-        );
-        let before = work.id.to_string();
-        let previous =
-            tokio::task::spawn_blocking(move || history.previous(&application, &cluster, &before))
-                .await
-                .map_err(|_| DeliveryError::transient("the history lookup stopped"))?
-                .map_err(|error| {
-                    DeliveryError::transient(format!(
-                        "the deployment history could not be read: {error}"
-                    ))
-                })?;
-        let change = Change::of(
-            &deployment.application_name,
-            &deployment.cluster,
-            deployment.version.as_deref().unwrap_or_default(),
-            work.received_at,
-            previous.as_ref(),
-        );
-        if let Ok(kept) = serde_json::to_string(&change) {
-            work.progress.note(CHANGE_NOTE, &kept);
-        }
-        Ok(Some(change))
-    }
-
     /// The message to each planned channel.
     fn messages(&self, work: &Work<'_, EnrichedDeployment>, change: Option<&Change>) -> Unrendered {
         let operator = self.operator.borrow().clone();

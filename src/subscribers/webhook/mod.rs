@@ -29,9 +29,15 @@ use crate::subscribers::{
     Registration, Setup, Subscriber, Work,
 };
 
-/// Every webhook the operator file declares.
+/// Every webhook the operator file declares (its typed destinations are
+/// their types').
 pub fn registrations(operator: &OperatorConfig) -> Vec<Registration> {
-    operator.webhooks.iter().map(registration).collect()
+    operator
+        .webhooks
+        .iter()
+        .filter(|webhook| webhook.destination_type.is_none())
+        .map(registration)
+        .collect()
 }
 
 pub fn registration(webhook: &Webhook) -> Registration {

@@ -1,0 +1,76 @@
+//! One `[[destinations]]` entry, validated like a webhook (it is one, of a
+//! known type): the parts a typed destination has and a webhook lacks.
+
+use std::collections::BTreeMap;
+
+use super::super::lines::shown;
+use super::super::spec::DestinationSpec;
+use super::super::{DestinationType, FileError, Webhook, destination_type};
+use super::{Parsing, at, conditions, once_per, valid_name};
+use crate::config::{HttpUrl, Secret};
+
+impl Parsing<'_> {
+    /// One `[[destinations]]` entry: a known type, its URL from the
+    /// environment; it posts what the type's templates render.
+    pub(super) fn destination(&self, spec: DestinationSpec) -> Result<Webhook, FileError> {
+        let name = spec.name.get_ref().clone();
+        let name_line = self.lines.at(&spec.name);
+        if !valid_name(&name) {
+            return Err(at(
+                name_line,
+                format!(
+                    "destinations: the name \"{}\" must be lower-case letters, digits and dashes",
+                    shown(&name)
+                ),
+            ));
+        }
+        let Some(known) = destination_type(spec.type_name.get_ref()) else {
+            let mut types: Vec<&str> = inventory::iter::<DestinationType>()
+                .map(|known| known.name)
+                .collect();
+            types.sort_unstable();
+            return Err(at(
+                self.lines.at(&spec.type_name),
+                format!(
+                    "destination {name}: no destination type is named \"{}\" (known: {})",
+                    shown(spec.type_name.get_ref()),
+                    types.join(", ")
+                ),
+            ));
+        };
+        let url = self.webhook_variable(&name, "url_env", &spec.url_env)?;
+        if url.parse::<HttpUrl>().is_err() {
+            return Err(at(
+                self.lines.at(&spec.url_env),
+                format!(
+                    "destination {name}: ${} is not an http(s) URL",
+                    spec.url_env.get_ref()
+                ),
+            ));
+        }
+        let rate_limit = self.rate_limit(&name, spec.rate_limit.as_ref())?;
+        let when = conditions(spec.when, &self.lines)
+            .map_err(|(line, e)| at(line.or(name_line), format!("destination {name}: when.{e}")))?;
+        let once_per = once_per(spec.once_per, &self.lines)
+            .map_err(|(line, e)| at(line, format!("destination {name}: once_per: {e}")))?;
+        Ok(Webhook {
+            id: format!("{}-{name}", known.name),
+            destination_type: Some(known.name),
+            url: Secret::new(url.to_owned()),
+            url_source: format!("${}", spec.url_env.get_ref()),
+            method: "POST".to_owned(),
+            headers: BTreeMap::new(),
+            header_variables: Vec::new(),
+            // Its templates are the type's, one per kind.
+            template: String::new(),
+            kinds: spec.kinds,
+            when,
+            routed: spec.routed,
+            signing_key: None,
+            secret_env: None,
+            once_per,
+            rate_limit: Some(rate_limit.unwrap_or(known.default_rate_limit)),
+            name,
+        })
+    }
+}

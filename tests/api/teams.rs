@@ -1,0 +1,284 @@
+//! Microsoft Teams destinations (`[[destinations]] type = "teams"`),
+//! against a mock of a Workflows webhook ("When a Teams webhook request is
+//! received"): it takes a POST of a message with an Adaptive Card
+//! attachment and answers `202 Accepted` with an empty body (Microsoft
+//! Learn, "Create incoming webhooks with Workflows for Microsoft Teams").
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, eventually, fixture, spawn_app};
+
+const TOKEN: &str = "teams-admin-token";
+const INVOKE: &str = "/workflows/4f7a/triggers/manual/paths/invoke";
+const SIG: &str = "teams-signature-0123456789abcdef";
+
+async fn workflows() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(INVOKE))
+        .and(query_param("sig", SIG))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn url(server: &MockServer) -> String {
+    format!(
+        "{}{INVOKE}?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={SIG}",
+        server.uri()
+    )
+}
+
+async fn app_with(file: &str, teams: &MockServer) -> (TestApp, tempfile::TempDir) {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("alvares.toml");
+    std::fs::write(&path, file).unwrap();
+    let app = spawn_app(&[
+        ("ALVARES_CONFIG", path.to_str().unwrap()),
+        ("PLATFORM_TEAMS_URL", &url(teams)),
+        ("ADMIN_TOKEN", TOKEN),
+    ])
+    .await;
+    (app, folder)
+}
+
+/// The bodies the mock received, in order.
+async fn cards(teams: &MockServer, count: usize) -> Vec<Value> {
+    eventually("the Teams messages", Duration::from_secs(10), || async {
+        let received = teams.received_requests().await.unwrap_or_default();
+        (received.len() >= count).then(|| {
+            received
+                .iter()
+                .map(|r| {
+                    assert_eq!(r.headers.get("content-type").unwrap(), "application/json");
+                    serde_json::from_slice(&r.body).unwrap()
+                })
+                .collect()
+        })
+    })
+    .await
+}
+
+/// A Workflows message around `content`'s body and actions.
+fn message(body: Value, actions: Option<Value>) -> Value {
+    let mut content = json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    });
+    if let Some(actions) = actions {
+        content["actions"] = actions;
+    }
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": content,
+        }]
+    })
+}
+
+#[actix_web::test]
+async fn a_teams_destination_gets_each_kind_it_takes_as_an_adaptive_card() {
+    let teams = workflows().await;
+    let file = r#"
+[[destinations]]
+name = "platform"
+type = "teams"
+url_env = "PLATFORM_TEAMS_URL"
+kinds = ["deployment", "error"]
+"#;
+    let (app, _folder) = app_with(file, &teams).await;
+
+    let (status, _) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    let deployment = cards(&teams, 1).await.remove(0);
+    let logs = "https://graycloud.ite.kth.se/search?rangetype=relative&fields=message%2Csource\
+                &width=2560&highlightMessage=&relative=3600&q=source%3Aactive+AND+image_name%3A\
+                /.%2Akth-azure-app%3A2.0.11_abc123.%2A/";
+    assert_eq!(
+        deployment,
+        message(
+            json!([
+                {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
+                 "text": "kth-azure-app deployed in active"},
+                {"type": "FactSet", "facts": [
+                    {"title": "Application", "value": "kth-azure-app"},
+                    {"title": "Version", "value": "2.0.11\\_abc123"},
+                    {"title": "Cluster", "value": "active"},
+                    // Enriched: the team its channels name.
+                    {"title": "Team", "value": "team-studadm"}
+                ]},
+                {"type": "TextBlock", "wrap": true, "isSubtle": true,
+                 "text": "the first deployment of kth-azure-app to active"}
+            ]),
+            Some(json!([{"type": "Action.OpenUrl", "title": "Search logs", "url": logs}])),
+        )
+    );
+
+    // Event text is data: Markdown and would-be mentions arrive escaped.
+    let error = json!({
+        "message": "[click](https://evil.example) **now** <at>General</at>",
+        "stackTrace": "java.lang.IllegalStateException: List<String>\n  at Main.run(Main.java:1)",
+        "applicationName": "kth-azure-app", "cluster": "active",
+    });
+    let (status, accepted) = app.put_event("error", &error).await;
+    assert_eq!(status, 202);
+    let error_id = accepted["id"].as_str().unwrap().to_owned();
+    let error = cards(&teams, 2).await.remove(1);
+    assert_eq!(
+        error,
+        message(
+            json!([
+                {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "color": "Attention",
+                 "wrap": true,
+                 "text": "\\[click\\]\\(https://evil.example\\) \\*\\*now\\*\\* \\<at\\>General\\</at\\>"},
+                {"type": "FactSet", "facts": [
+                    {"title": "Application", "value": "kth-azure-app"},
+                    {"title": "Cluster", "value": "active"}
+                ]},
+                {"type": "TextBlock", "fontType": "Monospace", "wrap": true,
+                 "text": "java.lang.IllegalStateException: List\\<String\\>\n  at Main.run\\(Main.java:1\\)"}
+            ]),
+            None,
+        )
+    );
+
+    // Not one of its kinds: a recommendation is not its business.
+    let (status, recommendation) = app
+        .put_event("recommendation", &json!({"message": "tidy up"}))
+        .await;
+    assert_eq!(status, 202);
+    let id = recommendation["id"].as_str().unwrap().to_owned();
+    let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
+    assert!(
+        view["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["subscriber"] != "teams-platform"),
+        "{view}"
+    );
+    eventually("settled", Duration::from_secs(10), || async {
+        app.settled(&["teams-platform"]).await.then_some(())
+    })
+    .await;
+    assert_eq!(teams.received_requests().await.unwrap().len(), 2);
+
+    // Its outcome names the variable, never the signed URL.
+    let outcome = eventually("the error's outcome", Duration::from_secs(10), || async {
+        let (_, view) = app.get(&format!("/api/v1/events/{error_id}")).await;
+        view["deliveries"]
+            .as_array()?
+            .iter()
+            .find(|d| d["subscriber"] == "teams-platform" && d["state"] == "delivered")
+            .cloned()
+    })
+    .await;
+    assert_eq!(outcome["outcome"], "POST $PLATFORM_TEAMS_URL answered 202");
+
+    // Shown with its type and the variable holding its URL.
+    let mut response = app
+        .http
+        .get(format!("{}/admin/config", app.address))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let config: Value = response.json().await.unwrap();
+    let shown = &config["webhooks"][0];
+    assert_eq!(shown["name"], "platform");
+    assert_eq!(shown["type"], "teams");
+    assert_eq!(shown["subscriber"], "teams-platform");
+    assert_eq!(shown["url"], "$PLATFORM_TEAMS_URL");
+    assert_eq!(shown["method"], "POST");
+    assert!(!config.to_string().contains(SIG), "{config}");
+}
+
+#[actix_web::test]
+async fn a_routed_teams_destination_takes_only_what_a_route_names() {
+    let teams = workflows().await;
+    let file = r#"
+[[routes]]
+name = "production to the platform team"
+kinds = ["deployment"]
+when = { cluster = "active" }
+destinations = ["platform"]
+
+[[destinations]]
+name = "platform"
+type = "teams"
+url_env = "PLATFORM_TEAMS_URL"
+routed = true
+"#;
+    let (app, _folder) = app_with(file, &teams).await;
+    let mut stage = fixture("deployment.json");
+    stage["cluster"] = json!("stage");
+    let (status, _) = app.put_event("deployment", &stage).await;
+    assert_eq!(status, 202);
+    let (status, _) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    let received = cards(&teams, 1).await;
+    eventually("settled", Duration::from_secs(10), || async {
+        app.settled(&["teams-platform"]).await.then_some(())
+    })
+    .await;
+    let received_now = teams.received_requests().await.unwrap();
+    assert_eq!(received_now.len(), 1);
+    assert_eq!(
+        received[0]["attachments"][0]["content"]["body"][0]["text"],
+        "kth-azure-app deployed in active"
+    );
+}
+
+#[test]
+fn a_destination_of_an_unknown_type_or_with_a_webhooks_fields_is_refused_naming_its_line() {
+    let env = alvares::config::Env::from_map(
+        [(
+            "PLATFORM_TEAMS_URL".to_owned(),
+            "https://teams.example/x".to_owned(),
+        )]
+        .into(),
+    );
+    let refusal = |text: &str| {
+        alvares::config::OperatorConfig::parse(text, &env)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        refusal(
+            "[[destinations]]\nname = \"p\"\ntype = \"teamz\"\nurl_env = \"PLATFORM_TEAMS_URL\"\n"
+        ),
+        "line 3: destination p: no destination type is named \"teamz\" (known: teams)"
+    );
+    assert!(
+        refusal(
+            "[[destinations]]\nname = \"p\"\ntype = \"teams\"\nurl = \"https://teams.example/x\"\n"
+        )
+        .starts_with("line 4: unknown field `url`"),
+    );
+    assert_eq!(
+        refusal(
+            "[[webhooks]]\nname = \"p\"\nurl = \"https://h.example/\"\n\n\
+             [[destinations]]\nname = \"p\"\ntype = \"teams\"\nurl_env = \"PLATFORM_TEAMS_URL\"\n"
+        ),
+        "line 6: destinations: p is named twice (first on line 2; webhooks and destinations \
+         share their names)"
+    );
+    assert_eq!(
+        refusal("[[routes]]\nname = \"r\"\ndestinations = [\"nobody\"]\n"),
+        "line 3: route r: no destination is named nobody"
+    );
+}
