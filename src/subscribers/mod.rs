@@ -17,6 +17,7 @@ pub mod database;
 pub mod detectify;
 pub mod discord;
 pub mod flottsbro;
+pub mod google_chat;
 pub mod lighthouse;
 pub mod mattermost;
 pub mod slack_deployment;
@@ -45,6 +46,9 @@ pub fn integrations() -> Vec<Integration> {
             chat::registrations::<discord::Discord>,
         ),
         Integration::builtin::<flottsbro::Flottsbro>(),
+        Integration::declared::<ChatWebhook<google_chat::GoogleChat>>(
+            chat::registrations::<google_chat::GoogleChat>,
+        ),
         Integration::builtin::<lighthouse::Lighthouse>(),
         Integration::declared::<ChatWebhook<mattermost::Mattermost>>(
             chat::registrations::<mattermost::Mattermost>,

@@ -176,6 +176,7 @@ fn check_config_names_every_built_in_template_the_binary_carries() {
         stderr.contains(
             "templates.slack-deploymnt: no such template (the built-in ones are \
              application-endpoint, discord-deployment, discord-error, discord-recommendation, \
+             google-chat-deployment, google-chat-error, google-chat-recommendation, \
              mattermost-deployment, mattermost-error, mattermost-recommendation, \
              slack-deployment, slack-error, slack-recommendation, \
              teams-deployment, teams-error, teams-recommendation, uptimerobot)"
@@ -189,6 +190,9 @@ fn check_config_names_every_built_in_template_the_binary_carries() {
             "discord-deployment",
             "discord-error",
             "discord-recommendation",
+            "google-chat-deployment",
+            "google-chat-error",
+            "google-chat-recommendation",
             "mattermost-deployment",
             "mattermost-error",
             "mattermost-recommendation",

@@ -8,7 +8,10 @@
 //!   Content`; past its limit `429` with `{"message", "retry_after",
 //!   "global"}` (Discord's documentation, "Execute Webhook", "Rate Limits");
 //! - Mattermost, `POST /hooks/{key}`: answered `200` with the text `ok`
-//!   (Mattermost's documentation, "Incoming webhooks").
+//!   (Mattermost's documentation, "Incoming webhooks");
+//! - Google Chat, `POST /v1/spaces/{space}/messages?key=…&token=…`:
+//!   answered `200` with the message it created (Google's documentation,
+//!   "Send messages to Google Chat with incoming webhooks").
 
 use std::time::Duration;
 
@@ -277,7 +280,7 @@ fn a_destination_of_an_unknown_type_or_with_a_webhooks_fields_is_refused_naming_
         refusal(
             "[[destinations]]\nname = \"p\"\ntype = \"teamz\"\nurl_env = \"PLATFORM_TEAMS_URL\"\n"
         ),
-        "line 3: destination p: no destination type is named \"teamz\" (known: discord, mattermost, teams)"
+        "line 3: destination p: no destination type is named \"teamz\" (known: discord, google-chat, mattermost, teams)"
     );
     assert!(
         refusal(
@@ -429,5 +432,69 @@ url_env = "DEV_MATTERMOST_URL"
     assert_eq!(
         recommendation,
         json!({"username": "Alvares", "text": "@\u{2060}channel please \\*\\*upgrade\\*\\*"})
+    );
+}
+
+#[actix_web::test]
+async fn a_google_chat_destination_sends_a_card_with_event_text_as_text() {
+    let chat = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/spaces/AAAAplatform/messages"))
+        .and(query_param("token", "google-chat-token-0123456789abcdef"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "name": "spaces/AAAAplatform/messages/abc.abc",
+            "sender": {"name": "users/114022495153014004089", "type": "BOT"},
+            "createTime": "2026-12-04T10:00:00.000000Z"
+        })))
+        .mount(&chat)
+        .await;
+    let file = r#"
+[[destinations]]
+name = "platform"
+type = "google-chat"
+url_env = "PLATFORM_CHAT_URL"
+"#;
+    let url = format!(
+        "{}/v1/spaces/AAAAplatform/messages?key=AIzaSyKey0123456789&token=google-chat-token-0123456789abcdef",
+        chat.uri()
+    );
+    let (app, _folder) = app_with_vars(file, &[("PLATFORM_CHAT_URL", &url)]).await;
+    let (status, accepted) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap();
+    let logs = "https://graycloud.ite.kth.se/search?rangetype=relative&fields=message%2Csource\
+                &width=2560&highlightMessage=&relative=3600&q=source%3Aactive+AND+image_name%3A\
+                /.%2Akth-azure-app%3A2.0.11_abc123.%2A/";
+    assert_eq!(
+        bodies(&chat, 1).await.remove(0),
+        json!({"cardsV2": [{"cardId": format!("deployment-{id}"), "card": {
+            "header": {"title": "kth-azure-app deployed in active", "subtitle": "2.0.11_abc123"},
+            "sections": [{"widgets": [
+                {"decoratedText": {"topLabel": "Cluster", "text": "active"}},
+                {"decoratedText": {"topLabel": "Team", "text": "team-studadm"}},
+                {"textParagraph": {"text": "the first deployment of kth-azure-app to active"}},
+                {"buttonList": {"buttons": [
+                    {"text": "Search logs", "onClick": {"openLink": {"url": logs}}}
+                ]}}
+            ]}]
+        }}]})
+    );
+    let (status, accepted) = app
+        .put_event(
+            "recommendation",
+            &json!({"message": "<a href=\"https://evil.example\">renew</a> <users/all>"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap();
+    assert_eq!(
+        bodies(&chat, 2).await.remove(1),
+        json!({"cardsV2": [{"cardId": format!("recommendation-{id}"), "card": {
+            "header": {"title": "Recommendation"},
+            "sections": [{"widgets": [{"textParagraph": {"text":
+                "&lt;a href=\"https://evil.example\"&gt;renew&lt;/a&gt; &lt;users/all&gt;"}}]}]
+        }}]})
     );
 }
