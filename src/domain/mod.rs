@@ -8,6 +8,7 @@ pub mod event;
 pub mod history;
 pub mod id;
 pub mod links;
+pub mod markdown;
 pub mod matching;
 pub mod plan;
 pub mod published;

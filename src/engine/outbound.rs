@@ -306,10 +306,19 @@ pub async fn send(
     let status = response.status();
     let headers = response.headers().clone();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        // Its body tells nothing the headers do not; it is not waited for.
-        let wait =
-            rate_limit_wait(&headers, SystemTime::now(), rules.default_wait).min(rules.max_wait);
-        return Err(CallError::RateLimited { wait });
+        // The headers' wait, else the body's (read only then, a bounded
+        // prefix within the call's time), else the default.
+        let wait = match header_wait(&headers, SystemTime::now()) {
+            Some(wait) => wait,
+            None => {
+                let (body, _) =
+                    read_prefix(&mut response, REFUSAL_PREFIX_BYTES, deadline, timeout).await;
+                body_wait(&body).unwrap_or(rules.default_wait)
+            }
+        };
+        return Err(CallError::RateLimited {
+            wait: wait.min(rules.max_wait),
+        });
     }
     let most = if status.is_success() {
         rules.reading.most_bytes()
@@ -414,6 +423,24 @@ pub fn classify(
 /// date, else `X-RateLimit-Reset` (a Unix time, or seconds when small),
 /// else `default`.
 pub fn rate_limit_wait(headers: &HeaderMap, now: SystemTime, default: Duration) -> Duration {
+    header_wait(headers, now).unwrap_or(default)
+}
+
+/// The wait a 429's JSON body gives when its headers give none: Discord's
+/// `retry_after` (seconds, fractional), Telegram's
+/// `parameters.retry_after`.
+pub fn body_wait(body: &[u8]) -> Option<Duration> {
+    let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let seconds = answer
+        .get("retry_after")
+        .or_else(|| answer.get("parameters")?.get("retry_after"))?
+        .as_f64()
+        .filter(|n| n.is_finite() && *n >= 0.0)?;
+    Some(Duration::from_secs_f64(seconds.min(1e9)))
+}
+
+/// [`rate_limit_wait`] when the headers say.
+fn header_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let seconds = |text: &str| {
         text.trim()
@@ -423,24 +450,22 @@ pub fn rate_limit_wait(headers: &HeaderMap, now: SystemTime, default: Duration) 
     };
     if let Some(value) = text("retry-after") {
         if let Some(seconds) = seconds(value) {
-            return Duration::from_secs_f64(seconds.min(1e9));
+            return Some(Duration::from_secs_f64(seconds.min(1e9)));
         }
         if let Ok(at) = httpdate::parse_http_date(value.trim()) {
-            return at.duration_since(now).unwrap_or_default();
+            return Some(at.duration_since(now).unwrap_or_default());
         }
     }
-    if let Some(reset) = text("x-ratelimit-reset").and_then(seconds) {
-        let now = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        return if reset > 1_000_000_000.0 {
-            Duration::from_secs_f64((reset - now).clamp(0.0, 1e9))
-        } else {
-            Duration::from_secs_f64(reset)
-        };
-    }
-    default
+    let reset = text("x-ratelimit-reset").and_then(seconds)?;
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    Some(if reset > 1_000_000_000.0 {
+        Duration::from_secs_f64((reset - now).clamp(0.0, 1e9))
+    } else {
+        Duration::from_secs_f64(reset)
+    })
 }
 
 /// Describes a failed request without its URL.
@@ -580,5 +605,19 @@ mod tests {
                 retry_after: Some(Duration::from_secs(2)),
             }
         );
+    }
+
+    #[test]
+    fn a_429_body_gives_the_wait_its_headers_do_not() {
+        assert_eq!(
+            body_wait(br#"{"message": "You are being rate limited.", "retry_after": 0.25, "global": false}"#),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            body_wait(br#"{"ok": false, "error_code": 429, "parameters": {"retry_after": 3}}"#),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(body_wait(b"slow down"), None);
+        assert_eq!(body_wait(br#"{"retry_after": -1}"#), None);
     }
 }

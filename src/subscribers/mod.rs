@@ -15,8 +15,11 @@
 pub mod application_endpoint;
 pub mod database;
 pub mod detectify;
+pub mod discord;
 pub mod flottsbro;
+pub mod google_chat;
 pub mod lighthouse;
+pub mod mattermost;
 pub mod slack_deployment;
 pub mod slack_error;
 pub mod slack_recommendation;
@@ -39,8 +42,17 @@ pub fn integrations() -> Vec<Integration> {
         Integration::builtin::<application_endpoint::ApplicationEndpoint>(),
         Integration::builtin::<database::Database>(),
         Integration::builtin::<detectify::Detectify>(),
+        Integration::declared::<ChatWebhook<discord::Discord>>(
+            chat::registrations::<discord::Discord>,
+        ),
         Integration::builtin::<flottsbro::Flottsbro>(),
+        Integration::declared::<ChatWebhook<google_chat::GoogleChat>>(
+            chat::registrations::<google_chat::GoogleChat>,
+        ),
         Integration::builtin::<lighthouse::Lighthouse>(),
+        Integration::declared::<ChatWebhook<mattermost::Mattermost>>(
+            chat::registrations::<mattermost::Mattermost>,
+        ),
         Integration::builtin::<slack_deployment::SlackDeployment>(),
         Integration::builtin::<slack_error::SlackError>(),
         Integration::builtin::<slack_recommendation::SlackRecommendation>(),

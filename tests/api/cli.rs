@@ -175,7 +175,10 @@ fn check_config_names_every_built_in_template_the_binary_carries() {
     assert!(
         stderr.contains(
             "templates.slack-deploymnt: no such template (the built-in ones are \
-             application-endpoint, slack-deployment, slack-error, slack-recommendation, \
+             application-endpoint, discord-deployment, discord-error, discord-recommendation, \
+             google-chat-deployment, google-chat-error, google-chat-recommendation, \
+             mattermost-deployment, mattermost-error, mattermost-recommendation, \
+             slack-deployment, slack-error, slack-recommendation, \
              teams-deployment, teams-error, teams-recommendation, uptimerobot)"
         ),
         "{stderr}"
@@ -184,6 +187,15 @@ fn check_config_names_every_built_in_template_the_binary_carries() {
         alvares::templates::built_in_names(),
         [
             "application-endpoint",
+            "discord-deployment",
+            "discord-error",
+            "discord-recommendation",
+            "google-chat-deployment",
+            "google-chat-error",
+            "google-chat-recommendation",
+            "mattermost-deployment",
+            "mattermost-error",
+            "mattermost-recommendation",
             "slack-deployment",
             "slack-error",
             "slack-recommendation",

@@ -1,13 +1,22 @@
-//! Microsoft Teams destinations (`[[destinations]] type = "teams"`),
-//! against a mock of a Workflows webhook ("When a Teams webhook request is
-//! received"): it takes a POST of a message with an Adaptive Card
-//! attachment and answers `202 Accepted` with an empty body (Microsoft
-//! Learn, "Create incoming webhooks with Workflows for Microsoft Teams").
+//! Destinations of each type (`[[destinations]]`), against mocks that
+//! answer as the vendor documents:
+//! - Teams, a Workflows webhook ("When a Teams webhook request is
+//!   received"): a POST of a message with an Adaptive Card attachment,
+//!   answered `202 Accepted` with an empty body (Microsoft Learn, "Create
+//!   incoming webhooks with Workflows for Microsoft Teams");
+//! - Discord, `POST /api/webhooks/{id}/{token}`: answered `204 No
+//!   Content`; past its limit `429` with `{"message", "retry_after",
+//!   "global"}` (Discord's documentation, "Execute Webhook", "Rate Limits");
+//! - Mattermost, `POST /hooks/{key}`: answered `200` with the text `ok`
+//!   (Mattermost's documentation, "Incoming webhooks");
+//! - Google Chat, `POST /v1/spaces/{space}/messages?key=…&token=…`:
+//!   answered `200` with the message it created (Google's documentation,
+//!   "Send messages to Google Chat with incoming webhooks").
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path, query_param};
+use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{TestApp, eventually, fixture, spawn_app};
@@ -35,20 +44,30 @@ fn url(server: &MockServer) -> String {
 }
 
 async fn app_with(file: &str, teams: &MockServer) -> (TestApp, tempfile::TempDir) {
+    app_with_vars(file, &[("PLATFORM_TEAMS_URL", &url(teams))]).await
+}
+
+async fn app_with_vars(file: &str, vars: &[(&str, &str)]) -> (TestApp, tempfile::TempDir) {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("alvares.toml");
     std::fs::write(&path, file).unwrap();
-    let app = spawn_app(&[
+    let mut all = vec![
         ("ALVARES_CONFIG", path.to_str().unwrap()),
-        ("PLATFORM_TEAMS_URL", &url(teams)),
         ("ADMIN_TOKEN", TOKEN),
-    ])
-    .await;
+    ];
+    all.extend_from_slice(vars);
+    let app = spawn_app(&all).await;
     (app, folder)
 }
 
 /// The bodies the mock received, in order.
 async fn cards(teams: &MockServer, count: usize) -> Vec<Value> {
+    bodies(teams, count).await
+}
+
+/// The JSON bodies `server` received, once it has `count`.
+async fn bodies(server: &MockServer, count: usize) -> Vec<Value> {
+    let teams = server;
     eventually("the Teams messages", Duration::from_secs(10), || async {
         let received = teams.received_requests().await.unwrap_or_default();
         (received.len() >= count).then(|| {
@@ -261,7 +280,7 @@ fn a_destination_of_an_unknown_type_or_with_a_webhooks_fields_is_refused_naming_
         refusal(
             "[[destinations]]\nname = \"p\"\ntype = \"teamz\"\nurl_env = \"PLATFORM_TEAMS_URL\"\n"
         ),
-        "line 3: destination p: no destination type is named \"teamz\" (known: teams)"
+        "line 3: destination p: no destination type is named \"teamz\" (known: discord, google-chat, mattermost, teams)"
     );
     assert!(
         refusal(
@@ -280,5 +299,202 @@ fn a_destination_of_an_unknown_type_or_with_a_webhooks_fields_is_refused_naming_
     assert_eq!(
         refusal("[[routes]]\nname = \"r\"\ndestinations = [\"nobody\"]\n"),
         "line 3: route r: no destination is named nobody"
+    );
+}
+
+const DISCORD_TOKEN: &str = "discord-webhook-token-0123456789";
+
+#[actix_web::test]
+async fn a_discord_destination_sends_embeds_that_mention_nobody_and_waits_out_a_429() {
+    let discord = MockServer::start().await;
+    let hook = format!("/api/webhooks/1181234567890/{DISCORD_TOKEN}");
+    // The first error hits the limit: no Retry-After, the wait in the body.
+    Mock::given(method("POST"))
+        .and(path(hook.as_str()))
+        .and(body_partial_json(json!({"username": "Alvares Error"})))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("x-ratelimit-limit", "5")
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-scope", "shared")
+                .set_body_json(json!({
+                    "message": "You are being rate limited.",
+                    "retry_after": 0.3,
+                    "global": false
+                })),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&discord)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(hook.as_str()))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&discord)
+        .await;
+    let file = r#"
+[[destinations]]
+name = "ops"
+type = "discord"
+url_env = "OPS_DISCORD_URL"
+kinds = ["error"]
+"#;
+    let url = format!("{}{hook}", discord.uri());
+    let (app, _folder) = app_with_vars(file, &[("OPS_DISCORD_URL", &url)]).await;
+    let error = json!({
+        "message": "@everyone <@&123> build ~~failed~~ [see](https://evil.example)",
+        "stackTrace": "at Main.run(Main.java:1)",
+        "applicationName": "kth-azure-app", "cluster": "active",
+    });
+    let (status, accepted) = app.put_event("error", &error).await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let sent = bodies(&discord, 2).await;
+    let expected = json!({
+        "username": "Alvares Error",
+        "allowed_mentions": {"parse": []},
+        "embeds": [{
+            "title": "@everyone \\<@&123\\> build \\~\\~failed\\~\\~ \\[see\\]\\(https://evil.example\\)",
+            "color": 15158332,
+            "description": "at Main.run\\(Main.java:1\\)",
+            "fields": [
+                {"name": "Application", "value": "kth-azure-app", "inline": true},
+                {"name": "Cluster", "value": "active", "inline": true}
+            ]
+        }]
+    });
+    // The refused message, then the same again after the body's wait.
+    assert_eq!(sent, [expected.clone(), expected]);
+    let outcome = eventually("delivered", Duration::from_secs(10), || async {
+        let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
+        view["deliveries"]
+            .as_array()?
+            .iter()
+            .find(|d| d["subscriber"] == "discord-ops" && d["state"] == "delivered")
+            .cloned()
+    })
+    .await;
+    assert_eq!(outcome["outcome"], "POST $OPS_DISCORD_URL answered 204");
+    assert_eq!(discord.received_requests().await.unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn a_mattermost_destination_gets_slacks_shape_with_no_mention_in_event_text() {
+    let mattermost = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/mattermost-hook-key-0123456789"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&mattermost)
+        .await;
+    let file = r#"
+[[destinations]]
+name = "dev"
+type = "mattermost"
+url_env = "DEV_MATTERMOST_URL"
+"#;
+    let url = format!("{}/hooks/mattermost-hook-key-0123456789", mattermost.uri());
+    let (app, _folder) = app_with_vars(file, &[("DEV_MATTERMOST_URL", &url)]).await;
+    let (status, _) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    let deployment = bodies(&mattermost, 1).await.remove(0);
+    let logs = "https://graycloud.ite.kth.se/search?rangetype=relative&fields=message%2Csource\
+                &width=2560&highlightMessage=&relative=3600&q=source%3Aactive+AND+image_name%3A\
+                /.%2Akth-azure-app%3A2.0.11_abc123.%2A/";
+    assert_eq!(
+        deployment,
+        json!({
+            "username": "Cluster Deployment",
+            "text": "kth-azure-app deployed in active",
+            "attachments": [{
+                "fallback": "kth-azure-app deployed in active",
+                "color": "#aec90c",
+                "title": "Search logs",
+                "title_link": logs,
+                "fields": [
+                    {"short": true, "title": "Version", "value": "2.0.11\\_abc123"},
+                    {"short": true, "title": "Cluster", "value": "active"},
+                    {"short": true, "title": "Team", "value": "team-studadm"}
+                ],
+                "footer": "the first deployment of kth-azure-app to active"
+            }]
+        })
+    );
+    let (status, _) = app
+        .put_event(
+            "recommendation",
+            &json!({"message": "@channel please **upgrade**"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let recommendation = bodies(&mattermost, 2).await.remove(1);
+    assert_eq!(
+        recommendation,
+        json!({"username": "Alvares", "text": "@\u{2060}channel please \\*\\*upgrade\\*\\*"})
+    );
+}
+
+#[actix_web::test]
+async fn a_google_chat_destination_sends_a_card_with_event_text_as_text() {
+    let chat = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/spaces/AAAAplatform/messages"))
+        .and(query_param("token", "google-chat-token-0123456789abcdef"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "name": "spaces/AAAAplatform/messages/abc.abc",
+            "sender": {"name": "users/114022495153014004089", "type": "BOT"},
+            "createTime": "2026-12-04T10:00:00.000000Z"
+        })))
+        .mount(&chat)
+        .await;
+    let file = r#"
+[[destinations]]
+name = "platform"
+type = "google-chat"
+url_env = "PLATFORM_CHAT_URL"
+"#;
+    let url = format!(
+        "{}/v1/spaces/AAAAplatform/messages?key=AIzaSyKey0123456789&token=google-chat-token-0123456789abcdef",
+        chat.uri()
+    );
+    let (app, _folder) = app_with_vars(file, &[("PLATFORM_CHAT_URL", &url)]).await;
+    let (status, accepted) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap();
+    let logs = "https://graycloud.ite.kth.se/search?rangetype=relative&fields=message%2Csource\
+                &width=2560&highlightMessage=&relative=3600&q=source%3Aactive+AND+image_name%3A\
+                /.%2Akth-azure-app%3A2.0.11_abc123.%2A/";
+    assert_eq!(
+        bodies(&chat, 1).await.remove(0),
+        json!({"cardsV2": [{"cardId": format!("deployment-{id}"), "card": {
+            "header": {"title": "kth-azure-app deployed in active", "subtitle": "2.0.11_abc123"},
+            "sections": [{"widgets": [
+                {"decoratedText": {"topLabel": "Cluster", "text": "active"}},
+                {"decoratedText": {"topLabel": "Team", "text": "team-studadm"}},
+                {"textParagraph": {"text": "the first deployment of kth-azure-app to active"}},
+                {"buttonList": {"buttons": [
+                    {"text": "Search logs", "onClick": {"openLink": {"url": logs}}}
+                ]}}
+            ]}]
+        }}]})
+    );
+    let (status, accepted) = app
+        .put_event(
+            "recommendation",
+            &json!({"message": "<a href=\"https://evil.example\">renew</a> <users/all>"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap();
+    assert_eq!(
+        bodies(&chat, 2).await.remove(1),
+        json!({"cardsV2": [{"cardId": format!("recommendation-{id}"), "card": {
+            "header": {"title": "Recommendation"},
+            "sections": [{"widgets": [{"textParagraph": {"text":
+                "&lt;a href=\"https://evil.example\"&gt;renew&lt;/a&gt; &lt;users/all&gt;"}}]}]
+        }}]})
     );
 }
