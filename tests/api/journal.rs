@@ -11,7 +11,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    TestApp, TestDatabase, eventually, fixture, hook, mock_slack, spawn_app_on, wait_for_slack,
+    TestApp, TestDatabase, eventually, fixture, hook, mock_slack, slack_bodies, spawn_app_on,
+    wait_for_slack,
 };
 use crate::on_both_backends;
 
@@ -321,6 +322,12 @@ async fn a_restart_finishes_pending_deliveries_and_keeps_the_history(database: A
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let second = spawn_app_on(database, &pairs, registrations()).await;
+    // The retry is due after its backoff and the first run's lease (3 s):
+    // more than wait_for_slack's 10 s once under the whole suite's load.
+    eventually("the retried message", Duration::from_secs(30), || async {
+        (!slack_bodies(&up).await.is_empty()).then_some(())
+    })
+    .await;
     let received = wait_for_slack(&second, &up, 1).await;
     assert_eq!(received[0]["text"], "survive");
     let view = second.finished_event(&id).await;
