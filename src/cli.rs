@@ -137,10 +137,18 @@ fn describe(path: &Path, summary: &ConfigSummary) -> String {
             does.join("; ")
         ));
     }
-    out.push_str(&format!("\nWebhooks ({}):\n", summary.webhooks.len()));
+    out.push_str(&format!(
+        "\nWebhooks and destinations ({}):\n",
+        summary.webhooks.len()
+    ));
     for webhook in &summary.webhooks {
+        let of_type = if webhook.destination_type == "webhook" {
+            String::new()
+        } else {
+            format!(", a {} destination", webhook.destination_type)
+        };
         out.push_str(&format!(
-            "  {} ({}): {} {} for {}{}{}{}\n",
+            "  {} ({}{of_type}): {} {} for {}{}{}{}\n",
             webhook.name,
             webhook.subscriber,
             webhook.method,

@@ -498,3 +498,35 @@ url_env = "PLATFORM_CHAT_URL"
         }}]})
     );
 }
+
+#[test]
+fn check_config_lists_a_destination_with_its_type_and_never_its_url() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("alvares.toml");
+    std::fs::write(
+        &file,
+        "[[destinations]]\nname = \"platform\"\ntype = \"teams\"\n\
+         url_env = \"PLATFORM_TEAMS_URL\"\nkinds = [\"deployment\"]\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_alvares"))
+        .arg("check-config")
+        .arg(&file)
+        .env_clear()
+        .env(
+            "PLATFORM_TEAMS_URL",
+            format!("https://prod.example{INVOKE}?api-version=1&sig={SIG}"),
+        )
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "Webhooks and destinations (1):\n  platform (teams-platform, a teams destination): \
+             POST $PLATFORM_TEAMS_URL for deployments where every event\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains(SIG), "{out}");
+}

@@ -119,14 +119,14 @@ export const operator = {
         el('div', {}, el('strong', { text: hook.subscriber }), ' ', el('span', { className: 'badge', text: hook.kinds.join(', ') })),
         el('div', { className: 'mono', text: `${hook.method} ${hook.url}` }),
         el('div', { className: 'meta' },
-          hook.signedWith ? `signed with ${hook.signedWith}` : 'unsigned',
+          hook.type !== 'webhook' ? `a ${hook.type} destination` : hook.signedWith ? `signed with ${hook.signedWith}` : 'unsigned',
           hook.routed ? ' · only events a route names' : '',
           hook.rateLimit ? ` · ${hook.rateLimit}` : ''))));
     $('config').replaceChildren(
       el('h3', { text: `Routes (${routes.length})` }),
       ...(routes.length ? routes : [el('p', { className: 'empty', text: 'No routes.' })]),
-      el('h3', { text: `Webhooks (${webhooks.length})` }),
-      ...(webhooks.length ? webhooks : [el('p', { className: 'empty', text: 'No webhooks.' })]));
+      el('h3', { text: `Webhooks and destinations (${webhooks.length})` }),
+      ...(webhooks.length ? webhooks : [el('p', { className: 'empty', text: 'No webhooks or destinations.' })]));
   },
 
   async reload() {
