@@ -20,6 +20,8 @@ pub mod flottsbro;
 pub mod google_chat;
 pub mod lighthouse;
 pub mod mattermost;
+pub mod opsgenie;
+pub mod pagerduty;
 pub mod slack_deployment;
 pub mod slack_error;
 pub mod slack_recommendation;
@@ -53,6 +55,8 @@ pub fn integrations() -> Vec<Integration> {
         Integration::declared::<ChatWebhook<mattermost::Mattermost>>(
             chat::registrations::<mattermost::Mattermost>,
         ),
+        Integration::declared::<opsgenie::Opsgenie>(opsgenie::registrations),
+        Integration::declared::<pagerduty::PagerDuty>(pagerduty::registrations),
         Integration::builtin::<slack_deployment::SlackDeployment>(),
         Integration::builtin::<slack_error::SlackError>(),
         Integration::builtin::<slack_recommendation::SlackRecommendation>(),

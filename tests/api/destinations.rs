@@ -280,7 +280,7 @@ fn a_destination_of_an_unknown_type_or_with_a_webhooks_fields_is_refused_naming_
         refusal(
             "[[destinations]]\nname = \"p\"\ntype = \"teamz\"\nurl_env = \"PLATFORM_TEAMS_URL\"\n"
         ),
-        "line 3: destination p: no destination type is named \"teamz\" (known: discord, google-chat, mattermost, teams)"
+        "line 3: destination p: no destination type is named \"teamz\" (known: discord, google-chat, mattermost, opsgenie, pagerduty, teams)"
     );
     assert!(
         refusal(
@@ -529,4 +529,215 @@ fn check_config_lists_a_destination_with_its_type_and_never_its_url() {
         "{out}"
     );
     assert!(!out.contains(SIG), "{out}");
+}
+
+/// PagerDuty's Events API v2 (`POST /v2/enqueue`): `202` with
+/// `{"status": "success", "message": "Event processed", "dedup_key": …}`
+/// (PagerDuty's documentation, "Send an Alert Event").
+#[actix_web::test]
+async fn a_pagerduty_alert_is_triggered_by_an_error_and_resolved_by_the_next_deployment() {
+    let pagerduty = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/enqueue"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
+            "status": "success",
+            "message": "Event processed",
+            "dedup_key": "alvares/active/kth-azure-app"
+        })))
+        .mount(&pagerduty)
+        .await;
+    let file = r#"
+[[destinations]]
+name = "platform"
+type = "pagerduty"
+key_env = "PLATFORM_PAGERDUTY_KEY"
+kinds = ["deployment", "error"]
+"#;
+    let key = "R0UT1NGKEY0123456789abcdefabcdef";
+    let (app, _folder) = app_with_vars(
+        file,
+        &[
+            ("PLATFORM_PAGERDUTY_KEY", key),
+            ("PAGERDUTY_EVENTS_URL", &pagerduty.uri()),
+        ],
+    )
+    .await;
+    let (status, accepted) = app
+        .put_event(
+            "error",
+            &json!({"message": "readiness probe failed", "applicationName": "kth-azure-app",
+                    "cluster": "active", "importance": "high"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let error_id = accepted["id"].as_str().unwrap().to_owned();
+    let trigger = bodies(&pagerduty, 1).await.remove(0);
+    assert_eq!(
+        trigger,
+        json!({
+            "routing_key": key,
+            "event_action": "trigger",
+            "dedup_key": "alvares/active/kth-azure-app",
+            "payload": {
+                "summary": "kth-azure-app in active: readiness probe failed",
+                "source": "active",
+                "severity": "critical",
+                "component": "kth-azure-app",
+                "group": "active",
+                "custom_details": {"message": "readiness probe failed", "event": error_id}
+            }
+        })
+    );
+    // The fix goes out: the same alert is resolved.
+    let (status, accepted) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    let deployment_id = accepted["id"].as_str().unwrap().to_owned();
+    let resolve = bodies(&pagerduty, 2).await.remove(1);
+    assert_eq!(
+        resolve,
+        json!({"routing_key": key, "event_action": "resolve",
+               "dedup_key": "alvares/active/kth-azure-app"})
+    );
+    let outcome = eventually("delivered", Duration::from_secs(10), || async {
+        let (_, view) = app.get(&format!("/api/v1/events/{deployment_id}")).await;
+        view["deliveries"]
+            .as_array()?
+            .iter()
+            .find(|d| d["subscriber"] == "pagerduty-platform" && d["state"] == "delivered")
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        outcome["outcome"],
+        "resolve alvares/active/kth-azure-app: PagerDuty answered 202"
+    );
+    assert!(!outcome.to_string().contains(key), "{outcome}");
+    // Shown by the variable holding its key, never the key.
+    let mut response = app
+        .http
+        .get(format!("{}/admin/config", app.address))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    let config: Value = response.json().await.unwrap();
+    assert_eq!(config["webhooks"][0]["type"], "pagerduty");
+    assert_eq!(config["webhooks"][0]["key"], "$PLATFORM_PAGERDUTY_KEY");
+    assert_eq!(config["webhooks"][0]["url"], "PagerDuty Events API v2");
+    assert!(!config.to_string().contains(key), "{config}");
+}
+
+#[test]
+fn a_destination_takes_the_variable_its_type_takes() {
+    let env = alvares::config::Env::from_map(
+        [
+            ("KEY".to_owned(), "k".repeat(32)),
+            ("URL".to_owned(), "https://teams.example/x".to_owned()),
+        ]
+        .into(),
+    );
+    let refusal = |text: &str| {
+        alvares::config::OperatorConfig::parse(text, &env)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        refusal("[[destinations]]\nname = \"p\"\ntype = \"pagerduty\"\nurl_env = \"URL\"\n"),
+        "line 4: destination p: a pagerduty destination takes key_env, not url_env"
+    );
+    assert_eq!(
+        refusal("[[destinations]]\nname = \"p\"\ntype = \"teams\"\nkey_env = \"KEY\"\n"),
+        "line 4: destination p: a teams destination takes url_env, not key_env"
+    );
+    assert_eq!(
+        refusal("[[destinations]]\nname = \"p\"\ntype = \"pagerduty\"\n"),
+        "line 2: destination p: give key_env (a pagerduty destination's secret)"
+    );
+}
+
+/// Opsgenie's Alert API: create `POST /v2/alerts`, close `POST
+/// /v2/alerts/{alias}/close?identifierType=alias`, both with
+/// `Authorization: GenieKey …` and answered `202` with `{"result": "Request
+/// will be processed", "took": …, "requestId": …}` (Opsgenie's
+/// documentation, "Alert API").
+#[actix_web::test]
+async fn an_opsgenie_alert_is_created_by_an_error_and_closed_by_the_next_deployment() {
+    let opsgenie = MockServer::start().await;
+    let key = "0f3c2a1b-opsgenie-api-key-4d5e6f7a8b9c";
+    let accepted = ResponseTemplate::new(202).set_body_json(json!({
+        "result": "Request will be processed",
+        "took": 0.302,
+        "requestId": "43a29c5c-3dbf-4fa4-9c26-f4f71023e120"
+    }));
+    Mock::given(method("POST"))
+        .and(path("/v2/alerts"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            format!("GenieKey {key}").as_str(),
+        ))
+        .respond_with(accepted.clone())
+        .mount(&opsgenie)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/alerts/alvares:active:kth-azure-app/close"))
+        .and(query_param("identifierType", "alias"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            format!("GenieKey {key}").as_str(),
+        ))
+        .respond_with(accepted)
+        .mount(&opsgenie)
+        .await;
+    let file = r#"
+[[destinations]]
+name = "platform"
+type = "opsgenie"
+key_env = "PLATFORM_OPSGENIE_KEY"
+kinds = ["deployment", "error"]
+"#;
+    let (app, _folder) = app_with_vars(
+        file,
+        &[
+            ("PLATFORM_OPSGENIE_KEY", key),
+            ("OPSGENIE_API_URL", &opsgenie.uri()),
+        ],
+    )
+    .await;
+    let (status, accepted) = app
+        .put_event(
+            "error",
+            &json!({"message": "readiness probe failed", "applicationName": "kth-azure-app",
+                    "cluster": "active", "stackTrace": "at probe"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let error_id = accepted["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        bodies(&opsgenie, 1).await.remove(0),
+        json!({
+            "message": "kth-azure-app in active: readiness probe failed",
+            "alias": "alvares:active:kth-azure-app",
+            "description": "readiness probe failed\n\nat probe",
+            "source": "Alvares",
+            "priority": "P3",
+            "details": {"event": error_id},
+            "tags": ["kth-azure-app", "active"],
+            "entity": "kth-azure-app"
+        })
+    );
+    let (status, _) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        bodies(&opsgenie, 2).await.remove(1),
+        json!({"source": "Alvares", "note": "kth-azure-app 2.0.11_abc123 deployed in active"})
+    );
+    let received = opsgenie.received_requests().await.unwrap();
+    assert_eq!(
+        received[1].url.path(),
+        "/v2/alerts/alvares%3Aactive%3Akth-azure-app/close"
+    );
 }

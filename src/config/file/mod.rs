@@ -119,6 +119,19 @@ pub struct DestinationType {
     pub name: &'static str,
     /// Its pace when the file gives none: the vendor's documented limit.
     pub default_rate_limit: crate::config::RateLimit,
+    /// The secret it is given.
+    pub credential: Credential,
+}
+
+/// What secret a destination type is given, and so which variable its
+/// `[[destinations]]` entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// Its whole URL is the secret (`url_env`): a chat webhook.
+    Url,
+    /// An API key (`key_env`) sent to the vendor's API, whose address is
+    /// shown as `endpoint` (its base URL is environment-only).
+    Key { endpoint: &'static str },
 }
 
 inventory::collect!(DestinationType);
@@ -153,6 +166,8 @@ pub struct Webhook {
     pub secret_env: Option<String>,
     /// The variables that hold secret header values.
     pub header_variables: Vec<String>,
+    /// A destination's `key_env`: the variable holding its API key.
+    pub key_variable: Option<String>,
     pub once_per: Option<OncePer>,
     pub rate_limit: Option<crate::config::RateLimit>,
 }
@@ -222,6 +237,7 @@ impl OperatorConfig {
                     .map(str::to_owned)
                     .into_iter()
                     .chain(w.secret_env.clone())
+                    .chain(w.key_variable.clone())
                     .chain(w.header_variables.iter().cloned())
             })
             .collect()

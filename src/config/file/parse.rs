@@ -211,6 +211,7 @@ impl Parsing<'_> {
         Ok(Webhook {
             id: format!("webhook-{name}"),
             destination_type: None,
+            key_variable: None,
             url: Secret::new(url),
             url_source,
             method,

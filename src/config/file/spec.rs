@@ -120,7 +120,10 @@ pub(super) struct DestinationSpec {
     pub(super) name: Spanned<String>,
     #[serde(rename = "type")]
     pub(super) type_name: Spanned<String>,
-    pub(super) url_env: Spanned<String>,
+    /// The variable holding its URL (chat webhooks).
+    pub(super) url_env: Option<Spanned<String>>,
+    /// The variable holding its key (an alerting API's integration key).
+    pub(super) key_env: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) kinds: Vec<EventKind>,
     #[serde(default)]

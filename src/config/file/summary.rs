@@ -79,6 +79,7 @@ impl WebhookSummary {
             when: w.when.describe(),
             routed: w.routed,
             signed_with: w.secret_env.as_ref().map(|v| format!("${v}")),
+            key: w.key_variable.as_ref().map(|v| format!("${v}")),
             once_per: OncePerSummary::of(&w.once_per),
             rate_limit: w.rate_limit.map(|l| l.to_string()),
         }
@@ -148,6 +149,8 @@ pub struct WebhookSummary {
     pub routed: bool,
     /// `$VARIABLE` holding its `whsec_` secret; null when unsigned.
     pub signed_with: Option<String>,
+    /// A destination's `$VARIABLE` holding its API key; null without one.
+    pub key: Option<String>,
     pub once_per: Option<OncePerSummary>,
     pub rate_limit: Option<String>,
 }

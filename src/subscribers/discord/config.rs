@@ -10,5 +10,6 @@ inventory::submit! {
     crate::config::file::DestinationType {
         name: Discord::TYPE,
         default_rate_limit: DISCORD_RATE_LIMIT,
+        credential: crate::config::file::Credential::Url,
     }
 }

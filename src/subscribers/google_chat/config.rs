@@ -10,5 +10,6 @@ inventory::submit! {
     crate::config::file::DestinationType {
         name: GoogleChat::TYPE,
         default_rate_limit: GOOGLE_CHAT_RATE_LIMIT,
+        credential: crate::config::file::Credential::Url,
     }
 }

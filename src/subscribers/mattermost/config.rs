@@ -10,5 +10,6 @@ inventory::submit! {
     crate::config::file::DestinationType {
         name: Mattermost::TYPE,
         default_rate_limit: MATTERMOST_RATE_LIMIT,
+        credential: crate::config::file::Credential::Url,
     }
 }

@@ -10,5 +10,6 @@ inventory::submit! {
     crate::config::file::DestinationType {
         name: Teams::TYPE,
         default_rate_limit: TEAMS_RATE_LIMIT,
+        credential: crate::config::file::Credential::Url,
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::super::lines::shown;
 use super::super::spec::DestinationSpec;
-use super::super::{DestinationType, FileError, Webhook, destination_type};
+use super::super::{Credential, DestinationType, FileError, Webhook, destination_type};
 use super::{Parsing, at, conditions, once_per, valid_name};
 use crate::config::{HttpUrl, Secret};
 
@@ -38,16 +38,8 @@ impl Parsing<'_> {
                 ),
             ));
         };
-        let url = self.webhook_variable(&name, "url_env", &spec.url_env)?;
-        if url.parse::<HttpUrl>().is_err() {
-            return Err(at(
-                self.lines.at(&spec.url_env),
-                format!(
-                    "destination {name}: ${} is not an http(s) URL",
-                    spec.url_env.get_ref()
-                ),
-            ));
-        }
+        let (url, url_source, key_variable) =
+            self.destination_credential(&name, name_line, known.credential, &spec)?;
         let rate_limit = self.rate_limit(&name, spec.rate_limit.as_ref())?;
         let when = conditions(spec.when, &self.lines)
             .map_err(|(line, e)| at(line.or(name_line), format!("destination {name}: when.{e}")))?;
@@ -56,8 +48,9 @@ impl Parsing<'_> {
         Ok(Webhook {
             id: format!("{}-{name}", known.name),
             destination_type: Some(known.name),
-            url: Secret::new(url.to_owned()),
-            url_source: format!("${}", spec.url_env.get_ref()),
+            url: Secret::new(url),
+            url_source,
+            key_variable,
             method: "POST".to_owned(),
             headers: BTreeMap::new(),
             header_variables: Vec::new(),
@@ -72,5 +65,64 @@ impl Parsing<'_> {
             rate_limit: Some(rate_limit.unwrap_or(known.default_rate_limit)),
             name,
         })
+    }
+
+    /// The variable its type takes (`url_env` or `key_env`, the other
+    /// refused): its URL (none for a key), where it goes as shown, and the
+    /// key's variable.
+    fn destination_credential(
+        &self,
+        name: &str,
+        name_line: Option<usize>,
+        credential: Credential,
+        spec: &DestinationSpec,
+    ) -> Result<(String, String, Option<String>), FileError> {
+        let (takes, refused, given) = match credential {
+            Credential::Url => ("url_env", &spec.key_env, &spec.url_env),
+            Credential::Key { .. } => ("key_env", &spec.url_env, &spec.key_env),
+        };
+        if let Some(refused) = refused {
+            return Err(at(
+                self.lines.at(refused),
+                format!(
+                    "destination {name}: a {} destination takes {takes}, not {}",
+                    spec.type_name.get_ref(),
+                    if takes == "url_env" {
+                        "key_env"
+                    } else {
+                        "url_env"
+                    }
+                ),
+            ));
+        }
+        let Some(variable) = given else {
+            return Err(at(
+                name_line,
+                format!(
+                    "destination {name}: give {takes} (a {} destination's secret)",
+                    spec.type_name.get_ref()
+                ),
+            ));
+        };
+        let value = self.webhook_variable(name, takes, variable)?;
+        match credential {
+            Credential::Url => {
+                if value.parse::<HttpUrl>().is_err() {
+                    return Err(at(
+                        self.lines.at(variable),
+                        format!(
+                            "destination {name}: ${} is not an http(s) URL",
+                            variable.get_ref()
+                        ),
+                    ));
+                }
+                Ok((value.to_owned(), format!("${}", variable.get_ref()), None))
+            }
+            Credential::Key { endpoint } => Ok((
+                String::new(),
+                endpoint.to_owned(),
+                Some(variable.get_ref().clone()),
+            )),
+        }
     }
 }
