@@ -18,6 +18,7 @@ pub mod detectify;
 pub mod discord;
 pub mod flottsbro;
 pub mod google_chat;
+pub mod grafana;
 pub mod lighthouse;
 pub mod mattermost;
 pub mod opsgenie;
@@ -51,6 +52,7 @@ pub fn integrations() -> Vec<Integration> {
         Integration::declared::<ChatWebhook<google_chat::GoogleChat>>(
             chat::registrations::<google_chat::GoogleChat>,
         ),
+        Integration::declared::<grafana::Grafana>(grafana::registrations),
         Integration::builtin::<lighthouse::Lighthouse>(),
         Integration::declared::<ChatWebhook<mattermost::Mattermost>>(
             chat::registrations::<mattermost::Mattermost>,

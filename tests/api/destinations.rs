@@ -280,7 +280,7 @@ fn a_destination_of_an_unknown_type_or_with_a_webhooks_fields_is_refused_naming_
         refusal(
             "[[destinations]]\nname = \"p\"\ntype = \"teamz\"\nurl_env = \"PLATFORM_TEAMS_URL\"\n"
         ),
-        "line 3: destination p: no destination type is named \"teamz\" (known: discord, google-chat, mattermost, opsgenie, pagerduty, teams)"
+        "line 3: destination p: no destination type is named \"teamz\" (known: discord, google-chat, grafana, mattermost, opsgenie, pagerduty, teams)"
     );
     assert!(
         refusal(
@@ -645,11 +645,11 @@ fn a_destination_takes_the_variable_its_type_takes() {
     };
     assert_eq!(
         refusal("[[destinations]]\nname = \"p\"\ntype = \"pagerduty\"\nurl_env = \"URL\"\n"),
-        "line 4: destination p: a pagerduty destination takes key_env, not url_env"
+        "line 4: destination p: a pagerduty destination takes no url_env"
     );
     assert_eq!(
         refusal("[[destinations]]\nname = \"p\"\ntype = \"teams\"\nkey_env = \"KEY\"\n"),
-        "line 4: destination p: a teams destination takes url_env, not key_env"
+        "line 4: destination p: a teams destination takes no key_env"
     );
     assert_eq!(
         refusal("[[destinations]]\nname = \"p\"\ntype = \"pagerduty\"\n"),
@@ -739,5 +739,95 @@ kinds = ["deployment", "error"]
     assert_eq!(
         received[1].url.path(),
         "/v2/alerts/alvares%3Aactive%3Akth-azure-app/close"
+    );
+}
+
+/// Grafana's Annotations API: `POST /api/annotations` with a service
+/// account token, answered `200` with `{"message": "Annotation added",
+/// "id": …}` (Grafana's documentation, "Annotations HTTP API").
+#[actix_web::test]
+async fn a_grafana_destination_marks_each_deployment_and_error_on_the_dashboards() {
+    let grafana = MockServer::start().await;
+    let token = "glsa_annotationsWriter_0123456789abcdef";
+    Mock::given(method("POST"))
+        .and(path("/api/annotations"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            format!("Bearer {token}").as_str(),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"message": "Annotation added", "id": 1})),
+        )
+        .mount(&grafana)
+        .await;
+    let file = r#"
+[[destinations]]
+name = "ops"
+type = "grafana"
+url_env = "OPS_GRAFANA_URL"
+key_env = "OPS_GRAFANA_TOKEN"
+kinds = ["deployment", "error"]
+"#;
+    let (app, _folder) = app_with_vars(
+        file,
+        &[
+            ("OPS_GRAFANA_URL", &grafana.uri()),
+            ("OPS_GRAFANA_TOKEN", token),
+        ],
+    )
+    .await;
+    let (status, accepted) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let annotation = bodies(&grafana, 1).await.remove(0);
+    let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
+    let received = humantime::parse_rfc3339(view["receivedAt"].as_str().unwrap()).unwrap();
+    let received_ms = received
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(
+        annotation,
+        json!({
+            "time": received_ms,
+            "tags": ["alvares", "deployment", "application:kth-azure-app", "cluster:active",
+                     "team:team-studadm", "version:2.0.11_abc123"],
+            "text": "kth-azure-app 2.0.11_abc123 deployed in active"
+        })
+    );
+    let (status, _) = app
+        .put_event(
+            "error",
+            &json!({"message": "readiness probe failed", "applicationName": "kth-azure-app",
+                    "cluster": "active"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let error = bodies(&grafana, 2).await.remove(1);
+    assert_eq!(
+        error["tags"],
+        json!([
+            "alvares",
+            "error",
+            "application:kth-azure-app",
+            "cluster:active"
+        ])
+    );
+    assert_eq!(error["text"], "readiness probe failed");
+    let outcome = eventually("delivered", Duration::from_secs(10), || async {
+        let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
+        view["deliveries"]
+            .as_array()?
+            .iter()
+            .find(|d| d["subscriber"] == "grafana-ops" && d["state"] == "delivered")
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        outcome["outcome"],
+        "POST $OPS_GRAFANA_URL/api/annotations answered 200"
     );
 }

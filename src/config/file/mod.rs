@@ -132,6 +132,9 @@ pub enum Credential {
     /// An API key (`key_env`) sent to the vendor's API, whose address is
     /// shown as `endpoint` (its base URL is environment-only).
     Key { endpoint: &'static str },
+    /// The address of the operator's own instance (`url_env`) and a key
+    /// for it (`key_env`): Grafana.
+    UrlAndKey,
 }
 
 inventory::collect!(DestinationType);

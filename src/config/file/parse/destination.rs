@@ -67,9 +67,9 @@ impl Parsing<'_> {
         })
     }
 
-    /// The variable its type takes (`url_env` or `key_env`, the other
-    /// refused): its URL (none for a key), where it goes as shown, and the
-    /// key's variable.
+    /// The variables its type takes (`url_env`, `key_env` or both; one it
+    /// does not take is refused): its URL (none for a key alone), where it
+    /// goes as shown, and the key's variable.
     fn destination_credential(
         &self,
         name: &str,
@@ -77,52 +77,59 @@ impl Parsing<'_> {
         credential: Credential,
         spec: &DestinationSpec,
     ) -> Result<(String, String, Option<String>), FileError> {
-        let (takes, refused, given) = match credential {
-            Credential::Url => ("url_env", &spec.key_env, &spec.url_env),
-            Credential::Key { .. } => ("key_env", &spec.url_env, &spec.key_env),
+        let type_name = spec.type_name.get_ref();
+        let (wants_url, wants_key) = match credential {
+            Credential::Url => (true, false),
+            Credential::Key { .. } => (false, true),
+            Credential::UrlAndKey => (true, true),
         };
-        if let Some(refused) = refused {
-            return Err(at(
-                self.lines.at(refused),
-                format!(
-                    "destination {name}: a {} destination takes {takes}, not {}",
-                    spec.type_name.get_ref(),
-                    if takes == "url_env" {
-                        "key_env"
-                    } else {
-                        "url_env"
-                    }
-                ),
-            ));
-        }
-        let Some(variable) = given else {
-            return Err(at(
-                name_line,
-                format!(
-                    "destination {name}: give {takes} (a {} destination's secret)",
-                    spec.type_name.get_ref()
-                ),
-            ));
-        };
-        let value = self.webhook_variable(name, takes, variable)?;
-        match credential {
-            Credential::Url => {
-                if value.parse::<HttpUrl>().is_err() {
-                    return Err(at(
-                        self.lines.at(variable),
-                        format!(
-                            "destination {name}: ${} is not an http(s) URL",
-                            variable.get_ref()
-                        ),
-                    ));
-                }
-                Ok((value.to_owned(), format!("${}", variable.get_ref()), None))
+        let fields = [
+            (wants_url, &spec.url_env, "url_env"),
+            (wants_key, &spec.key_env, "key_env"),
+        ];
+        // One it does not take first: that is the mistake to name.
+        for (wanted, given, field) in fields {
+            if let (false, Some(given)) = (wanted, given) {
+                return Err(at(
+                    self.lines.at(given),
+                    format!("destination {name}: a {type_name} destination takes no {field}"),
+                ));
             }
-            Credential::Key { endpoint } => Ok((
-                String::new(),
-                endpoint.to_owned(),
-                Some(variable.get_ref().clone()),
-            )),
         }
+        for (wanted, given, field) in fields {
+            if wanted && given.is_none() {
+                return Err(at(
+                    name_line,
+                    format!(
+                        "destination {name}: give {field} (a {type_name} destination's secret)"
+                    ),
+                ));
+            }
+        }
+        let key_variable = spec.key_env.as_ref().map(|key| key.get_ref().clone());
+        if let Some(key) = &spec.key_env {
+            self.webhook_variable(name, "key_env", key)?;
+        }
+        let Some(variable) = &spec.url_env else {
+            let Credential::Key { endpoint } = credential else {
+                unreachable!("a type that takes no URL takes a key")
+            };
+            return Ok((String::new(), endpoint.to_owned(), key_variable));
+        };
+        let value = self.webhook_variable(name, "url_env", variable)?;
+        if value.parse::<HttpUrl>().is_err() {
+            return Err(at(
+                self.lines.at(variable),
+                format!(
+                    "destination {name}: ${} is not an http(s) URL",
+                    variable.get_ref()
+                ),
+            ));
+        }
+        Ok((
+            value.to_owned(),
+            format!("${}", variable.get_ref()),
+            key_variable,
+        ))
     }
 }
