@@ -831,3 +831,131 @@ kinds = ["deployment", "error"]
         "POST $OPS_GRAFANA_URL/api/annotations answered 200"
     );
 }
+
+/// `examples/destinations.toml`, every type at once: each event causes
+/// exactly one request at each destination that takes it, and none at the
+/// others.
+#[actix_web::test]
+async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
+    let vendors = MockServer::start().await;
+    for (route, status) in [
+        ("/teams", 202),
+        ("/api/webhooks/1181234567890/discord-example-token", 204),
+        ("/hooks/mattermost-example-key", 200),
+        ("/v1/spaces/AAAAexample/messages", 200),
+        ("/pagerduty/v2/enqueue", 202),
+        ("/opsgenie/v2/alerts", 202),
+        (
+            "/opsgenie/v2/alerts/alvares%3Aactive%3Akth-azure-app/close",
+            202,
+        ),
+        ("/grafana/api/annotations", 200),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(status).set_body_string("{}"))
+            .mount(&vendors)
+            .await;
+    }
+    let base = vendors.uri();
+    let vars = [
+        (
+            "PLATFORM_TEAMS_URL",
+            format!("{base}/teams?sig=teams-example-signature-0123"),
+        ),
+        (
+            "OPS_DISCORD_URL",
+            format!("{base}/api/webhooks/1181234567890/discord-example-token"),
+        ),
+        (
+            "DEV_MATTERMOST_URL",
+            format!("{base}/hooks/mattermost-example-key"),
+        ),
+        (
+            "PLATFORM_CHAT_URL",
+            format!("{base}/v1/spaces/AAAAexample/messages?key=k&token=google-example-token-0123"),
+        ),
+        (
+            "PLATFORM_PAGERDUTY_KEY",
+            "pagerduty-example-routing-key".to_owned(),
+        ),
+        ("PAGERDUTY_EVENTS_URL", format!("{base}/pagerduty")),
+        (
+            "PLATFORM_OPSGENIE_KEY",
+            "opsgenie-example-api-key".to_owned(),
+        ),
+        ("OPSGENIE_API_URL", format!("{base}/opsgenie")),
+        ("OPS_GRAFANA_URL", format!("{base}/grafana")),
+        (
+            "OPS_GRAFANA_TOKEN",
+            "glsa_example_token_0123456789".to_owned(),
+        ),
+    ];
+    let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/destinations.toml");
+    all.push(("ALVARES_CONFIG", example));
+    let app = spawn_app(&all).await;
+    let paths = |received: &[wiremock::Request]| -> Vec<String> {
+        let mut paths: Vec<String> = received.iter().map(|r| r.url.path().to_owned()).collect();
+        paths.sort();
+        paths
+    };
+    let (status, _) = app.put_event("error", &json!({
+        "message": "readiness probe failed", "applicationName": "kth-azure-app", "cluster": "active",
+    })).await;
+    assert_eq!(status, 202);
+    bodies(&vendors, 6).await;
+    let mut expected_error = vec![
+        "/api/webhooks/1181234567890/discord-example-token",
+        "/grafana/api/annotations",
+        "/hooks/mattermost-example-key",
+        "/opsgenie/v2/alerts",
+        "/pagerduty/v2/enqueue",
+        "/teams",
+    ];
+    expected_error.sort();
+    wait_settled(&app).await;
+    assert_eq!(
+        paths(&vendors.received_requests().await.unwrap()),
+        expected_error
+    );
+
+    let (status, _) = app
+        .put_event("deployment", &fixture("deployment.json"))
+        .await;
+    assert_eq!(status, 202);
+    bodies(&vendors, 12).await;
+    wait_settled(&app).await;
+    let mut expected: Vec<&str> = expected_error.clone();
+    expected.extend([
+        "/grafana/api/annotations",
+        "/hooks/mattermost-example-key",
+        "/opsgenie/v2/alerts/alvares%3Aactive%3Akth-azure-app/close",
+        "/pagerduty/v2/enqueue",
+        "/teams",
+        "/v1/spaces/AAAAexample/messages",
+    ]);
+    expected.sort();
+    assert_eq!(paths(&vendors.received_requests().await.unwrap()), expected);
+}
+
+async fn wait_settled(app: &TestApp) {
+    eventually(
+        "every destination settled",
+        Duration::from_secs(15),
+        || async {
+            app.settled(&[
+                "teams-platform",
+                "discord-ops",
+                "mattermost-dev",
+                "google-chat-platform-chat",
+                "pagerduty-platform-pager",
+                "opsgenie-platform-alerts",
+                "grafana-ops-dashboards",
+            ])
+            .await
+            .then_some(())
+        },
+    )
+    .await;
+}
