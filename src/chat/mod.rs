@@ -18,12 +18,12 @@ use actix_web::web::Bytes;
 use envconfig::Envconfig;
 use serde_json::Value;
 
-use crate::config::file::Webhook;
-use crate::config::{ConfigError, Env, HttpUrl, OperatorConfig, OperatorView};
+use crate::config::{ConfigError, HttpUrl, OperatorConfig};
+use crate::domain::EnrichedEvent;
 use crate::domain::PlannedDestination;
 use crate::domain::history::DeploymentHistory;
 use crate::domain::links::log_search_link;
-use crate::domain::{Destination, EnrichedEvent};
+use crate::engine::declared::{self, Declared};
 use crate::engine::outbound::Body;
 use crate::engine::{
     Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, Planning, Registration, Setup,
@@ -50,30 +50,12 @@ struct ChatSettings {
 
 /// Every destination of type `F` the operator file declares.
 pub fn registrations<F: ChatFormat>(operator: &OperatorConfig) -> Vec<Registration> {
-    operator
-        .webhooks
-        .iter()
-        .filter(|declared| declared.destination_type == Some(F::TYPE))
-        .map(registration::<F>)
-        .collect()
-}
-
-fn registration<F: ChatFormat>(declared: &Webhook) -> Registration {
-    let name = declared.name.clone();
-    Registration::declared(
-        &declared.id,
-        &declared.kinds,
-        declared.rate_limit,
-        move |setup| ChatWebhook::<F>::new(&name, setup),
-    )
+    declared::registrations::<ChatWebhook<F>>(operator, ChatWebhook::<F>::new)
 }
 
 /// One declared chat destination of type `F`.
 pub struct ChatWebhook<F> {
-    id: &'static str,
-    name: String,
-    operator: OperatorView,
-    env: Env,
+    declared: Declared,
     graylog_host: String,
     /// `None` in a preview: the message then says nothing of the change.
     history: Option<Arc<dyn DeploymentHistory>>,
@@ -82,15 +64,12 @@ pub struct ChatWebhook<F> {
 
 impl<F: ChatFormat> ChatWebhook<F> {
     fn new(name: &str, setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        if setup.operator.borrow().webhook(name).is_none() {
+        let Some(declared) = Declared::of(F::TYPE, name, setup) else {
             return Ok(None);
-        }
+        };
         let settings: ChatSettings = setup.settings.env.load()?;
         Ok(Some(ChatWebhook {
-            id: crate::engine::registration::intern(&format!("{}-{name}", F::TYPE)),
-            name: name.to_owned(),
-            operator: setup.operator.clone(),
-            env: setup.settings.env.clone(),
+            declared,
             graylog_host: settings.graylog_host.as_str().to_owned(),
             history: setup.history.cloned(),
             format: PhantomData,
@@ -132,7 +111,7 @@ impl<F: ChatFormat> Subscriber for ChatWebhook<F> {
     type Input = EnrichedEvent;
 
     fn id(&self) -> &'static str {
-        self.id
+        self.declared.id
     }
 
     fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
@@ -140,7 +119,7 @@ impl<F: ChatFormat> Subscriber for ChatWebhook<F> {
     }
 
     fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        // Declared ones are made by `registration`, one per destination.
+        // Declared ones are made by `registrations`, one per destination.
         Ok(None)
     }
 
@@ -151,11 +130,7 @@ impl<F: ChatFormat> Subscriber for ChatWebhook<F> {
         _event: &EnrichedEvent,
         planning: &Planning<'_>,
     ) -> Vec<PlannedDestination> {
-        let operator = planning.operator;
-        operator
-            .webhook(&self.name)
-            .map(|declared| operator.planned_webhook(declared, planning.kind, planning.json))
-            .unwrap_or_default()
+        self.declared.destinations(planning)
     }
 
     async fn deliver(
@@ -163,25 +138,12 @@ impl<F: ChatFormat> Subscriber for ChatWebhook<F> {
         context: &DeliveryContext,
         work: Work<'_, EnrichedEvent>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let operator = self.operator.borrow().clone();
-        if operator.webhook(&self.name).is_none() {
-            return Ok(DeliveryOutcome::Skipped(
-                "the destination is no longer in the configuration".into(),
-            ));
-        }
-        let Some(url_source) = work.destinations.iter().find_map(|d| match d {
-            Destination::Webhook { url, .. } => Some(url),
-            _ => None,
-        }) else {
-            return Ok(DeliveryOutcome::Skipped(
-                "no route sends it here (as planned)".into(),
-            ));
+        let in_force = match self.declared.in_force(work.destinations) {
+            Ok(in_force) => in_force,
+            Err(skipped) => return Ok(skipped),
         };
-        let variable = url_source.trim_start_matches('$');
-        let url = self
-            .env
-            .get(variable)
-            .ok_or_else(|| DeliveryError::Permanent(format!("{url_source} is not set")))?;
+        let (operator, url_source) = (in_force.operator, in_force.planned);
+        let url = self.declared.variable(url_source.trim_start_matches('$'))?;
         let values = self.context(&work, self.history.clone()).await?;
         let template = Self::template(&work);
         // Off the actor's thread: the actor goes on meanwhile.
@@ -199,7 +161,7 @@ impl<F: ChatFormat> Subscriber for ChatWebhook<F> {
                 Duration::from_secs(1),
             )
             .await
-            .map_err(|error| error.delivery_error(self.id))?;
+            .map_err(|error| error.delivery_error(self.declared.id))?;
         let note = answer
             .body_note()
             .map(|note| format!(" ({note})"))
@@ -212,8 +174,7 @@ impl<F: ChatFormat> Subscriber for ChatWebhook<F> {
 
     /// The message its template renders (the URL only as its variable).
     fn preview(&self, work: Work<'_, EnrichedEvent>) -> Option<Result<Vec<Value>, DeliveryError>> {
-        let operator = self.operator.borrow().clone();
-        let declared = operator.webhook(&self.name)?;
+        let (operator, declared) = self.declared.current()?;
         let mut values = work.template_context();
         if let EnrichedEvent::Deployment(deployment) = work.event {
             values.insert("logs_url", log_search_link(&self.graylog_host, deployment));

@@ -13,6 +13,7 @@ pub mod attempt;
 pub mod change;
 pub mod circuit;
 pub mod conformance;
+pub mod declared;
 pub mod guard;
 pub mod health;
 pub mod outbound;

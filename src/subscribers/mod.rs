@@ -32,6 +32,7 @@ pub mod webhook;
 
 use crate::chat::{self, ChatWebhook};
 pub use crate::domain::PlannedDestination;
+pub use crate::engine::declared::{self, Declared};
 pub use crate::engine::{
     Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, Input, Integration, Planning,
     Progress, Registration, Setup, Subscriber, Work,

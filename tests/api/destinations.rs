@@ -83,6 +83,36 @@ async fn bodies(server: &MockServer, count: usize) -> Vec<Value> {
     .await
 }
 
+/// The delivery of event `id` to `subscriber`, once it is delivered.
+async fn delivered(app: &TestApp, id: &str, subscriber: &str) -> Value {
+    eventually(
+        &format!("{subscriber} delivered"),
+        Duration::from_secs(10),
+        || async {
+            let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
+            view["deliveries"]
+                .as_array()?
+                .iter()
+                .find(|d| d["subscriber"] == subscriber && d["state"] == "delivered")
+                .cloned()
+        },
+    )
+    .await
+}
+
+/// `GET /admin/config`, which must answer 200.
+async fn admin_config(app: &TestApp) -> Value {
+    let mut response = app
+        .http
+        .get(format!("{}/admin/config", app.address))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
 /// A Workflows message around `content`'s body and actions.
 fn message(body: Value, actions: Option<Value>) -> Value {
     let mut content = json!({
@@ -194,27 +224,11 @@ kinds = ["deployment", "error"]
     assert_eq!(teams.received_requests().await.unwrap().len(), 2);
 
     // Its outcome names the variable, never the signed URL.
-    let outcome = eventually("the error's outcome", Duration::from_secs(10), || async {
-        let (_, view) = app.get(&format!("/api/v1/events/{error_id}")).await;
-        view["deliveries"]
-            .as_array()?
-            .iter()
-            .find(|d| d["subscriber"] == "teams-platform" && d["state"] == "delivered")
-            .cloned()
-    })
-    .await;
+    let outcome = delivered(&app, &error_id, "teams-platform").await;
     assert_eq!(outcome["outcome"], "POST $PLATFORM_TEAMS_URL answered 202");
 
     // Shown with its type and the variable holding its URL.
-    let mut response = app
-        .http
-        .get(format!("{}/admin/config", app.address))
-        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let config: Value = response.json().await.unwrap();
+    let config = admin_config(&app).await;
     let shown = &config["webhooks"][0];
     assert_eq!(shown["name"], "platform");
     assert_eq!(shown["type"], "teams");
@@ -365,15 +379,7 @@ kinds = ["error"]
     });
     // The refused message, then the same again after the body's wait.
     assert_eq!(sent, [expected.clone(), expected]);
-    let outcome = eventually("delivered", Duration::from_secs(10), || async {
-        let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
-        view["deliveries"]
-            .as_array()?
-            .iter()
-            .find(|d| d["subscriber"] == "discord-ops" && d["state"] == "delivered")
-            .cloned()
-    })
-    .await;
+    let outcome = delivered(&app, &id, "discord-ops").await;
     assert_eq!(outcome["outcome"], "POST $OPS_DISCORD_URL answered 204");
     assert_eq!(discord.received_requests().await.unwrap().len(), 2);
 }
@@ -600,29 +606,14 @@ kinds = ["deployment", "error"]
         json!({"routing_key": key, "event_action": "resolve",
                "dedup_key": "alvares/active/kth-azure-app"})
     );
-    let outcome = eventually("delivered", Duration::from_secs(10), || async {
-        let (_, view) = app.get(&format!("/api/v1/events/{deployment_id}")).await;
-        view["deliveries"]
-            .as_array()?
-            .iter()
-            .find(|d| d["subscriber"] == "pagerduty-platform" && d["state"] == "delivered")
-            .cloned()
-    })
-    .await;
+    let outcome = delivered(&app, &deployment_id, "pagerduty-platform").await;
     assert_eq!(
         outcome["outcome"],
         "resolve alvares/active/kth-azure-app: PagerDuty answered 202"
     );
     assert!(!outcome.to_string().contains(key), "{outcome}");
     // Shown by the variable holding its key, never the key.
-    let mut response = app
-        .http
-        .get(format!("{}/admin/config", app.address))
-        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
-        .send()
-        .await
-        .unwrap();
-    let config: Value = response.json().await.unwrap();
+    let config = admin_config(&app).await;
     assert_eq!(config["webhooks"][0]["type"], "pagerduty");
     assert_eq!(config["webhooks"][0]["key"], "$PLATFORM_PAGERDUTY_KEY");
     assert_eq!(config["webhooks"][0]["url"], "PagerDuty Events API v2");
@@ -817,15 +808,7 @@ kinds = ["deployment", "error"]
         ])
     );
     assert_eq!(error["text"], "readiness probe failed");
-    let outcome = eventually("delivered", Duration::from_secs(10), || async {
-        let (_, view) = app.get(&format!("/api/v1/events/{id}")).await;
-        view["deliveries"]
-            .as_array()?
-            .iter()
-            .find(|d| d["subscriber"] == "grafana-ops" && d["state"] == "delivered")
-            .cloned()
-    })
-    .await;
+    let outcome = delivered(&app, &id, "grafana-ops").await;
     assert_eq!(
         outcome["outcome"],
         "POST $OPS_GRAFANA_URL/api/annotations answered 200"

@@ -22,13 +22,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::{ConfigError, Env, OperatorConfig, OperatorView, RateLimit};
-use crate::domain::{Destination, EnrichedEvent};
+use crate::config::{ConfigError, OperatorConfig, RateLimit};
+use crate::domain::EnrichedEvent;
 use crate::engine::outbound::Body;
 use crate::error::DeliveryError;
 use crate::subscribers::{
-    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
-    Registration, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, Declared, DeliveryContext, DeliveryOutcome, PlannedDestination,
+    Planning, Registration, Setup, Subscriber, Work, declared,
 };
 
 /// A Grafana takes what its server can; this keeps a burst of deployments
@@ -37,47 +37,16 @@ pub const GRAFANA_RATE_LIMIT: RateLimit = RateLimit::new(10, 1, 20);
 
 /// Every Grafana destination the operator file declares.
 pub fn registrations(operator: &OperatorConfig) -> Vec<Registration> {
-    operator
-        .webhooks
-        .iter()
-        .filter(|declared| declared.destination_type == Some(Grafana::ID))
-        .map(|declared| {
-            let name = declared.name.clone();
-            Registration::declared(
-                &declared.id,
-                &declared.kinds,
-                declared.rate_limit,
-                move |setup| Grafana::new(&name, setup),
-            )
-        })
-        .collect()
+    declared::registrations::<Grafana>(operator, Grafana::new)
 }
 
 pub struct Grafana {
-    id: &'static str,
-    name: String,
-    operator: OperatorView,
-    env: Env,
+    declared: Declared,
 }
 
 impl Grafana {
     fn new(name: &str, setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        if setup.operator.borrow().webhook(name).is_none() {
-            return Ok(None);
-        }
-        Ok(Some(Grafana {
-            id: crate::engine::registration::intern(&format!("{}-{name}", Self::ID)),
-            name: name.to_owned(),
-            operator: setup.operator.clone(),
-            env: setup.settings.env.clone(),
-        }))
-    }
-
-    /// A variable's value, read at each attempt (a changed secret applies).
-    fn variable(&self, variable: &str) -> Result<&str, DeliveryError> {
-        self.env
-            .get(variable)
-            .ok_or_else(|| DeliveryError::Permanent(format!("${variable} is not set")))
+        Ok(Declared::of(Self::ID, name, setup).map(|declared| Grafana { declared }))
     }
 }
 
@@ -88,7 +57,7 @@ impl Subscriber for Grafana {
     type Input = EnrichedEvent;
 
     fn id(&self) -> &'static str {
-        self.id
+        self.declared.id
     }
 
     fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
@@ -105,11 +74,7 @@ impl Subscriber for Grafana {
         _event: &EnrichedEvent,
         planning: &Planning<'_>,
     ) -> Vec<PlannedDestination> {
-        let operator = planning.operator;
-        operator
-            .webhook(&self.name)
-            .map(|declared| operator.planned_webhook(declared, planning.kind, planning.json))
-            .unwrap_or_default()
+        self.declared.destinations(planning)
     }
 
     async fn deliver(
@@ -117,22 +82,13 @@ impl Subscriber for Grafana {
         context: &DeliveryContext,
         work: Work<'_, EnrichedEvent>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let operator = self.operator.borrow().clone();
-        let Some(declared) = operator.webhook(&self.name) else {
-            return Ok(DeliveryOutcome::Skipped(
-                "the destination is no longer in the configuration".into(),
-            ));
+        let in_force = match self.declared.in_force(work.destinations) {
+            Ok(in_force) => in_force,
+            Err(skipped) => return Ok(skipped),
         };
-        let Some(url_source) = work.destinations.iter().find_map(|d| match d {
-            Destination::Webhook { url, .. } => Some(url),
-            _ => None,
-        }) else {
-            return Ok(DeliveryOutcome::Skipped(
-                "no route sends it here (as planned)".into(),
-            ));
-        };
-        let base = self.variable(url_source.trim_start_matches('$'))?;
-        let token = self.variable(declared.key_variable.as_deref().unwrap_or_default())?;
+        let url_source = &in_force.planned;
+        let base = self.declared.variable(url_source.trim_start_matches('$'))?;
+        let token = self.declared.key(&in_force.declared)?;
         let annotation =
             payload::annotation(work.event.kind().as_str(), work.received_at, work.json);
         let request = context
@@ -142,7 +98,7 @@ impl Subscriber for Grafana {
         let answer = context
             .send(request, Body::Json(&annotation), Duration::from_secs(1))
             .await
-            .map_err(|error| error.delivery_error(self.id))?;
+            .map_err(|error| error.delivery_error(self.declared.id))?;
         Ok(DeliveryOutcome::Delivered(format!(
             "POST {url_source}/api/annotations answered {}",
             answer.status.as_u16()
@@ -151,8 +107,7 @@ impl Subscriber for Grafana {
 
     /// The annotation it would add.
     fn preview(&self, work: Work<'_, EnrichedEvent>) -> Option<Result<Vec<Value>, DeliveryError>> {
-        let operator = self.operator.borrow().clone();
-        let declared = operator.webhook(&self.name)?;
+        let (_, declared) = self.declared.current()?;
         Some(Ok(vec![serde_json::json!({
             "method": "POST",
             "url": format!("{}/api/annotations", declared.url_source),

@@ -23,13 +23,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::{ConfigError, Env, OperatorConfig, OperatorView, RateLimit};
+use crate::config::{ConfigError, OperatorConfig, RateLimit};
 use crate::domain::EnrichedEvent;
 use crate::engine::outbound::Body;
 use crate::error::DeliveryError;
 use crate::subscribers::{
-    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
-    Registration, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, Declared, DeliveryContext, DeliveryOutcome, PlannedDestination,
+    Planning, Registration, Setup, Subscriber, Work, declared,
 };
 use config::OpsgenieConfig;
 
@@ -40,27 +40,11 @@ pub const OPSGENIE_RATE_LIMIT: RateLimit = RateLimit::new(5, 1, 10);
 
 /// Every Opsgenie destination the operator file declares.
 pub fn registrations(operator: &OperatorConfig) -> Vec<Registration> {
-    operator
-        .webhooks
-        .iter()
-        .filter(|declared| declared.destination_type == Some(Opsgenie::ID))
-        .map(|declared| {
-            let name = declared.name.clone();
-            Registration::declared(
-                &declared.id,
-                &declared.kinds,
-                declared.rate_limit,
-                move |setup| Opsgenie::new(&name, setup),
-            )
-        })
-        .collect()
+    declared::registrations::<Opsgenie>(operator, Opsgenie::new)
 }
 
 pub struct Opsgenie {
-    id: &'static str,
-    name: String,
-    operator: OperatorView,
-    env: Env,
+    declared: Declared,
     api_url: String,
 }
 
@@ -81,15 +65,12 @@ struct Call {
 
 impl Opsgenie {
     fn new(name: &str, setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        if setup.operator.borrow().webhook(name).is_none() {
+        let Some(declared) = Declared::of(Self::ID, name, setup) else {
             return Ok(None);
-        }
+        };
         let config: OpsgenieConfig = setup.settings.env.load()?;
         Ok(Some(Opsgenie {
-            id: crate::engine::registration::intern(&format!("{}-{name}", Self::ID)),
-            name: name.to_owned(),
-            operator: setup.operator.clone(),
-            env: setup.settings.env.clone(),
+            declared,
             api_url: config.api_url.as_str().trim_end_matches('/').to_owned(),
         }))
     }
@@ -133,7 +114,7 @@ impl Subscriber for Opsgenie {
     type Input = EnrichedEvent;
 
     fn id(&self) -> &'static str {
-        self.id
+        self.declared.id
     }
 
     fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
@@ -150,11 +131,7 @@ impl Subscriber for Opsgenie {
         _event: &EnrichedEvent,
         planning: &Planning<'_>,
     ) -> Vec<PlannedDestination> {
-        let operator = planning.operator;
-        operator
-            .webhook(&self.name)
-            .map(|declared| operator.planned_webhook(declared, planning.kind, planning.json))
-            .unwrap_or_default()
+        self.declared.destinations(planning)
     }
 
     async fn deliver(
@@ -162,22 +139,11 @@ impl Subscriber for Opsgenie {
         context: &DeliveryContext,
         work: Work<'_, EnrichedEvent>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let operator = self.operator.borrow().clone();
-        let Some(declared) = operator.webhook(&self.name) else {
-            return Ok(DeliveryOutcome::Skipped(
-                "the destination is no longer in the configuration".into(),
-            ));
+        let in_force = match self.declared.in_force(work.destinations) {
+            Ok(in_force) => in_force,
+            Err(skipped) => return Ok(skipped),
         };
-        if work.destinations.is_empty() {
-            return Ok(DeliveryOutcome::Skipped(
-                "no route sends it here (as planned)".into(),
-            ));
-        }
-        let variable = declared.key_variable.as_deref().unwrap_or_default();
-        let key = self
-            .env
-            .get(variable)
-            .ok_or_else(|| DeliveryError::Permanent(format!("${variable} is not set")))?;
+        let key = self.declared.key(&in_force.declared)?;
         let call = match Self::call(&work) {
             Ok(call) => call,
             Err(why) => return Ok(DeliveryOutcome::Skipped(why)),
@@ -189,7 +155,7 @@ impl Subscriber for Opsgenie {
         let answer = context
             .send(request, Body::Json(&call.body), Duration::from_secs(1))
             .await
-            .map_err(|error| error.delivery_error(self.id))?;
+            .map_err(|error| error.delivery_error(self.declared.id))?;
         Ok(DeliveryOutcome::Delivered(format!(
             "{}: Opsgenie answered {}",
             call.does,
@@ -199,8 +165,7 @@ impl Subscriber for Opsgenie {
 
     /// The call it would make (the key never shown).
     fn preview(&self, work: Work<'_, EnrichedEvent>) -> Option<Result<Vec<Value>, DeliveryError>> {
-        let operator = self.operator.borrow().clone();
-        operator.webhook(&self.name)?;
+        self.declared.current()?;
         Some(Ok(Self::call(&work)
             .map(|call| serde_json::json!({"method": "POST", "path": call.path, "body": call.body}))
             .into_iter()

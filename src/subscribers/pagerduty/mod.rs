@@ -21,13 +21,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::{ConfigError, Env, OperatorConfig, OperatorView, RateLimit};
+use crate::config::{ConfigError, OperatorConfig, RateLimit};
 use crate::domain::EnrichedEvent;
 use crate::engine::outbound::Body;
 use crate::error::DeliveryError;
 use crate::subscribers::{
-    Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, PlannedDestination, Planning,
-    Registration, Setup, Subscriber, Work,
+    Conformance, ConformanceBench, Declared, DeliveryContext, DeliveryOutcome, PlannedDestination,
+    Planning, Registration, Setup, Subscriber, Work, declared,
 };
 use config::PagerDutyConfig;
 
@@ -37,41 +37,22 @@ pub const PAGERDUTY_RATE_LIMIT: RateLimit = RateLimit::new(2, 1, 10);
 
 /// Every PagerDuty destination the operator file declares.
 pub fn registrations(operator: &OperatorConfig) -> Vec<Registration> {
-    operator
-        .webhooks
-        .iter()
-        .filter(|declared| declared.destination_type == Some(PagerDuty::ID))
-        .map(|declared| {
-            let name = declared.name.clone();
-            Registration::declared(
-                &declared.id,
-                &declared.kinds,
-                declared.rate_limit,
-                move |setup| PagerDuty::new(&name, setup),
-            )
-        })
-        .collect()
+    declared::registrations::<PagerDuty>(operator, PagerDuty::new)
 }
 
 pub struct PagerDuty {
-    id: &'static str,
-    name: String,
-    operator: OperatorView,
-    env: Env,
+    declared: Declared,
     events_url: String,
 }
 
 impl PagerDuty {
     fn new(name: &str, setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        if setup.operator.borrow().webhook(name).is_none() {
+        let Some(declared) = Declared::of(Self::ID, name, setup) else {
             return Ok(None);
-        }
+        };
         let config: PagerDutyConfig = setup.settings.env.load()?;
         Ok(Some(PagerDuty {
-            id: crate::engine::registration::intern(&format!("{}-{name}", Self::ID)),
-            name: name.to_owned(),
-            operator: setup.operator.clone(),
-            env: setup.settings.env.clone(),
+            declared,
             events_url: config.events_url.as_str().trim_end_matches('/').to_owned(),
         }))
     }
@@ -97,7 +78,7 @@ impl Subscriber for PagerDuty {
     type Input = EnrichedEvent;
 
     fn id(&self) -> &'static str {
-        self.id
+        self.declared.id
     }
 
     fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
@@ -114,11 +95,7 @@ impl Subscriber for PagerDuty {
         _event: &EnrichedEvent,
         planning: &Planning<'_>,
     ) -> Vec<PlannedDestination> {
-        let operator = planning.operator;
-        operator
-            .webhook(&self.name)
-            .map(|declared| operator.planned_webhook(declared, planning.kind, planning.json))
-            .unwrap_or_default()
+        self.declared.destinations(planning)
     }
 
     async fn deliver(
@@ -126,22 +103,11 @@ impl Subscriber for PagerDuty {
         context: &DeliveryContext,
         work: Work<'_, EnrichedEvent>,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        let operator = self.operator.borrow().clone();
-        let Some(declared) = operator.webhook(&self.name) else {
-            return Ok(DeliveryOutcome::Skipped(
-                "the destination is no longer in the configuration".into(),
-            ));
+        let in_force = match self.declared.in_force(work.destinations) {
+            Ok(in_force) => in_force,
+            Err(skipped) => return Ok(skipped),
         };
-        if work.destinations.is_empty() {
-            return Ok(DeliveryOutcome::Skipped(
-                "no route sends it here (as planned)".into(),
-            ));
-        }
-        let variable = declared.key_variable.as_deref().unwrap_or_default();
-        let key = self
-            .env
-            .get(variable)
-            .ok_or_else(|| DeliveryError::Permanent(format!("${variable} is not set")))?;
+        let key = self.declared.key(&in_force.declared)?;
         let event = match self.event(&work, key) {
             Ok(event) => event,
             Err(why) => return Ok(DeliveryOutcome::Skipped(why)),
@@ -158,7 +124,7 @@ impl Subscriber for PagerDuty {
                 Duration::from_secs(1),
             )
             .await
-            .map_err(|error| error.delivery_error(self.id))?;
+            .map_err(|error| error.delivery_error(self.declared.id))?;
         Ok(DeliveryOutcome::Delivered(format!(
             "{action} {dedup}: PagerDuty answered {}",
             answer.status.as_u16()
@@ -167,8 +133,7 @@ impl Subscriber for PagerDuty {
 
     /// The event it would send (the key only as its variable).
     fn preview(&self, work: Work<'_, EnrichedEvent>) -> Option<Result<Vec<Value>, DeliveryError>> {
-        let operator = self.operator.borrow().clone();
-        let declared = operator.webhook(&self.name)?;
+        let (_, declared) = self.declared.current()?;
         let shown = format!("${}", declared.key_variable.as_deref().unwrap_or_default());
         Some(Ok(self.event(&work, &shown).into_iter().collect()))
     }
