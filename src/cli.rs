@@ -145,10 +145,43 @@ fn describe(path: &Path, summary: &ConfigSummary) -> String {
         let of_type = if webhook.destination_type == "webhook" {
             String::new()
         } else {
-            format!(", a {} destination", webhook.destination_type)
+            let article = if webhook
+                .destination_type
+                .starts_with(['a', 'e', 'i', 'o', 'u'])
+            {
+                "an"
+            } else {
+                "a"
+            };
+            format!(", {article} {} destination", webhook.destination_type)
         };
+        let mail = webhook
+            .mail
+            .as_ref()
+            .map(|mail| {
+                let teams: Vec<String> = mail
+                    .teams
+                    .iter()
+                    .map(|(team, to)| format!("{team}: {to}"))
+                    .collect();
+                format!(
+                    ", from {} to {}{}",
+                    mail.from,
+                    if mail.to.is_empty() {
+                        "its team".to_owned()
+                    } else {
+                        mail.to.join(", ")
+                    },
+                    if teams.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (and by team: {})", teams.join("; "))
+                    }
+                )
+            })
+            .unwrap_or_default();
         out.push_str(&format!(
-            "  {} ({}{of_type}): {} {} for {}{}{}{}\n",
+            "  {} ({}{of_type}): {} {}{mail} for {}{}{}{}\n",
             webhook.name,
             webhook.subscriber,
             webhook.method,

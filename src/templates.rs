@@ -117,6 +117,15 @@ pub struct TemplateMarkup {
     pub prefix: &'static str,
     /// How the type's text is made data (the auto-escape mode's name).
     pub escape: fn(&str) -> Cow<'_, str>,
+    /// Its templates render a JSON object (a message's fields), as Slack's
+    /// do; false for a family that renders a document (an email's part).
+    pub renders_json: bool,
+}
+
+/// Whether built-in template `name` renders a JSON object (every family
+/// but a document's).
+pub(crate) fn renders_json(name: &str) -> bool {
+    markup_of(name).is_none_or(|markup| markup.renders_json)
 }
 
 inventory::collect!(TemplateMarkup);

@@ -56,41 +56,37 @@ pub fn registrations<F: ChatFormat>(operator: &OperatorConfig) -> Vec<Registrati
 /// One declared chat destination of type `F`.
 pub struct ChatWebhook<F> {
     declared: Declared,
-    graylog_host: String,
-    /// `None` in a preview: the message then says nothing of the change.
-    history: Option<Arc<dyn DeploymentHistory>>,
+    values: MessageValues,
     format: PhantomData<F>,
 }
 
-impl<F: ChatFormat> ChatWebhook<F> {
-    fn new(name: &str, setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        let Some(declared) = Declared::of(F::TYPE, name, setup) else {
-            return Ok(None);
-        };
+/// What a message template sees besides the event: a deployment's log
+/// link (as Slack's) and change. Shared by every destination that renders
+/// messages from templates (chat webhooks, email).
+pub struct MessageValues {
+    graylog_host: String,
+    /// `None` in a preview: the message then says nothing of the change.
+    history: Option<Arc<dyn DeploymentHistory>>,
+}
+
+impl MessageValues {
+    pub fn new(setup: &Setup<'_>) -> Result<Self, ConfigError> {
         let settings: ChatSettings = setup.settings.env.load()?;
-        Ok(Some(ChatWebhook {
-            declared,
+        Ok(MessageValues {
             graylog_host: settings.graylog_host.as_str().to_owned(),
             history: setup.history.cloned(),
-            format: PhantomData,
-        }))
-    }
-
-    /// The template for the event's kind.
-    fn template(work: &Work<'_, EnrichedEvent>) -> String {
-        format!("{}-{}", F::TYPE, work.event.kind().as_str())
+        })
     }
 
     /// What the template sees; a deployment's log link and change too.
-    async fn context(
+    pub async fn of(
         &self,
         work: &Work<'_, EnrichedEvent>,
-        history: Option<Arc<dyn DeploymentHistory>>,
     ) -> Result<crate::engine::TemplateContext, DeliveryError> {
         let mut values = work.template_context();
         if let EnrichedEvent::Deployment(deployment) = work.event {
             let change = crate::engine::change::change_of(
-                history,
+                self.history.clone(),
                 deployment,
                 &work.id,
                 work.received_at,
@@ -101,6 +97,34 @@ impl<F: ChatFormat> ChatWebhook<F> {
             values.insert("change", serde_json::to_value(change).unwrap_or_default());
         }
         Ok(values)
+    }
+
+    /// The same for a preview, which reads no history: no change.
+    pub fn preview(&self, work: &Work<'_, EnrichedEvent>) -> crate::engine::TemplateContext {
+        let mut values = work.template_context();
+        if let EnrichedEvent::Deployment(deployment) = work.event {
+            values.insert("logs_url", log_search_link(&self.graylog_host, deployment));
+            values.insert("change", Value::Null);
+        }
+        values
+    }
+}
+
+impl<F: ChatFormat> ChatWebhook<F> {
+    fn new(name: &str, setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
+        let Some(declared) = Declared::of(F::TYPE, name, setup) else {
+            return Ok(None);
+        };
+        Ok(Some(ChatWebhook {
+            declared,
+            values: MessageValues::new(setup)?,
+            format: PhantomData,
+        }))
+    }
+
+    /// The template for the event's kind.
+    fn template(work: &Work<'_, EnrichedEvent>) -> String {
+        format!("{}-{}", F::TYPE, work.event.kind().as_str())
     }
 }
 
@@ -144,7 +168,7 @@ impl<F: ChatFormat> Subscriber for ChatWebhook<F> {
         };
         let (operator, url_source) = (in_force.operator, in_force.planned);
         let url = self.declared.variable(url_source.trim_start_matches('$'))?;
-        let values = self.context(&work, self.history.clone()).await?;
+        let values = self.values.of(&work).await?;
         let template = Self::template(&work);
         // Off the actor's thread: the actor goes on meanwhile.
         let body = operator
@@ -175,11 +199,7 @@ impl<F: ChatFormat> Subscriber for ChatWebhook<F> {
     /// The message its template renders (the URL only as its variable).
     fn preview(&self, work: Work<'_, EnrichedEvent>) -> Option<Result<Vec<Value>, DeliveryError>> {
         let (operator, declared) = self.declared.current()?;
-        let mut values = work.template_context();
-        if let EnrichedEvent::Deployment(deployment) = work.event {
-            values.insert("logs_url", log_search_link(&self.graylog_host, deployment));
-            values.insert("change", Value::Null);
-        }
+        let values = self.values.preview(&work);
         Some(
             operator
                 .templates

@@ -104,6 +104,7 @@ The admin routes (`/admin/…` but the console's page, stylesheet and script) ta
             admin::events::EventPage,
             crate::config::file::ConfigSummary,
             crate::config::file::RouteSummary,
+            crate::config::file::MailSummary,
             crate::config::file::OncePerSummary,
             crate::config::file::TemplatesSummary,
             crate::config::file::WebhookSummary,

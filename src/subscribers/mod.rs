@@ -16,6 +16,7 @@ pub mod application_endpoint;
 pub mod database;
 pub mod detectify;
 pub mod discord;
+pub mod email;
 pub mod flottsbro;
 pub mod google_chat;
 pub mod grafana;
@@ -49,6 +50,7 @@ pub fn integrations() -> Vec<Integration> {
         Integration::declared::<ChatWebhook<discord::Discord>>(
             chat::registrations::<discord::Discord>,
         ),
+        Integration::declared::<email::Email>(email::registrations),
         Integration::builtin::<flottsbro::Flottsbro>(),
         Integration::declared::<ChatWebhook<google_chat::GoogleChat>>(
             chat::registrations::<google_chat::GoogleChat>,

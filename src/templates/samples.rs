@@ -68,8 +68,9 @@ pub(super) fn check(templates: &Templates, uses: &[TemplateUse]) -> Result<(), T
     });
     for (name, kind) in built_in_uses.chain(declared) {
         let context = sample_context(&name, kind);
-        // The built-in ones are Slack messages: they must be JSON objects.
-        let rendered = if built_ins.iter().any(|t| t.name == name) {
+        // The built-in ones are messages: they must be JSON objects (but for
+        // a family of documents).
+        let rendered = if built_ins.iter().any(|t| t.name == name) && super::renders_json(&name) {
             templates.render_json(&name, &context).map(drop)
         } else {
             templates.render(&name, &context).map(drop)

@@ -176,6 +176,8 @@ fn check_config_names_every_built_in_template_the_binary_carries() {
         stderr.contains(
             "templates.slack-deploymnt: no such template (the built-in ones are \
              application-endpoint, discord-deployment, discord-error, discord-recommendation, \
+             email-html-deployment, email-html-error, email-html-recommendation, \
+             email-text-deployment, email-text-error, email-text-recommendation, \
              google-chat-deployment, google-chat-error, google-chat-recommendation, \
              mattermost-deployment, mattermost-error, mattermost-recommendation, \
              slack-deployment, slack-error, slack-recommendation, \
@@ -190,6 +192,12 @@ fn check_config_names_every_built_in_template_the_binary_carries() {
             "discord-deployment",
             "discord-error",
             "discord-recommendation",
+            "email-html-deployment",
+            "email-html-error",
+            "email-html-recommendation",
+            "email-text-deployment",
+            "email-text-error",
+            "email-text-recommendation",
             "google-chat-deployment",
             "google-chat-error",
             "google-chat-recommendation",

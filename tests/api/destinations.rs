@@ -294,7 +294,7 @@ fn a_destination_of_an_unknown_type_or_with_a_webhooks_fields_is_refused_naming_
         refusal(
             "[[destinations]]\nname = \"p\"\ntype = \"teamz\"\nurl_env = \"PLATFORM_TEAMS_URL\"\n"
         ),
-        "line 3: destination p: no destination type is named \"teamz\" (known: discord, google-chat, grafana, mattermost, opsgenie, pagerduty, teams)"
+        "line 3: destination p: no destination type is named \"teamz\" (known: discord, email, google-chat, grafana, mattermost, opsgenie, pagerduty, teams)"
     );
     assert!(
         refusal(
@@ -874,7 +874,15 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
             "glsa_example_token_0123456789".to_owned(),
         ),
     ];
+    // The mail server: a real one when aiosmtpd is installed; else a
+    // closed port, and the email is not checked.
+    let smtp = crate::email::SmtpServer::start();
+    let smtp_url = smtp.as_ref().map_or_else(
+        || "smtp://127.0.0.1:9?tls=none".to_owned(),
+        |smtp| smtp.url(crate::email::PASSWORD),
+    );
     let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.push(("PLATFORM_SMTP_URL", &smtp_url));
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/destinations.toml");
     all.push(("ALVARES_CONFIG", example));
     let app = spawn_app(&all).await;
@@ -902,6 +910,14 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
         paths(&vendors.received_requests().await.unwrap()),
         expected_error
     );
+    if let Some(smtp) = &smtp {
+        let mail = &smtp.messages(1).await[0];
+        assert_eq!(mail["rcptTos"], json!(["platform@example.org"]));
+        assert_eq!(
+            mail["headers"]["Subject"],
+            "Error in kth-azure-app (active)"
+        );
+    }
 
     let (status, _) = app
         .put_event("deployment", &fixture("deployment.json"))
@@ -920,6 +936,10 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
     ]);
     expected.sort();
     assert_eq!(paths(&vendors.received_requests().await.unwrap()), expected);
+    // A deployment is no email of this destination's.
+    if let Some(smtp) = &smtp {
+        assert_eq!(smtp.messages(1).await.len(), 1);
+    }
 }
 
 async fn wait_settled(app: &TestApp) {

@@ -14,6 +14,7 @@ mod delivery;
 mod destinations;
 mod detectify;
 mod digest;
+mod email;
 mod event_text;
 mod failpoints;
 mod flottsbro;

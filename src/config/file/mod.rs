@@ -57,7 +57,9 @@ use crate::domain::EventKind;
 use crate::templates::Templates;
 
 pub use crate::domain::matching::{Conditions, Matcher};
-pub use summary::{ConfigSummary, OncePerSummary, RouteSummary, TemplatesSummary, WebhookSummary};
+pub use summary::{
+    ConfigSummary, MailSummary, OncePerSummary, RouteSummary, TemplatesSummary, WebhookSummary,
+};
 pub use view::OperatorView;
 
 /// Why a file was refused, naming its line where there is one.
@@ -125,7 +127,7 @@ pub struct DestinationType {
 
 /// What secret a destination type is given, and so which variable its
 /// `[[destinations]]` entry names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Credential {
     /// Its whole URL is the secret (`url_env`): a chat webhook.
     Url,
@@ -135,6 +137,25 @@ pub enum Credential {
     /// The address of the operator's own instance (`url_env`) and a key
     /// for it (`key_env`): Grafana.
     UrlAndKey,
+    /// A mail server's URL (`url_env`, with its login), in the type's own
+    /// form, which `check_url` validates (naming the host, never the
+    /// password); the entry also takes `from`, `to` and `teams`, each
+    /// address validated by `check_address`.
+    MailServer {
+        check_url: fn(&str) -> Result<(), String>,
+        check_address: fn(&str) -> Result<(), String>,
+    },
+}
+
+/// Where a mail destination's messages go.
+#[derive(Debug, Clone, Default)]
+pub struct MailAddressing {
+    /// Its sender (`from`).
+    pub from: String,
+    /// Who gets every message (`to`).
+    pub to: Vec<String>,
+    /// Who also gets the messages of an event whose `team` is the key.
+    pub teams: BTreeMap<String, String>,
 }
 
 inventory::collect!(DestinationType);
@@ -171,6 +192,8 @@ pub struct Webhook {
     pub header_variables: Vec<String>,
     /// A destination's `key_env`: the variable holding its API key.
     pub key_variable: Option<String>,
+    /// A mail destination's sender and recipients.
+    pub mail: Option<MailAddressing>,
     pub once_per: Option<OncePer>,
     pub rate_limit: Option<crate::config::RateLimit>,
 }

@@ -212,6 +212,7 @@ impl Parsing<'_> {
             id: format!("webhook-{name}"),
             destination_type: None,
             key_variable: None,
+            mail: None,
             url: Secret::new(url),
             url_source,
             method,

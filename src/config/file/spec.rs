@@ -124,6 +124,12 @@ pub(super) struct DestinationSpec {
     pub(super) url_env: Option<Spanned<String>>,
     /// The variable holding its key (an alerting API's integration key).
     pub(super) key_env: Option<Spanned<String>>,
+    /// A mail destination's sender, recipients, and each team's.
+    pub(super) from: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) to: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) teams: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     pub(super) kinds: Vec<EventKind>,
     #[serde(default)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{OncePer, OperatorConfig, Route, Webhook};
+use super::{MailAddressing, OncePer, OperatorConfig, Route, Webhook};
 use crate::domain::EventKind;
 
 impl OperatorConfig {
@@ -80,6 +80,7 @@ impl WebhookSummary {
             routed: w.routed,
             signed_with: w.secret_env.as_ref().map(|v| format!("${v}")),
             key: w.key_variable.as_ref().map(|v| format!("${v}")),
+            mail: w.mail.as_ref().map(MailSummary::of),
             once_per: OncePerSummary::of(&w.once_per),
             rate_limit: w.rate_limit.map(|l| l.to_string()),
         }
@@ -151,6 +152,27 @@ pub struct WebhookSummary {
     pub signed_with: Option<String>,
     /// A destination's `$VARIABLE` holding its API key; null without one.
     pub key: Option<String>,
+    /// A mail destination's sender and recipients; null for any other.
+    pub mail: Option<MailSummary>,
     pub once_per: Option<OncePerSummary>,
     pub rate_limit: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct MailSummary {
+    pub from: String,
+    /// Who gets every message.
+    pub to: Vec<String>,
+    /// Who also gets an event of each team (by its `team`).
+    pub teams: BTreeMap<String, String>,
+}
+
+impl MailSummary {
+    fn of(mail: &MailAddressing) -> Self {
+        MailSummary {
+            from: mail.from.clone(),
+            to: mail.to.clone(),
+            teams: mail.teams.clone(),
+        }
+    }
 }

@@ -65,7 +65,7 @@ pub const RECOMMENDATION: &str = r##"{
 }"##;
 
 inventory::submit! {
-    crate::templates::TemplateMarkup { prefix: "discord-", escape: markdown::escape }
+    crate::templates::TemplateMarkup { prefix: "discord-", escape: markdown::escape, renders_json: true }
 }
 inventory::submit! {
     crate::templates::BuiltInTemplate {

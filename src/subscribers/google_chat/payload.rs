@@ -75,7 +75,7 @@ pub const RECOMMENDATION: &str = r##"{
 }"##;
 
 inventory::submit! {
-    crate::templates::TemplateMarkup { prefix: "google-chat-", escape }
+    crate::templates::TemplateMarkup { prefix: "google-chat-", escape, renders_json: true }
 }
 inventory::submit! {
     crate::templates::BuiltInTemplate {

@@ -53,7 +53,7 @@ pub const RECOMMENDATION: &str = r##"{
 }"##;
 
 inventory::submit! {
-    crate::templates::TemplateMarkup { prefix: "mattermost-", escape }
+    crate::templates::TemplateMarkup { prefix: "mattermost-", escape, renders_json: true }
 }
 inventory::submit! {
     crate::templates::BuiltInTemplate {

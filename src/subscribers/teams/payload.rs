@@ -100,7 +100,7 @@ pub const RECOMMENDATION: &str = r##"{
 }"##;
 
 inventory::submit! {
-    crate::templates::TemplateMarkup { prefix: "teams-", escape: markdown::escape }
+    crate::templates::TemplateMarkup { prefix: "teams-", escape: markdown::escape, renders_json: true }
 }
 inventory::submit! {
     crate::templates::BuiltInTemplate {

@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use toml::Spanned;
+
 use super::super::lines::shown;
 use super::super::spec::DestinationSpec;
-use super::super::{Credential, DestinationType, FileError, Webhook, destination_type};
+use super::super::{
+    Credential, DestinationType, FileError, MailAddressing, Webhook, destination_type,
+};
 use super::{Parsing, at, conditions, once_per, valid_name};
 use crate::config::{HttpUrl, Secret};
 
@@ -40,6 +44,7 @@ impl Parsing<'_> {
         };
         let (url, url_source, key_variable) =
             self.destination_credential(&name, name_line, known.credential, &spec)?;
+        let mail = self.mail_addressing(&name, name_line, known.credential, &spec)?;
         let rate_limit = self.rate_limit(&name, spec.rate_limit.as_ref())?;
         let when = conditions(spec.when, &self.lines)
             .map_err(|(line, e)| at(line.or(name_line), format!("destination {name}: when.{e}")))?;
@@ -51,7 +56,14 @@ impl Parsing<'_> {
             url: Secret::new(url),
             url_source,
             key_variable,
-            method: "POST".to_owned(),
+            mail,
+            // A mail server is not an HTTP one.
+            method: if matches!(known.credential, Credential::MailServer { .. }) {
+                "SMTP"
+            } else {
+                "POST"
+            }
+            .to_owned(),
             headers: BTreeMap::new(),
             header_variables: Vec::new(),
             // Its templates are the type's, one per kind.
@@ -79,7 +91,7 @@ impl Parsing<'_> {
     ) -> Result<(String, String, Option<String>), FileError> {
         let type_name = spec.type_name.get_ref();
         let (wants_url, wants_key) = match credential {
-            Credential::Url => (true, false),
+            Credential::Url | Credential::MailServer { .. } => (true, false),
             Credential::Key { .. } => (false, true),
             Credential::UrlAndKey => (true, true),
         };
@@ -117,7 +129,14 @@ impl Parsing<'_> {
             return Ok((String::new(), endpoint.to_owned(), key_variable));
         };
         let value = self.webhook_variable(name, "url_env", variable)?;
-        if value.parse::<HttpUrl>().is_err() {
+        if let Credential::MailServer { check_url, .. } = credential {
+            check_url(value).map_err(|why| {
+                at(
+                    self.lines.at(variable),
+                    format!("destination {name}: ${}: {why}", variable.get_ref()),
+                )
+            })?;
+        } else if value.parse::<HttpUrl>().is_err() {
             return Err(at(
                 self.lines.at(variable),
                 format!(
@@ -131,5 +150,109 @@ impl Parsing<'_> {
             format!("${}", variable.get_ref()),
             key_variable,
         ))
+    }
+}
+
+/// The most addresses one `to` (or one team's) may name: a list, not a
+/// mailing list's membership.
+pub const MOST_RECIPIENTS: usize = 50;
+
+impl Parsing<'_> {
+    /// A mail destination's `from`, `to` and `teams` (each address checked
+    /// by its type, at least one recipient); a type that sends no mail
+    /// takes none of them.
+    fn mail_addressing(
+        &self,
+        name: &str,
+        name_line: Option<usize>,
+        credential: Credential,
+        spec: &DestinationSpec,
+    ) -> Result<Option<MailAddressing>, FileError> {
+        let type_name = spec.type_name.get_ref();
+        let Credential::MailServer { check_address, .. } = credential else {
+            let given = [
+                spec.from.as_ref().map(|from| (self.lines.at(from), "from")),
+                spec.to.first().map(|to| (self.lines.at(to), "to")),
+                spec.teams
+                    .keys()
+                    .next()
+                    .map(|team| (self.lines.at(team), "teams")),
+            ];
+            if let Some((line, field)) = given.into_iter().flatten().next() {
+                return Err(at(
+                    line,
+                    format!("destination {name}: a {type_name} destination takes no {field}"),
+                ));
+            }
+            return Ok(None);
+        };
+        let address = |field: &str, value: &Spanned<String>| {
+            value
+                .get_ref()
+                .split(',')
+                .try_for_each(|one| check_address(one.trim()))
+                .map_err(|why| {
+                    at(
+                        self.lines.at(value),
+                        format!("destination {name}: {field}: {why}"),
+                    )
+                })
+        };
+        let Some(from) = &spec.from else {
+            return Err(at(
+                name_line,
+                format!("destination {name}: give from (the sender's address)"),
+            ));
+        };
+        if from.get_ref().contains(',') {
+            return Err(at(
+                self.lines.at(from),
+                format!("destination {name}: from is one address"),
+            ));
+        }
+        address("from", from)?;
+        if spec.to.is_empty() && spec.teams.is_empty() {
+            return Err(at(
+                name_line,
+                format!("destination {name}: give to, teams or both (who gets its messages)"),
+            ));
+        }
+        let addresses = |text: &str| text.split(',').count();
+        if spec
+            .to
+            .iter()
+            .map(|to| addresses(to.get_ref()))
+            .sum::<usize>()
+            > MOST_RECIPIENTS
+        {
+            return Err(at(
+                name_line,
+                format!("destination {name}: to names more than {MOST_RECIPIENTS} addresses"),
+            ));
+        }
+        for to in &spec.to {
+            address("to", to)?;
+        }
+        for (team, to) in &spec.teams {
+            address(&format!("teams.{}", shown(team.get_ref())), to)?;
+            if addresses(to.get_ref()) > MOST_RECIPIENTS {
+                return Err(at(
+                    self.lines.at(to),
+                    format!(
+                        "destination {name}: teams.{} names more than {MOST_RECIPIENTS} addresses",
+                        shown(team.get_ref())
+                    ),
+                ));
+            }
+        }
+        Ok(Some(MailAddressing {
+            from: from.get_ref().clone(),
+            to: spec.to.iter().map(|to| to.get_ref().clone()).collect(),
+            teams: spec
+                .teams
+                .iter()
+                .map(|(team, to)| (team.get_ref().clone(), to.get_ref().clone()))
+                .collect(),
+        }))
     }
 }
