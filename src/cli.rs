@@ -180,6 +180,16 @@ fn describe(path: &Path, summary: &ConfigSummary) -> String {
                 )
             })
             .unwrap_or_default();
+        let repositories: Vec<String> = webhook
+            .repositories
+            .iter()
+            .map(|(application, repository)| format!("{application} in {repository}"))
+            .collect();
+        let mail = if repositories.is_empty() {
+            mail
+        } else {
+            format!("{mail}, on {}", repositories.join(", "))
+        };
         out.push_str(&format!(
             "  {} ({}{of_type}): {} {}{mail} for {}{}{}{}\n",
             webhook.name,

@@ -8,6 +8,7 @@
 //! | 2xx | the answer (see below for its body) |
 //! | 3xx | permanent: redirects are never followed (a POST turned into an empty GET must not count as delivered); the error names the `Location` |
 //! | 429 | rate limited, with the wait from `Retry-After` (seconds or an HTTP date) or `X-RateLimit-Reset`, capped at `MAX_RETRY_AFTER_SECONDS` |
+//! | 403 with `X-RateLimit-Remaining: 0` or `Retry-After` | rate limited, as a 429 (GitHub answers its primary and secondary limits so) |
 //! | other 4xx | permanent |
 //! | 5xx | transient |
 //!
@@ -164,8 +165,9 @@ pub fn size(bytes: usize) -> String {
 pub enum CallError {
     /// Network error or timeout (described without the URL): transient.
     Network(String),
-    /// 429: the destination asked to come back after `wait`.
-    RateLimited { wait: Duration },
+    /// 429 (or a 403 that says it is a rate limit): the destination asked
+    /// to come back after `wait`.
+    RateLimited { status: u16, wait: Duration },
     /// 3xx: permanent; redirects are never followed.
     Redirect { status: u16, location: String },
     /// Any other refusal: 5xx transient, 4xx permanent. `excerpt` is a
@@ -177,7 +179,7 @@ impl CallError {
     pub fn status(&self) -> Option<u16> {
         match self {
             CallError::Network(_) => None,
-            CallError::RateLimited { .. } => Some(429),
+            CallError::RateLimited { status, .. } => Some(*status),
             CallError::Redirect { status, .. } | CallError::Refused { status, .. } => Some(*status),
         }
     }
@@ -195,8 +197,8 @@ impl CallError {
     pub fn describe(&self, what: &str) -> String {
         match self {
             CallError::Network(problem) => format!("{what}: {problem}"),
-            CallError::RateLimited { wait } => format!(
-                "{what}: rate limited (HTTP 429); retry in {}s",
+            CallError::RateLimited { status, wait } => format!(
+                "{what}: rate limited (HTTP {status}); retry in {}s",
                 wait.as_secs()
             ),
             CallError::Redirect { status, location } => {
@@ -213,7 +215,7 @@ impl CallError {
     /// 429 is retried at the time the destination asked for.
     pub fn into_delivery_error(self, text: String) -> DeliveryError {
         match self {
-            CallError::RateLimited { wait } => DeliveryError::Transient {
+            CallError::RateLimited { wait, .. } => DeliveryError::Transient {
                 reason: text,
                 retry_after: Some(wait),
             },
@@ -305,7 +307,7 @@ pub async fn send(
     let mut response = sent.map_err(|error| CallError::Network(describe(&error, timeout)))?;
     let status = response.status();
     let headers = response.headers().clone();
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if status == StatusCode::TOO_MANY_REQUESTS || is_rate_limit_refusal(status, &headers) {
         // The headers' wait, else the body's (read only then, a bounded
         // prefix within the call's time), else the default.
         let wait = match header_wait(&headers, SystemTime::now()) {
@@ -317,6 +319,7 @@ pub async fn send(
             }
         };
         return Err(CallError::RateLimited {
+            status: status.as_u16(),
             wait: wait.min(rules.max_wait),
         });
     }
@@ -384,6 +387,18 @@ fn payload_problem(error: &PayloadError) -> &'static str {
         PayloadError::Io(_) => "a read failed",
         _ => "it could not be read",
     }
+}
+
+/// A 403 that is a rate limit, not a refusal: GitHub's answer past its
+/// primary limit (`X-RateLimit-Remaining: 0`) or a secondary one
+/// (`Retry-After`), per its REST API documentation ("Rate limits for the
+/// REST API").
+fn is_rate_limit_refusal(status: StatusCode, headers: &HeaderMap) -> bool {
+    status == StatusCode::FORBIDDEN
+        && (headers.contains_key("retry-after")
+            || headers
+                .get("x-ratelimit-remaining")
+                .is_some_and(|remaining| remaining.as_bytes().trim_ascii() == b"0"))
 }
 
 /// What an answer's status means (the 429 case is handled before).
@@ -597,6 +612,7 @@ mod tests {
         assert_eq!(refused.describe("Test"), "Test: HTTP 400: bad\\u0000input");
         assert_eq!(
             CallError::RateLimited {
+                status: 429,
                 wait: Duration::from_secs(2)
             }
             .delivery_error("Test"),

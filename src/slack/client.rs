@@ -216,7 +216,7 @@ impl SlackClient {
         };
         let answer = match sent {
             Ok(answer) => answer,
-            Err(CallError::RateLimited { wait }) => return Sent::RateLimited(wait),
+            Err(CallError::RateLimited { wait, .. }) => return Sent::RateLimited(wait),
             Err(error) => return Sent::Failed(message_error(error)),
         };
         match &self.transport {
@@ -323,7 +323,7 @@ fn message_error(error: CallError) -> DeliveryError {
         CallError::Redirect { status, location } => format!(
             "Slack answered HTTP {status} redirect to {location}; redirects are not followed"
         ),
-        CallError::RateLimited { wait } => {
+        CallError::RateLimited { wait, .. } => {
             format!("Slack answered HTTP 429; retry in {}s", wait.as_secs())
         }
     };

@@ -18,6 +18,7 @@ pub mod detectify;
 pub mod discord;
 pub mod email;
 pub mod flottsbro;
+pub mod github;
 pub mod google_chat;
 pub mod grafana;
 pub mod lighthouse;
@@ -52,6 +53,7 @@ pub fn integrations() -> Vec<Integration> {
         ),
         Integration::declared::<email::Email>(email::registrations),
         Integration::builtin::<flottsbro::Flottsbro>(),
+        Integration::declared::<github::GitHub>(github::registrations),
         Integration::declared::<ChatWebhook<google_chat::GoogleChat>>(
             chat::registrations::<google_chat::GoogleChat>,
         ),

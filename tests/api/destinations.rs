@@ -294,7 +294,7 @@ fn a_destination_of_an_unknown_type_or_with_a_webhooks_fields_is_refused_naming_
         refusal(
             "[[destinations]]\nname = \"p\"\ntype = \"teamz\"\nurl_env = \"PLATFORM_TEAMS_URL\"\n"
         ),
-        "line 3: destination p: no destination type is named \"teamz\" (known: discord, email, google-chat, grafana, mattermost, opsgenie, pagerduty, teams)"
+        "line 3: destination p: no destination type is named \"teamz\" (known: discord, email, github, google-chat, grafana, mattermost, opsgenie, pagerduty, teams)"
     );
     assert!(
         refusal(
@@ -840,8 +840,48 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
             .mount(&vendors)
             .await;
     }
+    // GitHub, on its own (it reads as well as posts): the deployment it
+    // creates, its statuses, and the listing it reads.
+    let github = MockServer::start().await;
+    let deployments = "/repos/kth/kth-azure-app/deployments";
+    for (verb, route, status, answer) in [
+        ("POST", deployments.to_owned(), 201, json!({"id": 7})),
+        (
+            "POST",
+            format!("{deployments}/7/statuses"),
+            201,
+            json!({"id": 1}),
+        ),
+        ("GET", deployments.to_owned(), 200, json!([{"id": 7}])),
+    ] {
+        Mock::given(method(verb))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(status).set_body_json(answer))
+            .mount(&github)
+            .await;
+    }
+    let github_calls = |count: usize| {
+        let github = &github;
+        async move {
+            eventually("the GitHub calls", Duration::from_secs(10), || async {
+                let received = github.received_requests().await.unwrap_or_default();
+                (received.len() >= count).then(|| {
+                    received
+                        .iter()
+                        .map(|r| format!("{} {}", r.method, r.url.path()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .await
+        }
+    };
     let base = vendors.uri();
     let vars = [
+        ("GITHUB_API_URL", github.uri()),
+        (
+            "GITHUB_DEPLOYMENTS_TOKEN",
+            "github_pat_example_0123456789".to_owned(),
+        ),
         (
             "PLATFORM_TEAMS_URL",
             format!("{base}/teams?sig=teams-example-signature-0123"),
@@ -910,6 +950,13 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
         paths(&vendors.received_requests().await.unwrap()),
         expected_error
     );
+    assert_eq!(
+        github_calls(2).await,
+        [
+            format!("GET {deployments}"),
+            format!("POST {deployments}/7/statuses")
+        ]
+    );
     if let Some(smtp) = &smtp {
         let mail = &smtp.messages(1).await[0];
         assert_eq!(mail["rcptTos"], json!(["platform@example.org"]));
@@ -936,6 +983,14 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
     ]);
     expected.sort();
     assert_eq!(paths(&vendors.received_requests().await.unwrap()), expected);
+    assert_eq!(
+        github_calls(5).await[2..],
+        [
+            format!("POST {deployments}"),
+            format!("POST {deployments}/7/statuses"),
+            format!("GET {deployments}"),
+        ]
+    );
     // A deployment is no email of this destination's.
     if let Some(smtp) = &smtp {
         assert_eq!(smtp.messages(1).await.len(), 1);
@@ -955,6 +1010,7 @@ async fn wait_settled(app: &TestApp) {
                 "pagerduty-platform-pager",
                 "opsgenie-platform-alerts",
                 "grafana-ops-dashboards",
+                "github-deployments",
             ])
             .await
             .then_some(())

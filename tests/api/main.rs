@@ -18,6 +18,7 @@ mod email;
 mod event_text;
 mod failpoints;
 mod flottsbro;
+mod github;
 mod helpers;
 mod insights;
 mod intake;

@@ -137,6 +137,10 @@ pub enum Credential {
     /// The address of the operator's own instance (`url_env`) and a key
     /// for it (`key_env`): Grafana.
     UrlAndKey,
+    /// An API token (`key_env`) sent to the vendor's API (shown as
+    /// `endpoint`), and `repositories`: the repository (`owner/name`) each
+    /// application is in, which it acts on. GitHub.
+    KeyAndRepositories { endpoint: &'static str },
     /// A mail server's URL (`url_env`, with its login), in the type's own
     /// form, which `check_url` validates (naming the host, never the
     /// password); the entry also takes `from`, `to` and `teams`, each
@@ -194,6 +198,9 @@ pub struct Webhook {
     pub key_variable: Option<String>,
     /// A mail destination's sender and recipients.
     pub mail: Option<MailAddressing>,
+    /// The repository (`owner/name`) of each application, for a type that
+    /// acts on repositories.
+    pub repositories: BTreeMap<String, String>,
     pub once_per: Option<OncePer>,
     pub rate_limit: Option<crate::config::RateLimit>,
 }

@@ -213,6 +213,7 @@ impl Parsing<'_> {
             destination_type: None,
             key_variable: None,
             mail: None,
+            repositories: BTreeMap::new(),
             url: Secret::new(url),
             url_source,
             method,

@@ -130,6 +130,9 @@ pub(super) struct DestinationSpec {
     pub(super) to: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) teams: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// Each application's repository (`owner/name`), for GitHub.
+    #[serde(default)]
+    pub(super) repositories: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     pub(super) kinds: Vec<EventKind>,
     #[serde(default)]

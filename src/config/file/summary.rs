@@ -81,6 +81,7 @@ impl WebhookSummary {
             signed_with: w.secret_env.as_ref().map(|v| format!("${v}")),
             key: w.key_variable.as_ref().map(|v| format!("${v}")),
             mail: w.mail.as_ref().map(MailSummary::of),
+            repositories: w.repositories.clone(),
             once_per: OncePerSummary::of(&w.once_per),
             rate_limit: w.rate_limit.map(|l| l.to_string()),
         }
@@ -154,6 +155,9 @@ pub struct WebhookSummary {
     pub key: Option<String>,
     /// A mail destination's sender and recipients; null for any other.
     pub mail: Option<MailSummary>,
+    /// Each application's repository, for a type that acts on them
+    /// (GitHub); empty for any other.
+    pub repositories: BTreeMap<String, String>,
     pub once_per: Option<OncePerSummary>,
     pub rate_limit: Option<String>,
 }

@@ -224,7 +224,7 @@ impl Detectify {
             Err(error @ CallError::Redirect { .. }) => {
                 failure(error.status(), error.describe("Detectify"), false, None)
             }
-            Err(CallError::RateLimited { wait }) => failure(
+            Err(CallError::RateLimited { wait, .. }) => failure(
                 Some(429),
                 format!("{} (HTTP 429)", payload::status_meaning(429)),
                 true,

@@ -45,6 +45,7 @@ impl Parsing<'_> {
         let (url, url_source, key_variable) =
             self.destination_credential(&name, name_line, known.credential, &spec)?;
         let mail = self.mail_addressing(&name, name_line, known.credential, &spec)?;
+        let repositories = self.repositories(&name, name_line, known.credential, &spec)?;
         let rate_limit = self.rate_limit(&name, spec.rate_limit.as_ref())?;
         let when = conditions(spec.when, &self.lines)
             .map_err(|(line, e)| at(line.or(name_line), format!("destination {name}: when.{e}")))?;
@@ -57,6 +58,7 @@ impl Parsing<'_> {
             url_source,
             key_variable,
             mail,
+            repositories,
             // A mail server is not an HTTP one.
             method: if matches!(known.credential, Credential::MailServer { .. }) {
                 "SMTP"
@@ -92,7 +94,7 @@ impl Parsing<'_> {
         let type_name = spec.type_name.get_ref();
         let (wants_url, wants_key) = match credential {
             Credential::Url | Credential::MailServer { .. } => (true, false),
-            Credential::Key { .. } => (false, true),
+            Credential::Key { .. } | Credential::KeyAndRepositories { .. } => (false, true),
             Credential::UrlAndKey => (true, true),
         };
         let fields = [
@@ -123,7 +125,9 @@ impl Parsing<'_> {
             self.webhook_variable(name, "key_env", key)?;
         }
         let Some(variable) = &spec.url_env else {
-            let Credential::Key { endpoint } = credential else {
+            let (Credential::Key { endpoint } | Credential::KeyAndRepositories { endpoint }) =
+                credential
+            else {
                 unreachable!("a type that takes no URL takes a key")
             };
             return Ok((String::new(), endpoint.to_owned(), key_variable));
@@ -254,5 +258,65 @@ impl Parsing<'_> {
                 .map(|(team, to)| (team.get_ref().clone(), to.get_ref().clone()))
                 .collect(),
         }))
+    }
+}
+
+impl Parsing<'_> {
+    /// The `repositories` of a type that acts on them (at least one, each
+    /// `owner/name`); any other type takes none.
+    fn repositories(
+        &self,
+        name: &str,
+        name_line: Option<usize>,
+        credential: Credential,
+        spec: &DestinationSpec,
+    ) -> Result<BTreeMap<String, String>, FileError> {
+        let type_name = spec.type_name.get_ref();
+        if !matches!(credential, Credential::KeyAndRepositories { .. }) {
+            if let Some(first) = spec.repositories.keys().next() {
+                return Err(at(
+                    self.lines.at(first),
+                    format!("destination {name}: a {type_name} destination takes no repositories"),
+                ));
+            }
+            return Ok(BTreeMap::new());
+        }
+        if spec.repositories.is_empty() {
+            return Err(at(
+                name_line,
+                format!(
+                    "destination {name}: give repositories (each application's repository, \
+                     application = \"owner/name\")"
+                ),
+            ));
+        }
+        let part = |text: &str| {
+            !text.is_empty()
+                && text.len() <= 100
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && text != "."
+                && text != ".."
+        };
+        let mut repositories = BTreeMap::new();
+        for (application, repository) in &spec.repositories {
+            let valid = repository
+                .get_ref()
+                .split_once('/')
+                .is_some_and(|(owner, repo)| part(owner) && part(repo));
+            if !valid {
+                return Err(at(
+                    self.lines.at(repository),
+                    format!(
+                        "destination {name}: repositories.{}: \"{}\" is not owner/name",
+                        shown(application.get_ref()),
+                        shown(repository.get_ref())
+                    ),
+                ));
+            }
+            repositories.insert(application.get_ref().clone(), repository.get_ref().clone());
+        }
+        Ok(repositories)
     }
 }
