@@ -118,3 +118,38 @@ impl Declared {
         self.variable(declared.key_variable.as_deref().unwrap_or_default())
     }
 }
+
+/// The items every declared subscriber's [`Subscriber`] impl shares, given
+/// inside it: its id is its entry's (`<type>-<name>`, in its `declared`
+/// field), its conformance is its folder's `conformance::conformance`, it
+/// is made by its `registrations` (never from the environment alone), and
+/// it goes where its own `when` or a route sends the event.
+macro_rules! declared_items {
+    () => {
+        fn id(&self) -> &'static str {
+            self.declared.id
+        }
+
+        fn conformance(
+            bench: &$crate::engine::ConformanceBench<'_>,
+        ) -> $crate::engine::Conformance {
+            conformance::conformance(bench)
+        }
+
+        fn from_config(
+            _setup: &$crate::engine::Setup<'_>,
+        ) -> Result<Option<Self>, $crate::config::ConfigError> {
+            // Declared ones are made by `registrations`, one per entry.
+            Ok(None)
+        }
+
+        fn destinations(
+            &self,
+            _event: &$crate::domain::EnrichedEvent,
+            planning: &$crate::engine::Planning<'_>,
+        ) -> Vec<$crate::domain::PlannedDestination> {
+            self.declared.destinations(planning)
+        }
+    };
+}
+pub(crate) use declared_items;

@@ -34,6 +34,7 @@ pub mod webhook;
 
 use crate::chat::{self, ChatWebhook};
 pub use crate::domain::PlannedDestination;
+pub(crate) use crate::engine::declared::declared_items;
 pub use crate::engine::declared::{self, Declared};
 pub use crate::engine::{
     Conformance, ConformanceBench, DeliveryContext, DeliveryOutcome, Input, Integration, Planning,

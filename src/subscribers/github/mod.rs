@@ -36,8 +36,7 @@ use crate::domain::{EnrichedDeployment, EnrichedEvent};
 use crate::engine::outbound::{Answer, Body};
 use crate::error::DeliveryError;
 use crate::subscribers::{
-    Conformance, ConformanceBench, Declared, DeliveryContext, DeliveryOutcome, PlannedDestination,
-    Planning, Registration, Setup, Subscriber, Work, declared,
+    Declared, DeliveryContext, DeliveryOutcome, Registration, Setup, Subscriber, Work, declared,
 };
 use config::GitHubConfig;
 
@@ -315,26 +314,7 @@ impl Subscriber for GitHub {
     const LEGACY_NAME: &'static str = "";
     type Input = EnrichedEvent;
 
-    fn id(&self) -> &'static str {
-        self.declared.id
-    }
-
-    fn conformance(bench: &ConformanceBench<'_>) -> Conformance {
-        conformance::conformance(bench)
-    }
-
-    fn from_config(_setup: &Setup<'_>) -> Result<Option<Self>, ConfigError> {
-        // Declared ones are made by `registrations`, one per destination.
-        Ok(None)
-    }
-
-    fn destinations(
-        &self,
-        _event: &EnrichedEvent,
-        planning: &Planning<'_>,
-    ) -> Vec<PlannedDestination> {
-        self.declared.destinations(planning)
-    }
+    crate::subscribers::declared_items!();
 
     async fn deliver(
         &self,
