@@ -95,6 +95,28 @@ pub fn no_sample_values(
 ) {
 }
 
+/// A deployment message's sample `logs_url` and `change`, as the
+/// subscribers that render messages compute them (Slack's, the chat
+/// destinations', email's).
+pub fn deployment_message_sample_values(
+    _event: &serde_json::Value,
+    context: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    context.insert(
+        "logs_url".into(),
+        "https://graylog.example/search?q=sample".into(),
+    );
+    context.insert(
+        "change".into(),
+        serde_json::json!({
+            "kind": "upgrade",
+            "previous_version": "2.0.10_def456",
+            "ran_for": "3 days",
+            "text": "upgraded from 2.0.10_def456 after 3 days",
+        }),
+    );
+}
+
 /// A webhook's body unless its definition says otherwise.
 pub const DEFAULT_WEBHOOK_BODY: &str = "{{ event | tojson }}";
 

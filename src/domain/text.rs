@@ -24,6 +24,17 @@ pub fn clean(s: &str) -> String {
         .to_string()
 }
 
+/// At most `most` characters of `text`: a longer one is cut to one less
+/// and ends with `…`, so a reader sees that it was cut.
+pub fn cut(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(most.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// Splits a comma-separated list: items cleaned, empty items dropped,
 /// duplicates dropped keeping the first.
 pub fn split_list(s: &str) -> Vec<String> {

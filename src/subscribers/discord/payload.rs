@@ -5,8 +5,6 @@
 //! at 250 and a trace at 3,500, with a visible marker, and every field
 //! has a value (an empty one is refused).
 
-use serde_json::{Map, Value};
-
 use crate::domain::{EventKind, markdown};
 
 /// The deployment embed; it sees `logs_url` and `change` besides the event.
@@ -72,7 +70,7 @@ inventory::submit! {
         name: "discord-deployment",
         kind: EventKind::Deployment,
         source: DEPLOYMENT,
-        sample_values,
+        sample_values: crate::templates::deployment_message_sample_values,
     }
 }
 inventory::submit! {
@@ -90,18 +88,6 @@ inventory::submit! {
         source: RECOMMENDATION,
         sample_values: crate::templates::no_sample_values,
     }
-}
-
-/// A deployment's log link and change, as the chat layer computes them.
-fn sample_values(_event: &Value, context: &mut Map<String, Value>) {
-    context.insert(
-        "logs_url".into(),
-        "https://graylog.example/search?q=sample".into(),
-    );
-    context.insert(
-        "change".into(),
-        serde_json::json!({"text": "upgraded from 2.0.10_def456 after 3 days"}),
-    );
 }
 
 #[cfg(test)]

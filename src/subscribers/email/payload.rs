@@ -19,10 +19,11 @@ use std::borrow::Cow;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Mailboxes, MultiPart, SinglePart};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::config::file::MailAddressing;
 use crate::domain::EventKind;
+use crate::domain::text::cut;
 
 /// The deployment's text part; it sees `logs_url` and `change`.
 pub const TEXT_DEPLOYMENT: &str = r#"{{ event.applicationName }}{% if event.version is defined and event.version %} {{ event.version }}{% endif %} deployed in {{ event.cluster }}
@@ -146,13 +147,13 @@ built_in!(
     "email-text-deployment",
     EventKind::Deployment,
     TEXT_DEPLOYMENT,
-    sample_values
+    crate::templates::deployment_message_sample_values
 );
 built_in!(
     "email-html-deployment",
     EventKind::Deployment,
     HTML_DEPLOYMENT,
-    sample_values
+    crate::templates::deployment_message_sample_values
 );
 built_in!(
     "email-text-error",
@@ -178,23 +179,6 @@ built_in!(
     HTML_RECOMMENDATION,
     crate::templates::no_sample_values
 );
-
-/// A deployment's log link and change, as the chat layer computes them.
-fn sample_values(_event: &Value, context: &mut Map<String, Value>) {
-    context.insert(
-        "logs_url".into(),
-        "https://graylog.example/search?q=sample".into(),
-    );
-    context.insert(
-        "change".into(),
-        json!({
-            "kind": "upgrade",
-            "previous_version": "2.0.10_def456",
-            "ran_for": "3 days",
-            "text": "upgraded from 2.0.10_def456 after 3 days",
-        }),
-    );
-}
 
 /// A subject longer than this is cut (RFC 5322 advises lines under 78
 /// characters; clients show about this much).
@@ -225,11 +209,7 @@ impl Mail {
         (event, kind, destination): (String, &'static str, &str),
     ) -> Self {
         let (subject, body) = text.split_once('\n').unwrap_or((text, ""));
-        let mut subject = subject.trim().to_owned();
-        if subject.chars().count() > SUBJECT_LIMIT {
-            subject = subject.chars().take(SUBJECT_LIMIT - 1).collect();
-            subject.push('…');
-        }
+        let subject = cut(subject.trim(), SUBJECT_LIMIT);
         let domain = addressing
             .from
             .parse::<Mailbox>()

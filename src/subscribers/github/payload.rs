@@ -7,19 +7,11 @@
 //! the task `deploy:<application>`, so that the deployments of several
 //! applications of one repository (a monorepo) are told apart.
 
+use crate::domain::text::cut;
 use serde_json::{Value, json};
 
 /// GitHub keeps at most 140 characters of a status's description.
 pub const DESCRIPTION_LIMIT: usize = 140;
-
-fn cut(text: &str, most: usize) -> String {
-    if text.chars().count() <= most {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(most.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
 
 /// The commit id a version ends in: the part after its last `_`, 6 to 40
 /// hexadecimal digits (BEHAVIOUR.md's own example, `2.0.11_abc123`, has

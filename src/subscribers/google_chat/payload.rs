@@ -6,8 +6,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
-
 use crate::domain::EventKind;
 
 /// The deployment card; it sees `logs_url` and `change` besides the event.
@@ -82,7 +80,7 @@ inventory::submit! {
         name: "google-chat-deployment",
         kind: EventKind::Deployment,
         source: DEPLOYMENT,
-        sample_values,
+        sample_values: crate::templates::deployment_message_sample_values,
     }
 }
 inventory::submit! {
@@ -115,22 +113,11 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     )
 }
 
-/// A deployment's log link and change, as the chat layer computes them.
-fn sample_values(_event: &Value, context: &mut Map<String, Value>) {
-    context.insert(
-        "logs_url".into(),
-        "https://graylog.example/search?q=sample".into(),
-    );
-    context.insert(
-        "change".into(),
-        serde_json::json!({"text": "upgraded from 2.0.10_def456 after 3 days"}),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::templates::Templates;
+    use serde_json::Value;
     use serde_json::json;
 
     #[test]

@@ -3,20 +3,12 @@
 //! `text`), built without I/O, so every dashboard that shows annotations
 //! tagged `alvares` marks when a change went out or an error came in.
 
+use crate::domain::text::cut;
 use serde_json::{Value, json};
 
 /// Grafana keeps an annotation's text; this much of an error is enough to
 /// tell it on a graph.
 pub const TEXT_LIMIT: usize = 2_000;
-
-fn cut(text: &str, most: usize) -> String {
-    if text.chars().count() <= most {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(most.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
 
 /// The annotation of `event` (as stored) of `kind`, received at
 /// `received_at` (Unix milliseconds): tagged with its kind and, where it

@@ -6,8 +6,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
-
 use crate::domain::{EventKind, markdown};
 
 /// The deployment message; it sees `logs_url` and `change` besides the
@@ -60,7 +58,7 @@ inventory::submit! {
         name: "mattermost-deployment",
         kind: EventKind::Deployment,
         source: DEPLOYMENT,
-        sample_values,
+        sample_values: crate::templates::deployment_message_sample_values,
     }
 }
 inventory::submit! {
@@ -94,22 +92,11 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped.replace('@', NO_MENTION))
 }
 
-/// A deployment's log link and change, as the chat layer computes them.
-fn sample_values(_event: &Value, context: &mut Map<String, Value>) {
-    context.insert(
-        "logs_url".into(),
-        "https://graylog.example/search?q=sample".into(),
-    );
-    context.insert(
-        "change".into(),
-        serde_json::json!({"text": "upgraded from 2.0.10_def456 after 3 days"}),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::templates::Templates;
+    use serde_json::Value;
     use serde_json::json;
 
     #[test]

@@ -5,6 +5,7 @@
 //! alert (the insights' restore rule). Opsgenie's limits: a message of 130
 //! characters, a description of 15,000, an alias of 512.
 
+use crate::domain::text::cut;
 use serde_json::{Value, json};
 
 pub const MESSAGE_LIMIT: usize = 130;
@@ -23,15 +24,6 @@ pub fn priority(importance: Option<&str>) -> &'static str {
         Some("low") => "P4",
         _ => "P3",
     }
-}
-
-fn cut(text: &str, most: usize) -> String {
-    if text.chars().count() <= most {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(most.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 /// The alert an error creates (`event`: the error as stored); without its

@@ -5,6 +5,7 @@
 //! there resolves that alert (the insights' restore rule). PagerDuty's
 //! limits: a summary of 1,024 characters, an event of 512 KB.
 
+use crate::domain::text::cut;
 use serde_json::{Value, json};
 
 /// Longest summary PagerDuty takes.
@@ -24,15 +25,6 @@ pub fn severity(importance: Option<&str>) -> &'static str {
         Some("low") => "warning",
         _ => "error",
     }
-}
-
-fn cut(text: &str, most: usize) -> String {
-    if text.chars().count() <= most {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(most.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 /// The trigger for an error (`event`: the error as stored). Without its

@@ -1,7 +1,6 @@
 //! The deployment message, built without I/O.
 
 pub use crate::domain::links::log_search_link;
-use serde_json::{Map, Value};
 
 /// The deployment message; it sees `logs_url` and `change` besides the event.
 pub const TEMPLATE: &str = r##"{
@@ -26,26 +25,8 @@ inventory::submit! {
         name: "slack-deployment",
         kind: crate::domain::EventKind::Deployment,
         source: TEMPLATE,
-        sample_values,
+        sample_values: crate::templates::deployment_message_sample_values,
     }
-}
-
-/// A deployment's log link and change context, as `slack-deployment`
-/// computes them.
-fn sample_values(_event: &Value, context: &mut Map<String, Value>) {
-    context.insert(
-        "logs_url".into(),
-        "https://graylog.example/search?q=sample".into(),
-    );
-    context.insert(
-        "change".into(),
-        serde_json::json!({
-            "kind": "upgrade",
-            "previous_version": "2.0.10_def456",
-            "ran_for": "3 days",
-            "text": "upgraded from 2.0.10_def456 after 3 days",
-        }),
-    );
 }
 
 #[cfg(test)]

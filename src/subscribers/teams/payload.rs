@@ -10,8 +10,6 @@
 //! about 28 KB, so a stack trace is cut at 12,000 characters and a
 //! message at 2,000, with a visible marker.
 
-use serde_json::{Map, Value};
-
 use crate::domain::{EventKind, markdown};
 
 /// The deployment card; it sees `logs_url` and `change` besides the event.
@@ -107,7 +105,7 @@ inventory::submit! {
         name: "teams-deployment",
         kind: EventKind::Deployment,
         source: DEPLOYMENT,
-        sample_values,
+        sample_values: crate::templates::deployment_message_sample_values,
     }
 }
 inventory::submit! {
@@ -127,28 +125,11 @@ inventory::submit! {
     }
 }
 
-/// A deployment's log link and change, as the chat layer computes them.
-fn sample_values(_event: &Value, context: &mut Map<String, Value>) {
-    context.insert(
-        "logs_url".into(),
-        "https://graylog.example/search?q=sample".into(),
-    );
-    context.insert(
-        "change".into(),
-        serde_json::json!({
-            "kind": "upgrade",
-            "previous_version": "2.0.10_def456",
-            "ran_for": "3 days",
-            "text": "upgraded from 2.0.10_def456 after 3 days",
-        }),
-    );
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::templates::Templates;
     use serde_json::json;
+    use serde_json::{Map, Value};
 
     fn card(rendered: &Map<String, Value>) -> &Value {
         assert_eq!(rendered["type"], "message");
