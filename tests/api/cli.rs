@@ -144,17 +144,19 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     let deployment = std::fs::read_to_string(format!("{FIXTURES}/deployment.json")).unwrap();
     let (code, stderr) = run_with_stdout_closed(&["enrich"], &[], &deployment);
     assert_eq!((code, stderr.as_str()), (0, ""));
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/alvares.toml");
-    let env = [
+    let mut env = crate::helpers::example_destinations_off(&[]);
+    env.extend([
         (
             "INCIDENTS_WEBHOOK_SECRET",
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
         ),
         (
             "INCIDENTS_WEBHOOK_URL",
-            "https://incidents.example/hooks/alvares",
+            "https://incidents.example/hooks/alvares".to_owned(),
         ),
-    ];
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let example = crate::helpers::EXAMPLE;
     let (code, stderr) = run_with_stdout_closed(&["check-config", example], &env, "");
     assert_eq!((code, stderr.as_str()), (0, ""));
     // An error still fails, on stderr.

@@ -596,18 +596,22 @@ async fn an_operator_sees_the_routes_and_silences_a_noisy_application_in_a_real_
     };
     let slack = MockServer::start().await;
     slack_answers_ok(&slack).await;
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/alvares.toml");
-    let app = spawn_app(&[
-        ("ADMIN_TOKEN", TOKEN),
-        ("SLACK_WEB_HOOK", &hook(&slack)),
-        ("ALVARES_CONFIG", example),
-        ("INCIDENTS_WEBHOOK_URL", "http://127.0.0.1:9/incidents"),
+    let mut vars = crate::helpers::example_destinations_off(&[]);
+    vars.extend([
+        ("ADMIN_TOKEN", TOKEN.to_owned()),
+        ("SLACK_WEB_HOOK", hook(&slack)),
+        ("ALVARES_CONFIG", crate::helpers::EXAMPLE.to_owned()),
+        (
+            "INCIDENTS_WEBHOOK_URL",
+            "http://127.0.0.1:9/incidents".to_owned(),
+        ),
         (
             "INCIDENTS_WEBHOOK_SECRET",
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
         ),
-    ])
-    .await;
+    ]);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app(&vars).await;
     let browser = driver.browser().await;
     let shots = screenshot_folder();
     browser

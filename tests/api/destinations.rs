@@ -815,11 +815,11 @@ kinds = ["deployment", "error"]
     );
 }
 
-/// `examples/destinations.toml`, every type at once: each event causes
+/// `examples/alvares.toml`, every destination type at once: each event causes
 /// exactly one request at each destination that takes it, and none at the
 /// others.
 #[actix_web::test]
-async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
+async fn the_example_file_sends_each_event_to_exactly_its_destinations() {
     let vendors = MockServer::start().await;
     for (route, status) in [
         ("/teams", 202),
@@ -833,6 +833,7 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
             202,
         ),
         ("/grafana/api/annotations", 200),
+        ("/incidents", 202),
     ] {
         Mock::given(method("POST"))
             .and(path(route))
@@ -875,45 +876,6 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
             .await
         }
     };
-    let base = vendors.uri();
-    let vars = [
-        ("GITHUB_API_URL", github.uri()),
-        (
-            "GITHUB_DEPLOYMENTS_TOKEN",
-            "github_pat_example_0123456789".to_owned(),
-        ),
-        (
-            "PLATFORM_TEAMS_URL",
-            format!("{base}/teams?sig=teams-example-signature-0123"),
-        ),
-        (
-            "OPS_DISCORD_URL",
-            format!("{base}/api/webhooks/1181234567890/discord-example-token"),
-        ),
-        (
-            "DEV_MATTERMOST_URL",
-            format!("{base}/hooks/mattermost-example-key"),
-        ),
-        (
-            "PLATFORM_CHAT_URL",
-            format!("{base}/v1/spaces/AAAAexample/messages?key=k&token=google-example-token-0123"),
-        ),
-        (
-            "PLATFORM_PAGERDUTY_KEY",
-            "pagerduty-example-routing-key".to_owned(),
-        ),
-        ("PAGERDUTY_EVENTS_URL", format!("{base}/pagerduty")),
-        (
-            "PLATFORM_OPSGENIE_KEY",
-            "opsgenie-example-api-key".to_owned(),
-        ),
-        ("OPSGENIE_API_URL", format!("{base}/opsgenie")),
-        ("OPS_GRAFANA_URL", format!("{base}/grafana")),
-        (
-            "OPS_GRAFANA_TOKEN",
-            "glsa_example_token_0123456789".to_owned(),
-        ),
-    ];
     // The mail server: a real one when aiosmtpd is installed; else a
     // closed port, and the email is not checked.
     let smtp = crate::email::SmtpServer::start();
@@ -921,10 +883,23 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
         || "smtp://127.0.0.1:9?tls=none".to_owned(),
         |smtp| smtp.url(crate::email::PASSWORD),
     );
-    let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    all.push(("PLATFORM_SMTP_URL", &smtp_url));
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/destinations.toml");
-    all.push(("ALVARES_CONFIG", example));
+    let mut vars =
+        crate::helpers::example_destination_variables(&vendors.uri(), &github.uri(), &smtp_url);
+    vars.extend([
+        ("ALVARES_CONFIG", crate::helpers::EXAMPLE.to_owned()),
+        // The file's signed webhook, which its route sends kth- errors.
+        (
+            "INCIDENTS_WEBHOOK_URL",
+            format!("{}/incidents", vendors.uri()),
+        ),
+        (
+            "INCIDENTS_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+        ),
+        // It would ask the application's own (real) host.
+        ("DISABLED_SUBSCRIBERS", "application-endpoint".to_owned()),
+    ]);
+    let all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = spawn_app(&all).await;
     let paths = |received: &[wiremock::Request]| -> Vec<String> {
         let mut paths: Vec<String> = received.iter().map(|r| r.url.path().to_owned()).collect();
@@ -935,11 +910,12 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
         "message": "readiness probe failed", "applicationName": "kth-azure-app", "cluster": "active",
     })).await;
     assert_eq!(status, 202);
-    bodies(&vendors, 6).await;
+    bodies(&vendors, 7).await;
     let mut expected_error = vec![
         "/api/webhooks/1181234567890/discord-example-token",
         "/grafana/api/annotations",
         "/hooks/mattermost-example-key",
+        "/incidents",
         "/opsgenie/v2/alerts",
         "/pagerduty/v2/enqueue",
         "/teams",
@@ -970,7 +946,7 @@ async fn the_destinations_example_sends_each_event_exactly_where_it_says() {
         .put_event("deployment", &fixture("deployment.json"))
         .await;
     assert_eq!(status, 202);
-    bodies(&vendors, 12).await;
+    bodies(&vendors, 13).await;
     wait_settled(&app).await;
     let mut expected: Vec<&str> = expected_error.clone();
     expected.extend([

@@ -477,6 +477,86 @@ pub async fn wait_for_slack(app: &TestApp, server: &MockServer, count: usize) ->
     settled
 }
 
+/// The example operator file, which declares one destination of each type.
+pub const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/alvares.toml");
+
+/// The example's destinations, by subscriber id.
+pub const EXAMPLE_DESTINATIONS: [&str; 9] = [
+    "teams-platform",
+    "discord-ops",
+    "mattermost-dev",
+    "google-chat-platform-chat",
+    "email-platform-mail",
+    "pagerduty-platform-pager",
+    "opsgenie-platform-alerts",
+    "github-deployments",
+    "grafana-ops-dashboards",
+];
+
+/// The variables the example's destinations name (their secrets, and the
+/// APIs' base URLs): the chat, paging and Grafana ones at `vendors`, the
+/// GitHub API at `github`, the mail server's URL `smtp`.
+pub fn example_destination_variables(
+    vendors: &str,
+    github: &str,
+    smtp: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("GITHUB_API_URL", github.to_owned()),
+        (
+            "GITHUB_DEPLOYMENTS_TOKEN",
+            "github_pat_example_0123456789".to_owned(),
+        ),
+        (
+            "PLATFORM_TEAMS_URL",
+            format!("{vendors}/teams?sig=teams-example-signature-0123"),
+        ),
+        (
+            "OPS_DISCORD_URL",
+            format!("{vendors}/api/webhooks/1181234567890/discord-example-token"),
+        ),
+        (
+            "DEV_MATTERMOST_URL",
+            format!("{vendors}/hooks/mattermost-example-key"),
+        ),
+        (
+            "PLATFORM_CHAT_URL",
+            format!(
+                "{vendors}/v1/spaces/AAAAexample/messages?key=k&token=google-example-token-0123"
+            ),
+        ),
+        ("PLATFORM_SMTP_URL", smtp.to_owned()),
+        (
+            "PLATFORM_PAGERDUTY_KEY",
+            "pagerduty-example-routing-key".to_owned(),
+        ),
+        ("PAGERDUTY_EVENTS_URL", format!("{vendors}/pagerduty")),
+        (
+            "PLATFORM_OPSGENIE_KEY",
+            "opsgenie-example-api-key".to_owned(),
+        ),
+        ("OPSGENIE_API_URL", format!("{vendors}/opsgenie")),
+        ("OPS_GRAFANA_URL", format!("{vendors}/grafana")),
+        (
+            "OPS_GRAFANA_TOKEN",
+            "glsa_example_token_0123456789".to_owned(),
+        ),
+    ]
+}
+
+/// The example's destinations' variables for a test about the rest of
+/// the file: every one at a closed port, and `DISABLED_SUBSCRIBERS`
+/// switching them off (with `also`, the test's own), so nothing is tried.
+pub fn example_destinations_off(also: &[&str]) -> Vec<(&'static str, String)> {
+    let closed = "http://127.0.0.1:9";
+    let mut variables =
+        example_destination_variables(closed, closed, "smtp://127.0.0.1:9?tls=none");
+    let mut off: Vec<&str> = also.to_vec();
+    off.extend(EXAMPLE_DESTINATIONS);
+    variables.push(("DISABLED_SUBSCRIBERS", off.join(",")));
+    variables
+}
+
 /// The webhook URL of a mock Slack.
 pub fn hook(server: &MockServer) -> String {
     format!("{}/hook", server.uri())

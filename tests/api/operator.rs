@@ -13,12 +13,11 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    TestApp, eventually, fixture, free_port, hook, mock_slack, slack_bodies, spawn_app,
-    spawn_app_clocked, wait_for_slack,
+    EXAMPLE, TestApp, eventually, example_destinations_off, fixture, free_port, hook, mock_slack,
+    slack_bodies, spawn_app, spawn_app_clocked, wait_for_slack,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_alvares");
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/alvares.toml");
 const TOKEN: &str = "operator-admin-token";
 /// The specification's own example secret.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -34,6 +33,7 @@ fn check_config(args: &[&str]) -> (i32, String, String) {
             "https://incidents.example/hooks/alvares",
         )
         .env("INCIDENTS_WEBHOOK_SECRET", SECRET)
+        .envs(example_destinations_off(&[]))
         .output()
         .expect("the binary runs");
     (
@@ -112,19 +112,21 @@ fn check_config_refuses_a_bad_file_naming_its_line() {
 }
 
 /// The example file's service: Slack and the incident tool are mocks.
+/// Its destinations are switched off: their test is in `destinations.rs`.
 async fn example_app(slack: &MockServer, incidents: &MockServer, file: &str) -> TestApp {
-    spawn_app(&[
-        ("ALVARES_CONFIG", file),
-        ("SLACK_WEB_HOOK", &hook(slack)),
+    let mut vars = example_destinations_off(&["application-endpoint"]);
+    vars.extend([
+        ("ALVARES_CONFIG", file.to_owned()),
+        ("SLACK_WEB_HOOK", hook(slack)),
         (
             "INCIDENTS_WEBHOOK_URL",
-            &format!("{}/incidents", incidents.uri()),
+            format!("{}/incidents", incidents.uri()),
         ),
-        ("INCIDENTS_WEBHOOK_SECRET", SECRET),
-        ("DISABLED_SUBSCRIBERS", "application-endpoint"),
-        ("ADMIN_TOKEN", TOKEN),
-    ])
-    .await
+        ("INCIDENTS_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("ADMIN_TOKEN", TOKEN.to_owned()),
+    ]);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    spawn_app(&vars).await
 }
 
 async fn incident_tool() -> MockServer {
@@ -692,6 +694,7 @@ fn render_prints_what_would_be_sent() {
             .env("ALVARES_CONFIG", EXAMPLE)
             .env("INCIDENTS_WEBHOOK_URL", "https://incidents.example/hook")
             .env("INCIDENTS_WEBHOOK_SECRET", SECRET)
+            .envs(example_destinations_off(&[]))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
